@@ -1,0 +1,401 @@
+"""PII redaction applied to questions, comments and SQL before their first write.
+
+Plain Python (no Django) so it can run anywhere in the ingestion path. Detected
+values are replaced by typed placeholders such as ``[EMAIL]``; placeholders contain
+no digits and no ``@``, so no detector can ever match one and ``redact`` is
+idempotent. Detectors run in a fixed order on the progressively redacted text:
+structured identifiers with checksums (IBAN, card) go before phones, otherwise
+their digit runs would be claimed as phone numbers, and each span is counted once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import phonenumbers
+
+__all__ = [
+    "PII_TYPES",
+    "Redaction",
+    "normalize_question",
+    "placeholder",
+    "pseudonymize",
+    "question_hash",
+    "redact",
+    "redact_many",
+]
+
+PII_TYPES: tuple[str, ...] = ("EMAIL", "IBAN", "CARD", "SSN", "IP", "PHONE")
+
+# National formats are tried in this order; "+" numbers are region independent.
+PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "ES", "IT", "NL")
+
+PSEUDONYM_PREFIX = "p_"
+PSEUDONYM_LENGTH = 16  # base32 chars after the prefix: 80 bits, collisions negligible
+
+
+@dataclass(frozen=True, slots=True)
+class Redaction:
+    """Redacted text and the set of PII type names that were found in it."""
+
+    text: str
+    found: frozenset[str]
+
+
+def placeholder(pii_type: str) -> str:
+    """Return the placeholder that replaces a value of ``pii_type``."""
+    return f"[{pii_type}]"
+
+
+# --- email -----------------------------------------------------------------------
+
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}"
+    r"(?![\w-])"
+)
+
+# --- IBAN ------------------------------------------------------------------------
+
+# Registered IBAN lengths (SWIFT registry); the length stops the scan at the exact
+# end, so an uppercase SQL keyword after a spaced IBAN is never swallowed.
+_IBAN_LENGTHS: dict[str, int] = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
+    "BH": 22, "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24,
+    "DE": 22, "DJ": 27, "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18,
+    "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27,
+    "GT": 28, "HN": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
+    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20,
+    "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20,
+    "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23, "PK": 24,
+    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24,
+    "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25,
+    "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+    "YE": 30,
+}  # fmt: skip
+_IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?= ?[A-Za-z0-9])")
+
+
+def _iban_valid(iban: str) -> bool:
+    """ISO 13616 mod-97 check on an upper-case IBAN without spaces."""
+    rearranged = iban[4:] + iban[:4]
+    digits = "".join(str(int(ch, 36)) for ch in rearranged)
+    return int(digits) % 97 == 1
+
+
+def _iban_end(text: str, start: int) -> int | None:
+    """Return the end of a valid IBAN starting at ``start``, or None."""
+    length = _IBAN_LENGTHS.get(text[start : start + 2].upper())
+    if length is None:
+        return None
+    chars: list[str] = []
+    pos = start
+    while len(chars) < length and pos < len(text):
+        ch = text[pos]
+        if ch.isascii() and ch.isalnum():
+            chars.append(ch.upper())
+        elif not (ch == " " and chars and pos + 1 < len(text) and text[pos + 1] != " "):
+            return None
+        pos += 1
+    if len(chars) < length or (pos < len(text) and text[pos].isalnum()):
+        return None
+    return pos if _iban_valid("".join(chars)) else None
+
+
+def _redact_ibans(text: str) -> tuple[str, int]:
+    out: list[str] = []
+    count = last = 0
+    pos = 0
+    while (m := _IBAN_START.search(text, pos)) is not None:
+        end = _iban_end(text, m.start())
+        if end is None:
+            pos = m.start() + 1
+            continue
+        out += [text[last : m.start()], placeholder("IBAN")]
+        count += 1
+        last = pos = end
+    out.append(text[last:])
+    return "".join(out), count
+
+
+# --- payment cards ---------------------------------------------------------------
+
+# Digit groups joined by single spaces or dashes; a run may hold a card plus
+# neighbouring numbers, so sub-runs are tried group by group.
+_DIGIT_RUN = re.compile(r"(?<![\w.,+-])\d+(?:[ -]\d+)*(?![\w])")
+_GROUP = re.compile(r"\d+")
+
+
+def _luhn_valid(digits: str) -> bool:
+    """Luhn (mod 10) checksum."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card_prefix_ok(digits: str) -> bool:
+    """Issuer prefixes of card networks (Luhn alone passes 10% of random ids)."""
+    if digits[0] in "3456":
+        return True
+    return 222100 <= int(digits[:6]) <= 272099 or digits[:4] in ("1800", "2131")
+
+
+def _card_spans(run: str) -> list[tuple[int, int]]:
+    groups = [(g.start(), g.end()) for g in _GROUP.finditer(run)]
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(groups):
+        for j in range(len(groups), i, -1):
+            digits = "".join(run[s:e] for s, e in groups[i:j])
+            if (
+                12 <= len(digits) <= 19
+                and _card_prefix_ok(digits)
+                and _luhn_valid(digits)
+            ):
+                spans.append((groups[i][0], groups[j - 1][1]))
+                i = j
+                break
+        else:
+            i += 1
+    return spans
+
+
+def _redact_cards(text: str) -> tuple[str, int]:
+    count = 0
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal count
+        run = m.group()
+        if sum(ch.isdigit() for ch in run) < 12:
+            return run
+        spans = _card_spans(run)
+        for s, e in reversed(spans):
+            run = run[:s] + placeholder("CARD") + run[e:]
+        count += len(spans)
+        return run
+
+    return _DIGIT_RUN.sub(repl, text), count
+
+
+# --- US social security numbers --------------------------------------------------
+
+# Area 000, 666 and 9xx, group 00 and serial 0000 are never issued.
+_SSN = re.compile(
+    r"(?<![\w-])(?!000|666|9)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w-])"
+)
+# Unformatted nine digits only count next to an explicit label.
+_SSN_LABELLED = re.compile(
+    r"((?i:\bssn|social security(?: number| no\.?)?)\b\D{0,20}?)"
+    r"(?<!\d)(?!000|666|9)\d{3}(?!00)\d{2}(?!0000)\d{4}(?!\d)"
+)
+
+
+def _redact_ssns(text: str) -> tuple[str, int]:
+    text, n = _SSN.subn(placeholder("SSN"), text)
+    text, n2 = _SSN_LABELLED.subn(r"\1" + placeholder("SSN"), text)
+    return text, n + n2
+
+
+# --- IP addresses ----------------------------------------------------------------
+
+_IPV6 = re.compile(
+    r"(?<![\w:.])[0-9A-Fa-f:]{2,39}(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?(?:%\w+)?(?![\w:])"
+)
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+# Four-part version numbers are valid dotted quads; the label in front decides.
+_VERSION_LABEL = re.compile(r"(?i:\b(?:version|ver|release|build|v))[\s.:=]*$")
+
+
+def _redact_ips(text: str) -> tuple[str, int]:
+    count = 0
+
+    def v6(m: re.Match[str]) -> str:
+        nonlocal count
+        cand = m.group()
+        if cand.count(":") < 2 or sum(ch.isalnum() for ch in cand.split("%")[0]) < 4:
+            return cand
+        try:
+            ipaddress.IPv6Address(cand)
+        except ValueError:
+            return cand
+        count += 1
+        return placeholder("IP")
+
+    def v4(m: re.Match[str]) -> str:
+        nonlocal count
+        try:
+            ipaddress.IPv4Address(m.group())
+        except ValueError:
+            return m.group()
+        if _VERSION_LABEL.search(text, max(0, m.start() - 12), m.start()):
+            return m.group()
+        count += 1
+        return placeholder("IP")
+
+    if text.count(":") >= 2:
+        text = _IPV6.sub(v6, text)
+    if text.count(".") >= 3:
+        text = _IPV4.sub(v4, text)
+    return text, count
+
+
+# --- phone numbers ---------------------------------------------------------------
+
+# Candidate windows: phone punctuation between digits. Running the (slow)
+# PhoneNumberMatcher only on windows with 7+ digits keeps typical texts cheap.
+_PHONE_WINDOW = re.compile(
+    r"(?<![\w/-])(?<!\d\.)(?:\+ ?|\()?\d[\d \t().\-/]{4,24}\d"
+    r"(?: ?(?:x|ext\.?|#) ?\d{1,6})?(?![\w])"
+)
+# Dates, timestamps, decimals and SSN-shaped (possibly invalid) numbers look like
+# grouped digits; they are masked before windowing.
+_NOT_PHONE = re.compile(
+    r"(?<![\d./-])(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})"
+    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?)?(?![./-]?\d)"
+    r"|(?<![\d.])\d+\.\d{1,3}(?![\d.])"
+    r"|(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])"
+)
+_SEVEN_DIGITS = re.compile(r"\d(?:\D{0,3}\d){6}")
+# A bare digit run (no separators, no "+") is an id as often as a phone number,
+# so it only counts with a national trunk prefix (leading 0, which ids rarely
+# have) or with a phone label shortly before it.
+# Whole words, "_" counting as a break so columns like phone_number match but
+# "hotel" or "cancelled" do not; "number" and "no." are left out because
+# "order number 4155552671" is an id.
+_PHONE_LABEL = re.compile(
+    r"(?i:(?<![a-z])(?:phone|tel|mobile|cell|call|fax|whatsapp|sms|text|contact"
+    r"|reach|dial|msisdn|telefon|t[ée]l[ée]phone|portable|handy)(?![a-z]))"
+)
+_LENIENCY = phonenumbers.Leniency.VALID
+
+
+def _bare_unlabelled(text: str, start: int, raw: str) -> bool:
+    """A digit-only run without trunk prefix and without a phone label before it."""
+    return (
+        raw.isdigit()
+        and raw[0] != "0"
+        and _PHONE_LABEL.search(text, max(0, start - 40), start) is None
+    )
+
+
+def _phone_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    window = text[start:end]
+    if _bare_unlabelled(text, start, window):
+        return []  # would be rejected below anyway; skips 7 matcher passes
+    regions = PHONE_REGIONS[:1] if window.startswith("+") else PHONE_REGIONS
+    total = sum(ch.isdigit() for ch in window)
+    best: list[tuple[int, int]] = []
+    best_digits = 0
+    # The first region that reads the whole window wins; otherwise the region
+    # covering most digits, so a number is not half-matched by a shorter one.
+    for region in regions:
+        spans, digits = [], 0
+        for match in phonenumbers.PhoneNumberMatcher(window, region, _LENIENCY):
+            raw = match.raw_string
+            if _bare_unlabelled(text, start + match.start, raw):
+                continue
+            spans.append((start + match.start, start + match.end))
+            digits += sum(ch.isdigit() for ch in raw)
+        if digits > best_digits:
+            best, best_digits = spans, digits
+        if best_digits == total:
+            break
+    return best
+
+
+def _redact_phones(text: str) -> tuple[str, int]:
+    if _SEVEN_DIGITS.search(text) is None:
+        return text, 0
+    masked = _NOT_PHONE.sub(lambda m: "#" * len(m.group()), text)
+    spans: list[tuple[int, int]] = []
+    for w in _PHONE_WINDOW.finditer(masked):
+        if sum(ch.isdigit() for ch in w.group()) >= 7:
+            spans += _phone_spans(text, w.start(), w.end())
+    for s, e in reversed(spans):
+        text = text[:s] + placeholder("PHONE") + text[e:]
+    return text, len(spans)
+
+
+# --- public API ------------------------------------------------------------------
+
+_DETECTORS: tuple[tuple[str, Callable[[str], tuple[str, int]]], ...] = (
+    ("IBAN", _redact_ibans),
+    ("CARD", _redact_cards),
+    ("SSN", _redact_ssns),
+    ("IP", _redact_ips),
+    ("PHONE", _redact_phones),
+)
+_ANY_DIGIT = re.compile(r"\d")
+
+
+def redact(text: str) -> Redaction:
+    """Replace emails, IBANs, cards, SSNs, IPs and phone numbers by placeholders."""
+    found: set[str] = set()
+    if "@" in text:
+        text, n = _EMAIL.subn(placeholder("EMAIL"), text)
+        if n:
+            found.add("EMAIL")
+    # Every remaining detector needs digits; most short questions stop here.
+    if _ANY_DIGIT.search(text) is not None:
+        for name, detector in _DETECTORS:
+            text, n = detector(text)
+            if n:
+                found.add(name)
+    return Redaction(text=text, found=frozenset(found))
+
+
+def redact_many(*texts: str | None) -> tuple[list[str | None], frozenset[str]]:
+    """Redact several fields (None passes through) and merge their PII flags."""
+    out: list[str | None] = []
+    found: set[str] = set()
+    for text in texts:
+        if text is None:
+            out.append(None)
+            continue
+        result = redact(text)
+        out.append(result.text)
+        found |= result.found
+    return out, frozenset(found)
+
+
+# --- keyed hashes ----------------------------------------------------------------
+
+
+def _mac(key: bytes, domain: bytes, value: str) -> bytes:
+    # Domain separation: a pseudonym can never equal a question hash for one key.
+    if not key:
+        raise ValueError("an empty key makes the hash a plain, reversible digest")
+    return hmac.new(key, domain + b"\x00" + value.encode(), hashlib.sha256).digest()
+
+
+def pseudonymize(value: str, *, key: bytes) -> str:
+    """Return a stable keyed pseudonym (``p_`` + 16 base32 chars) for ``value``."""
+    digest = base64.b32encode(_mac(key, b"pseudonym", value)).decode().lower()
+    return PSEUDONYM_PREFIX + digest[:PSEUDONYM_LENGTH]
+
+
+_WHITESPACE = re.compile(r"\s+")
+# Includes the ideographic full stop and full-width ? and ! of CJK input.
+_TRAILING_PUNCT = re.compile("[\\s.?!\u2026;:,\u3002\uff1f\uff01]+$")
+
+
+def normalize_question(question: str) -> str:
+    """NFKC, casefold, collapse whitespace and strip trailing punctuation."""
+    text = unicodedata.normalize("NFKC", question).casefold()
+    text = _WHITESPACE.sub(" ", text).strip()
+    return _TRAILING_PUNCT.sub("", text)
+
+
+def question_hash(question: str, *, key: bytes) -> str:
+    """Return the keyed SHA-256 (hex) of the normalized raw question."""
+    return _mac(key, b"question", normalize_question(question)).hex()
