@@ -1,0 +1,68 @@
+"""Where target databases live and what their schemas are."""
+
+import os
+import sqlite3
+from pathlib import Path
+
+import psycopg
+from django.conf import settings
+
+
+class SchemaCaptureError(Exception):
+    """The target database could not be opened or read."""
+
+
+def sqlite_path(location: str) -> Path:
+    """Resolve a SQLite location; relative paths live under TARGET_DATABASE_ROOT."""
+    path = Path(location)
+    return path if path.is_absolute() else Path(settings.TARGET_DATABASE_ROOT) / path
+
+
+def postgres_dsn(location: str) -> str:
+    """Read the DSN from the environment variable the record names."""
+    dsn = os.environ.get(location, "")
+    if not dsn:
+        raise SchemaCaptureError(
+            f"Environment variable {location!r} holding the DSN is not set."
+        )
+    return dsn
+
+
+def capture_schema(*, engine: str, location: str) -> dict[str, list[str]]:
+    """Return {table: [column, ...]} for the target database, read-only."""
+    if engine == "sqlite":
+        path = sqlite_path(location)
+        if not path.is_file():
+            raise SchemaCaptureError(f"No SQLite file at {path}.")
+        try:
+            with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as conn:
+                tables = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table' "
+                        "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                    )
+                ]
+                return {
+                    table: [
+                        row[1]
+                        for row in conn.execute(
+                            "SELECT * FROM pragma_table_info(?)", (table,)
+                        )
+                    ]
+                    for table in tables
+                }
+        except sqlite3.Error as exc:
+            raise SchemaCaptureError(f"Cannot read {path}: {exc}") from None
+    try:
+        with psycopg.connect(postgres_dsn(location), connect_timeout=5) as conn:
+            rows = conn.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+            ).fetchall()
+    except psycopg.Error as exc:
+        raise SchemaCaptureError(f"Cannot read the PostgreSQL target: {exc}") from None
+    schema: dict[str, list[str]] = {}
+    for table, column in rows:
+        schema.setdefault(table, []).append(column)
+    return schema

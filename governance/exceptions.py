@@ -1,0 +1,5 @@
+from config.exceptions import DomainError
+
+
+class TokenError(DomainError):
+    """An API token operation was refused."""

@@ -1,0 +1,22 @@
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from governance.services import issue_api_token
+
+
+class Command(BaseCommand):
+    help = "Issue an API token for a client account and print its key once."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("username", help="The client account the token acts as.")
+        parser.add_argument("--name", required=True, help="What the token is for.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        user = get_user_model().objects.filter(username=options["username"]).first()
+        if user is None:
+            raise CommandError(f"No user named {options['username']!r}.")
+        token, key = issue_api_token(user=user, name=options["name"], acting_user=None)
+        self.stderr.write(f"Issued token {token.pk} ({token.prefix}…) for {user}.")
+        self.stdout.write(key)

@@ -1,0 +1,17 @@
+from config.exceptions import ConflictError, DomainError
+
+
+class RegistryError(DomainError):
+    """A registry rule refused the request."""
+
+
+class ImmutableVersionError(ConflictError):
+    """A prompt or model version was about to be changed or deleted."""
+
+
+class DuplicateVersionError(ConflictError):
+    """The same content is already registered."""
+
+
+class NotServableError(ConflictError):
+    """The template has no production pair to serve."""

@@ -1,0 +1,75 @@
+"""Registry reads: the one place that shapes querysets for callers."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from registry.exceptions import NotServableError
+from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
+from registry.routing import bucket
+
+
+def list_templates() -> QuerySet[PromptTemplate]:
+    """Templates with what their list rendering needs, in one query."""
+    return PromptTemplate.objects.select_related("owner", "target_database")
+
+
+def list_prompt_versions() -> QuerySet[PromptVersion]:
+    """Prompt versions with template and author joined."""
+    return PromptVersion.objects.select_related("template", "author")
+
+
+def list_model_versions() -> QuerySet[ModelVersion]:
+    """Model versions with their creator joined."""
+    return ModelVersion.objects.select_related("created_by")
+
+
+def list_labels() -> QuerySet[Label]:
+    """Labels with the pair they point at joined."""
+    return Label.objects.select_related(
+        "template", "prompt_version", "model_version", "moved_by"
+    )
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The pair an assistant must serve for one session, and the shadow pair."""
+
+    template: PromptTemplate
+    label: Label
+    shadow: Label | None
+
+
+def resolve_pair(*, template: PromptTemplate, session_id: str) -> Resolution:
+    """Choose the labels serving `session_id` on `template` (one query, read-only)."""
+    labels = {label.name: label for label in list_labels().filter(template=template)}
+    return route_session(template=template, labels=labels, session_id=session_id)
+
+
+def route_session(
+    *, template: PromptTemplate, labels: Mapping[str, Label], session_id: str
+) -> Resolution:
+    """Production normally; the challenger for a sticky share of sessions.
+
+    The share is the challenger's `traffic_share`, decided by a hash of the
+    session id so a session keeps its pair. The shadow pair is returned alongside
+    for its own sticky share, to be run without being shown.
+    """
+    production = labels.get(Label.Name.PRODUCTION)
+    if production is None:
+        raise NotServableError(
+            f"Template {template.name!r} has no production label yet."
+        )
+    chosen = production
+    challenger = labels.get(Label.Name.CHALLENGER)
+    if challenger and bucket(
+        salt=f"{template.name}:challenger", session_id=session_id
+    ) < float(challenger.traffic_share):
+        chosen = challenger
+    shadow = labels.get(Label.Name.SHADOW)
+    if shadow and bucket(
+        salt=f"{template.name}:shadow", session_id=session_id
+    ) >= float(shadow.traffic_share):
+        shadow = None
+    return Resolution(template=template, label=chosen, shadow=shadow)

@@ -1,0 +1,108 @@
+"""Settings come from the environment; each case runs in a fresh interpreter."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_list
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRODUCTION_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "x" * 30 + "-production-secret-with-enough-entropy-9f8e7d6c5b4a",
+    "PSEUDONYM_KEY": "pseudonym-key-for-production",
+    "ALLOWED_HOSTS": "loopgate.example.com",
+    "DATABASE_URL": "postgres://loopgate:pw@db.example.com:5432/loopgate",
+    "CELERY_BROKER_URL": "redis://redis.example.com:6379/0",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_COOKIES": "true",
+    "BEHIND_TLS_PROXY": "true",
+}
+
+
+def run_django(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
+    clean.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+PRINT_SETTINGS = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER, s.DEBUG)"
+)
+
+
+def test_production_values_pass_check_deploy() -> None:
+    result = run_django(
+        "import sys; from django.core.management import execute_from_command_line; "
+        "execute_from_command_line(['manage.py', 'check', '--deploy', "
+        "'--fail-level', 'WARNING'])",
+        PRODUCTION_ENV,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_database_and_broker_come_from_the_environment() -> None:
+    result = run_django(PRINT_SETTINGS, PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.postgresql", "False", "False"]
+
+
+def test_defaults_are_sqlite_and_eager_tasks(tmp_path: Path) -> None:
+    result = run_django(
+        PRINT_SETTINGS, {"DEBUG": "true", "LOOPGATE_DATA_DIR": str(tmp_path)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "True", "True"]
+
+
+def test_secret_key_is_required_when_debug_is_off() -> None:
+    env = {**PRODUCTION_ENV}
+    del env["SECRET_KEY"]
+    result = run_django(PRINT_SETTINGS, env)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_env_bool_is_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLAG", "yes")
+    assert env_bool("FLAG", False) is True
+    monkeypatch.setenv("FLAG", "off")
+    assert env_bool("FLAG", True) is False
+    monkeypatch.setenv("FLAG", "ture")
+    with pytest.raises(ImproperlyConfigured, match="FLAG"):
+        env_bool("FLAG", False)
+
+
+def test_env_list_splits_and_trims(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOSTS", " a.example , b.example,,")
+    assert env_list("HOSTS", []) == ["a.example", "b.example"]
+    monkeypatch.delenv("HOSTS")
+    assert env_list("HOSTS", ["x"]) == ["x"]
+
+
+def test_env_example_lists_every_variable_settings_read() -> None:
+    import re
+
+    source = (ROOT / "config" / "settings.py").read_text()
+    read = set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z_]+)"', source))
+    read |= set(re.findall(r'_required_secret\(\s*"([A-Z_]+)"', source))
+    example = (ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^#?\s*([A-Z_]+)=", example, flags=re.MULTILINE))
+    assert read, "the pattern found no variables"
+    assert read <= listed, sorted(read - listed)
