@@ -9,4 +9,7 @@ urlpatterns = [
         "api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"
     ),
     path("api/v1/registry/", include("registry.urls")),
+    path("api/v1/feedback/", include("feedback.urls")),
+    path("api/v1/evaluation/", include("evaluation.urls")),
+    path("api/v1/governance/", include("governance.urls")),
 ]

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -34,3 +35,209 @@ class TargetDatabase(models.Model):
     def dialect(self) -> str:
         """The sqlglot dialect name for this engine."""
         return "postgres" if self.engine == self.Engine.POSTGRESQL else "sqlite"
+
+
+class GoldenExample(models.Model):
+    """A question with its expected SQL on a target database.
+
+    Question and SQL are not edited in place: a change retires the example and
+    adds a new one, so snapshots stay meaningful. Retiring is a recorded action.
+    """
+
+    class Source(models.TextChoices):
+        IMPORT = "import", "Imported (e.g. Spider)"
+        REVIEW = "review", "Approved correction from feedback"
+        MANUAL = "manual", "Entered by hand"
+
+    class Difficulty(models.TextChoices):
+        EASY = "easy"
+        MEDIUM = "medium"
+        HARD = "hard"
+        EXTRA = "extra"
+        UNKNOWN = "unknown"
+
+    target_database = models.ForeignKey(
+        TargetDatabase, on_delete=models.PROTECT, related_name="golden_examples"
+    )
+    question = models.TextField()
+    sql = models.TextField()
+    domain = models.CharField(max_length=100, blank=True, db_index=True)
+    difficulty = models.CharField(
+        max_length=10, choices=Difficulty.choices, default=Difficulty.UNKNOWN
+    )
+    tags = models.JSONField(default=list, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    source = models.CharField(max_length=10, choices=Source.choices)
+    external_id = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Stable id from the source (e.g. spider-dev:17); makes imports "
+        "idempotent.",
+    )
+    # Provenance of approved corrections: the events' ids (feedback -> evaluation
+    # is the dependency direction, so these are ids, not foreign keys).
+    source_interaction_id = models.UUIDField(null=True, blank=True)
+    source_feedback_id = models.UUIDField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    retired_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    retire_reason = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["target_database", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~models.Q(external_id=""),
+                name="goldenexample_external_id_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target_database.name}: {self.question[:60]}"
+
+
+class GoldenSetSnapshot(models.Model):
+    """An immutable, content-hashed list of golden examples; runs name one."""
+
+    name = models.CharField(max_length=200)
+    content_hash = models.CharField(max_length=64, unique=True, editable=False)
+    examples = models.ManyToManyField(
+        GoldenExample, through="SnapshotItem", related_name="snapshots"
+    )
+    example_count = models.PositiveIntegerField(editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.content_hash[:10]})"
+
+
+class SnapshotItem(models.Model):
+    snapshot = models.ForeignKey(
+        GoldenSetSnapshot, on_delete=models.PROTECT, related_name="items"
+    )
+    golden_example = models.ForeignKey(
+        GoldenExample, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["snapshot", "golden_example"], name="snapshotitem_unique"
+            )
+        ]
+
+
+class EvaluationRun(models.Model):
+    """One (prompt version, model version) pair scored on one snapshot."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class Mode(models.TextChoices):
+        SPIDER = "spider", "Spider test-suite rules"
+        BIRD = "bird", "BIRD set equality"
+        STRICT = "strict", "Ordered, positional"
+
+    prompt_version = models.ForeignKey(
+        "registry.PromptVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    snapshot = models.ForeignKey(
+        GoldenSetSnapshot, on_delete=models.PROTECT, related_name="runs"
+    )
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.SPIDER)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    # {"overall": {metric: value, "n": int, "latency_p95_ms": float},
+    #  "segments": {"domain:x" | "difficulty:y": {metric: value, "n": int}}}
+    # with metrics exact_match, execution_success, execution_accuracy, row_count_ok
+    # as fractions in [0, 1].
+    summary = models.JSONField(default=dict, blank=True)
+    sqlglot_version = models.CharField(max_length=20, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(excluded_fields=["done", "errors"])
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("cancel_evaluationrun", "Can cancel an evaluation run")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.status})"
+
+
+class EvaluationResult(models.Model):
+    """The score of one golden example in one run; written once per pair."""
+
+    run = models.ForeignKey(
+        EvaluationRun, on_delete=models.PROTECT, related_name="results"
+    )
+    golden_example = models.ForeignKey(
+        GoldenExample, on_delete=models.PROTECT, related_name="+"
+    )
+    predicted_sql = models.TextField(blank=True)
+    exact_match = models.BooleanField(default=False)
+    executed = models.BooleanField(default=False)
+    execution_match = models.BooleanField(default=False)
+    row_count_ok = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "golden_example"], name="evaluationresult_once_per_item"
+            )
+        ]
