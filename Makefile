@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test run lint format clean
+.PHONY: demo test run lint format clean chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -18,8 +18,15 @@ demo: $(STAMP)
 	DEBUG=true $(BIN)/python manage.py demo
 
 ## Set up and run the whole test suite (lint, migrations check, pytest).
-test: $(STAMP) lint
+test: $(STAMP) chromium lint
 	$(BIN)/python -m pytest
+
+# Browser tests drive the system Chromium; install it when missing and allowed.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium not installed: browser tests will be skipped"
 
 ## Serve the admin, the API and its docs on http://127.0.0.1:8000/.
 run: $(STAMP)
