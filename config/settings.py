@@ -93,6 +93,13 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # Without recursive_triggers, INSERT OR REPLACE slips past append-only
+        # triggers; IMMEDIATE avoids lock upgrades failing under concurrent writers.
+        "init_command": "PRAGMA recursive_triggers=ON; PRAGMA foreign_keys=ON;",
+        "transaction_mode": "IMMEDIATE",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -167,6 +174,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 SIMPLE_HISTORY_REVERT_DISABLED = True
+
+# A golden example older than this is reported as stale.
+GOLDEN_STALE_DAYS = env_int("GOLDEN_STALE_DAYS", 180)
 
 # Celery: without a broker every task runs in process, eagerly.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")

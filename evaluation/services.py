@@ -1,10 +1,13 @@
 """Evaluation writes with business meaning."""
 
+from uuid import UUID
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
-from evaluation.exceptions import TargetDatabaseError
-from evaluation.models import TargetDatabase
+from evaluation.exceptions import GoldenSetError, TargetDatabaseError
+from evaluation.models import GoldenExample, TargetDatabase
 from evaluation.targets import SchemaCaptureError, capture_schema
 from governance.audit import record_event
 
@@ -50,3 +53,93 @@ def register_target_database(
         data={"engine": engine, "tables": len(schema)},
     )
     return target
+
+
+@transaction.atomic
+def add_golden_example(
+    *,
+    target_database: TargetDatabase,
+    question: str,
+    sql: str,
+    source: str,
+    acting_user: AbstractBaseUser | None,
+    domain: str = "",
+    difficulty: str = GoldenExample.Difficulty.UNKNOWN,
+    tags: list[str] | None = None,
+    owner: AbstractBaseUser | None = None,
+    external_id: str = "",
+    source_interaction_id: UUID | None = None,
+    source_feedback_id: UUID | None = None,
+    approved_by: AbstractBaseUser | None = None,
+) -> GoldenExample:
+    """Add a golden example; the only writer of new golden rows.
+
+    Callers: the review queue (source=review, with provenance and approver),
+    imports (source=import, idempotent through `external_id`: an existing id
+    returns the stored row unchanged) and people (source=manual). Records
+    `evaluation.golden_example.added`.
+    """
+    if source not in GoldenExample.Source.values:
+        raise GoldenSetError(f"Unknown source {source!r}.", field="source")
+    if difficulty not in GoldenExample.Difficulty.values:
+        raise GoldenSetError(f"Unknown difficulty {difficulty!r}.", field="difficulty")
+    if not question.strip():
+        raise GoldenSetError("A question is required.", field="question")
+    if not sql.strip():
+        raise GoldenSetError("An expected SQL is required.", field="sql")
+    if external_id:
+        existing = GoldenExample.objects.filter(external_id=external_id).first()
+        if existing is not None:
+            return existing
+    example = GoldenExample.objects.create(
+        target_database=target_database,
+        question=question.strip(),
+        sql=sql.strip(),
+        domain=domain or target_database.name,
+        difficulty=difficulty,
+        tags=tags or [],
+        owner=owner,
+        source=source,
+        external_id=external_id,
+        source_interaction_id=source_interaction_id,
+        source_feedback_id=source_feedback_id,
+        approved_by=approved_by,
+        approved_at=timezone.now() if approved_by is not None else None,
+    )
+    record_event(
+        event_type="evaluation.golden_example.added",
+        actor=acting_user,
+        subject=example,
+        data={
+            "source": source,
+            "target_database": target_database.name,
+            "source_feedback_id": str(source_feedback_id or ""),
+        },
+    )
+    return example
+
+
+@transaction.atomic
+def retire_golden_example(
+    *, example: GoldenExample, reason: str, acting_user: AbstractBaseUser | None
+) -> GoldenExample:
+    """Retire a golden example; it is never deleted.
+
+    Records `evaluation.golden_example.retired`.
+    """
+    example = GoldenExample.objects.select_for_update().get(pk=example.pk)
+    if example.retired_at is not None:
+        raise GoldenSetError("This golden example is already retired.")
+    if not reason.strip():
+        raise GoldenSetError("Retiring needs a reason.", field="reason")
+    example.retired_at = timezone.now()
+    example.retired_by = acting_user
+    example.retire_reason = reason
+    example.save(update_fields=["retired_at", "retired_by", "retire_reason"])
+    record_event(
+        event_type="evaluation.golden_example.retired",
+        actor=acting_user,
+        subject=example,
+        reason=reason,
+    )
+    return example
