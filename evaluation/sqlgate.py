@@ -1,0 +1,286 @@
+"""Static gate for generated SQL: one read-only query or a clear rejection.
+
+The gate is one of two independent layers. The engine-level sandbox
+(:mod:`evaluation.sandbox`) must hold on its own when the gate is bypassed, and the
+gate must hold on its own when a sandbox is misconfigured. The gate therefore does
+not trust the shape of the root node: sqlglot parses data-modifying CTEs,
+``SELECT ... INTO``, ``FOR UPDATE`` and ``SELECT set_config(...)`` with a ``Select``
+root, so the whole tree is walked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+__all__ = [
+    "MAX_SIZE_ARGUMENT",
+    "MAX_SQL_LENGTH",
+    "InvalidSQL",
+    "SQLRejected",
+    "UnsafeSQL",
+    "check_sql",
+    "parse_checked",
+]
+
+MAX_SQL_LENGTH = 100_000
+# Upper bound for size arguments of functions that allocate (randomblob, repeat...).
+MAX_SIZE_ARGUMENT = 1_000_000
+
+_DIALECTS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres"}
+
+
+class SQLRejected(ValueError):
+    """Base class: the SQL text is not accepted for execution."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class InvalidSQL(SQLRejected):
+    """The text does not parse as SQL in the given dialect."""
+
+
+class UnsafeSQL(SQLRejected):
+    """The text parses but is not a single read-only query."""
+
+
+def _node_types(*names: str) -> tuple[type[exp.Expression], ...]:
+    # Some names move between sqlglot releases; tolerate absent ones instead of
+    # failing at import (the version is pinned, but the gate must not crash).
+    return tuple(t for n in names if isinstance(t := getattr(exp, n, None), type))
+
+
+_FORBIDDEN_NODES = _node_types(
+    *[
+        "Insert",
+        "Update",
+        "Delete",
+        "Merge",
+        "Create",
+        "Drop",
+        "Alter",
+        "AlterTable",
+        "TruncateTable",
+        "Into",
+        "Lock",
+        "Pragma",
+        "Attach",
+        "Detach",
+        "Set",
+        "SetItem",
+        "Copy",
+        "Command",
+        "Transaction",
+        "Commit",
+        "Rollback",
+        "Use",
+        "Grant",
+        "Revoke",
+        "Analyze",
+        "Kill",
+        "LoadData",
+        "Declare",
+        "Execute",
+        "Install",
+        "Cache",
+        "Uncache",
+        "Refresh",
+        "Comment",
+        "Describe",
+        "Show",
+        "Summarize",
+        "Returning",
+    ]
+)
+
+_FORBIDDEN_FUNCTIONS = frozenset(
+    [
+        "load_extension",
+        "set_config",
+        "readfile",
+        "writefile",
+        "edit",
+        "fts3_tokenizer",
+        "sqlite_compileoption_get",
+        "nextval",
+        "setval",
+        "currval",
+        "pg_notify",
+        "query_to_xml",
+        "query_to_xml_and_xmlschema",
+        "table_to_xml",
+        "cursor_to_xml",
+        "database_to_xml",
+        "schema_to_xml",
+        "txid_current",
+        "pg_current_xact_id",
+        "current_setting",
+    ]
+)
+_FORBIDDEN_PREFIXES = tuple(
+    [
+        "pg_sleep",
+        "pg_read_",
+        "pg_ls_",
+        "pg_stat_file",
+        "pg_file",
+        "pg_write",
+        "lo_",
+        "dblink",
+        "pg_advisory",
+        "pg_try_advisory",
+        "pg_terminate",
+        "pg_cancel",
+        "pg_reload",
+        "pg_rotate",
+        "pg_promote",
+        "pg_switch",
+        "pg_create_",
+        "pg_drop_",
+        "pg_replication",
+        "pg_logical",
+        "pg_import",
+        "pg_stat_reset",
+        "pragma_",
+    ]
+)
+# Functions whose result size is chosen by an argument.
+_SIZED_FUNCTIONS = frozenset(
+    [
+        "randomblob",
+        "zeroblob",
+        "repeat",
+        "lpad",
+        "rpad",
+        "space",
+        "replicate",
+        "printf",
+        "format",
+        "generate_series",
+    ]
+)
+_FORMAT_WIDTH = re.compile(r"%[-+ 0#,!']*(\d+|\*)?(?:\.(\d+|\*))?")
+_SYSTEM_TABLE_PREFIXES = ("pragma_", "pg_authid", "pg_shadow", "pg_user_mapping")
+
+
+def _dialect(dialect: str) -> str:
+    try:
+        return _DIALECTS[dialect.lower()]
+    except KeyError:
+        raise ValueError(f"unsupported dialect {dialect!r}") from None
+
+
+def _function_names(node: exp.Func) -> set[str]:
+    names = {node.sql_name().lower()}
+    if isinstance(node, exp.Anonymous):
+        names.add(str(node.this).lower())
+    else:
+        # sqlglot maps e.g. printf to Format; the source name matters to the engine.
+        names.update(n.lower() for n in type(node).sql_names())
+    return {n.rsplit(".", 1)[-1] for n in names}
+
+
+def _numeric_literals(node: exp.Expression) -> list[float]:
+    values: list[float] = []
+    for lit in node.find_all(exp.Literal):
+        if lit.is_number:
+            try:
+                values.append(float(lit.this))
+            except ValueError:
+                values.append(float("inf"))
+    return values
+
+
+def _check_sized_call(name: str, node: exp.Func) -> None:
+    args = list(node.iter_expressions())
+    if name in {"printf", "format"}:
+        star = False
+        for lit in node.find_all(exp.Literal):
+            if not lit.is_string:
+                continue
+            for width, precision in _FORMAT_WIDTH.findall(lit.this):
+                for part in (width, precision):
+                    star = star or part == "*"
+                    if part.isdigit() and int(part) > MAX_SIZE_ARGUMENT:
+                        raise UnsafeSQL(f"{name}() width above {MAX_SIZE_ARGUMENT}")
+        if not star:
+            return
+    numbers = [n for a in args for n in _numeric_literals(a)]
+    if any(abs(n) > MAX_SIZE_ARGUMENT for n in numbers):
+        raise UnsafeSQL(f"{name}() size argument above {MAX_SIZE_ARGUMENT}")
+    if name in {"randomblob", "zeroblob", "repeat", "space", "replicate"}:
+        # A computed size (e.g. 1e3 * 1e3 * 1e3) cannot be bounded statically.
+        size_args = args[1:] if name in {"repeat", "replicate"} else args[:1]
+        for arg in size_args:
+            if not (isinstance(arg, exp.Literal) and arg.is_number):
+                raise UnsafeSQL(f"{name}() with a computed size argument")
+
+
+def _check_tree(root: exp.Expression) -> None:
+    for node in root.walk():
+        if isinstance(node, _FORBIDDEN_NODES):
+            raise UnsafeSQL(
+                f"{type(node).__name__} is not allowed in a read-only query"
+            )
+        if isinstance(node, exp.Func):
+            for name in _function_names(node):
+                if name in _FORBIDDEN_FUNCTIONS or name.startswith(_FORBIDDEN_PREFIXES):
+                    raise UnsafeSQL(f"function {name}() is not allowed")
+                if name in _SIZED_FUNCTIONS:
+                    _check_sized_call(name, node)
+        elif isinstance(node, exp.Table):
+            table = node.name.lower()
+            if table.startswith(_SYSTEM_TABLE_PREFIXES):
+                raise UnsafeSQL(f"table {table} is not allowed")
+
+
+def parse_checked(sql: str, *, dialect: str) -> exp.Expression:
+    """Parse ``sql`` and return its single statement's tree, or raise SQLRejected."""
+    read = _dialect(dialect)
+    if not sql or not sql.strip():
+        raise InvalidSQL("empty SQL")
+    if len(sql) > MAX_SQL_LENGTH:
+        raise UnsafeSQL(f"SQL longer than {MAX_SQL_LENGTH} characters")
+    if "\x00" in sql:
+        raise UnsafeSQL("SQL contains a NUL character")
+    sqlglot_logger = logging.getLogger("sqlglot")
+    previous = sqlglot_logger.level
+    # sqlglot logs a warning when it falls back to Command; the gate rejects those.
+    sqlglot_logger.setLevel(logging.ERROR)
+    try:
+        statements = sqlglot.parse(sql, read=read)
+    except (ParseError, TokenError) as err:
+        raise InvalidSQL(f"cannot parse as {read}: {str(err).splitlines()[0]}") from err
+    except RecursionError as err:
+        raise UnsafeSQL("SQL nested too deeply") from err
+    finally:
+        sqlglot_logger.setLevel(previous)
+    real = [s for s in statements if s is not None and not isinstance(s, exp.Semicolon)]
+    if not real:
+        raise InvalidSQL("no statement")
+    if len(real) > 1:
+        raise UnsafeSQL(f"exactly one statement allowed, found {len(real)}")
+    root = real[0]
+    if not isinstance(root, exp.Query):
+        raise UnsafeSQL(f"only queries are allowed, not {type(root).__name__}")
+    _check_tree(root)
+    return root
+
+
+def check_sql(sql: str, *, dialect: str) -> str:
+    """Return the single read-only statement in ``sql`` or raise SQLRejected.
+
+    The returned text is the original statement without surrounding whitespace or a
+    trailing semicolon, so that what runs is what was checked (not a re-rendering).
+    """
+    parse_checked(sql, dialect=dialect)
+    statement = sql.strip()
+    while statement.endswith(";"):
+        statement = statement[:-1].rstrip()
+    return statement

@@ -1,0 +1,149 @@
+"""Adversarial SQL corpus: statements a generated-SQL executor must not run.
+
+Every entry is rejected by the gate, except resource bombs (``bomb=True``), which
+may be legal SELECTs; those must then be stopped by the sandbox's deadline or
+limits. Table names refer to Spider's ``concert_singer`` database.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Attack(NamedTuple):
+    """One adversarial statement and the class of attack it belongs to."""
+
+    kind: str
+    sql: str
+    bomb: bool = False
+
+
+# A 12-way cross join of a 6-row table: 6**12 rows.
+_CROSS = (
+    "singer s0, singer s1, singer s2, singer s3, singer s4, singer s5, "
+    "singer s6, singer s7, singer s8, singer s9, singer s10, singer s11"
+)
+
+CORPUS: tuple[Attack, ...] = (
+    Attack("dml", "DELETE FROM singer"),
+    Attack("dml", "UPDATE singer SET Name = 'x'"),
+    Attack("dml", "INSERT INTO singer (Singer_ID, Name) VALUES (99, 'x')"),
+    Attack("dml", "INSERT OR REPLACE INTO singer (Singer_ID, Name) VALUES (1, 'x')"),
+    Attack("dml", "REPLACE INTO singer (Singer_ID, Name) VALUES (1, 'x')"),
+    Attack("dml", "DELETE FROM singer WHERE 1 = 1 RETURNING *"),
+    Attack("ddl", "DROP TABLE singer"),
+    Attack("ddl", "CREATE TABLE evil (x INT)"),
+    Attack("ddl", "ALTER TABLE singer ADD COLUMN evil TEXT"),
+    Attack("ddl", "CREATE INDEX evil_idx ON singer (Name)"),
+    Attack("ddl", "CREATE VIEW evil_v AS SELECT * FROM singer"),
+    Attack("ddl", "CREATE TRIGGER evil_t AFTER INSERT ON singer BEGIN SELECT 1; END"),
+    Attack("ddl", "DROP TABLE IF EXISTS concert"),
+    Attack("multi_statement", "SELECT 1; DELETE FROM singer"),
+    Attack("multi_statement", "SELECT * FROM singer; DROP TABLE singer;"),
+    Attack("multi_statement", "SELECT 1;\nUPDATE singer SET Age = 0"),
+    Attack("multi_statement", "SELECT 1; SELECT 2"),
+    Attack("multi_statement", "SELECT count(*) FROM singer;;DELETE FROM singer"),
+    Attack(
+        "writable_cte", "WITH d AS (DELETE FROM singer RETURNING *) SELECT * FROM d"
+    ),
+    Attack(
+        "writable_cte",
+        "WITH u AS (UPDATE singer SET Age = 1 RETURNING Singer_ID) "
+        "SELECT count(*) FROM u",
+    ),
+    Attack(
+        "writable_cte",
+        "WITH i AS (INSERT INTO singer (Singer_ID) VALUES (7) RETURNING 1) "
+        "SELECT * FROM i",
+    ),
+    Attack("select_into", "SELECT * INTO evil FROM singer"),
+    Attack("select_into", "SELECT Name INTO TEMP evil2 FROM singer"),
+    Attack("pragma", "PRAGMA query_only = OFF"),
+    Attack("pragma", "PRAGMA writable_schema = ON"),
+    Attack("pragma", "PRAGMA journal_mode = DELETE"),
+    Attack("pragma", "SELECT * FROM pragma_table_info('singer')"),
+    Attack("attach", "ATTACH DATABASE '/tmp/loopgate_evil.db' AS evil"),
+    Attack("attach", "ATTACH 'file:/tmp/loopgate_evil2.db?mode=rwc' AS evil"),
+    Attack("attach", "DETACH DATABASE main"),
+    Attack("vacuum", "VACUUM INTO '/tmp/loopgate_copy.db'"),
+    Attack("vacuum", "VACUUM"),
+    Attack("maintenance", "REINDEX"),
+    Attack("maintenance", "ANALYZE"),
+    Attack("load_extension", "SELECT load_extension('/tmp/evil.so')"),
+    Attack("load_extension", "SELECT LOAD_EXTENSION('evil', 'entry')"),
+    Attack("file_functions", "SELECT writefile('/tmp/loopgate_evil.txt', 'x')"),
+    Attack("file_functions", "SELECT readfile('/etc/passwd')"),
+    Attack("file_functions", "SELECT edit('x', 'vi')"),
+    Attack("file_functions", "SELECT fts3_tokenizer('simple')"),
+    Attack("server_settings", "SELECT set_config('statement_timeout', '0', false)"),
+    Attack("server_settings", "SET statement_timeout = 0"),
+    Attack("server_settings", "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE"),
+    Attack("server_functions", "SELECT pg_sleep(30)"),
+    Attack("server_functions", "SELECT pg_catalog.pg_sleep_for('30 seconds')"),
+    Attack("server_functions", "SELECT pg_read_file('/etc/passwd')"),
+    Attack("server_functions", "SELECT lo_import('/etc/passwd')"),
+    Attack(
+        "server_functions",
+        "SELECT * FROM dblink('host=x', 'DELETE FROM t') AS t(x int)",
+    ),
+    Attack("server_functions", "SELECT nextval('some_sequence')"),
+    Attack("copy", "COPY singer TO '/tmp/loopgate_out.csv'"),
+    Attack("copy", "COPY singer FROM '/etc/passwd'"),
+    Attack("copy", "COPY (SELECT 1) TO PROGRAM 'touch /tmp/pwned'"),
+    Attack("comment_trick", "SELECT 1 -- harmless\n; DELETE FROM singer"),
+    Attack("comment_trick", "SELECT 1 /* ; */ ; DROP TABLE singer"),
+    Attack("comment_trick", "/* SELECT */ DELETE FROM singer"),
+    Attack("comment_trick", "SELECT 1; --\nDROP TABLE singer --"),
+    Attack("quoting_trick", "SELECT ';'; DELETE FROM singer"),
+    Attack("quoting_trick", 'SELECT "a;"; DELETE FROM singer'),
+    Attack("quoting_trick", "SELECT 'it''s'; DROP TABLE singer; --'"),
+    Attack("quoting_trick", "SELECT [x;]; DELETE FROM singer"),
+    Attack("transaction", "BEGIN"),
+    Attack("transaction", "COMMIT"),
+    Attack("transaction", "ROLLBACK"),
+    Attack("transaction", "BEGIN IMMEDIATE"),
+    Attack("transaction", "COMMIT; DELETE FROM singer"),
+    Attack("transaction", "SAVEPOINT s1"),
+    Attack("temp_table", "CREATE TEMP TABLE evil AS SELECT * FROM singer"),
+    Attack("temp_table", "CREATE TEMPORARY VIEW evil AS SELECT 1"),
+    Attack("locking", "SELECT * FROM singer FOR UPDATE"),
+    Attack("locking", "SELECT * FROM singer FOR SHARE"),
+    Attack(
+        "resource_bomb",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+        "SELECT count(*) FROM c",
+        bomb=True,
+    ),
+    Attack(
+        "resource_bomb",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+        "SELECT max(x) FROM c ORDER BY 1",
+        bomb=True,
+    ),
+    Attack("resource_bomb", "SELECT count(*) FROM " + _CROSS, bomb=True),  # noqa: S608
+    Attack(
+        "resource_bomb",
+        "SELECT s0.Name FROM " + _CROSS + " ORDER BY random()",  # noqa: S608
+        bomb=True,
+    ),
+    Attack("resource_bomb", "SELECT randomblob(2000000000)", bomb=True),
+    Attack("resource_bomb", "SELECT zeroblob(2000000000)", bomb=True),
+    Attack("resource_bomb", "SELECT printf('%.*c', 2000000000, 'x')", bomb=True),
+    Attack("resource_bomb", "SELECT printf('%2000000000d', 1)", bomb=True),
+    Attack(
+        "resource_bomb",
+        "SELECT printf('%.*c', (SELECT max(Age) FROM singer) * 50000000, 'x')",
+        bomb=True,
+    ),
+    Attack(
+        "resource_bomb",
+        "SELECT length(replace(hex(zeroblob(900000)), '0', hex(zeroblob(900000))))",
+        bomb=True,
+    ),
+    Attack(
+        "resource_bomb",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+        "SELECT group_concat(x) FROM c",
+        bomb=True,
+    ),
+)

@@ -1,0 +1,94 @@
+"""The SQL gate: one read-only statement, or a clear rejection."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from evaluation.spider import read_gold
+from evaluation.sqlgate import InvalidSQL, SQLRejected, UnsafeSQL, check_sql
+from tests.evaluation.adversarial import CORPUS, Attack
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+def test_corpus_is_broad_enough() -> None:
+    kinds = Counter(a.kind for a in CORPUS)
+    assert len(CORPUS) >= 60
+    assert len(kinds) >= 15
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+@pytest.mark.parametrize("attack", CORPUS, ids=lambda a: f"{a.kind}:{a.sql[:40]}")
+def test_gate_rejects_adversarial_sql(attack: Attack, dialect: str) -> None:
+    if attack.bomb:
+        # A bomb may be a legal SELECT; the sandbox must stop it (test_sandbox.py).
+        with contextlib.suppress(SQLRejected):
+            check_sql(attack.sql, dialect=dialect)
+        return
+    with pytest.raises(SQLRejected):
+        check_sql(attack.sql, dialect=dialect)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "WITH d AS (DELETE FROM singer RETURNING *) SELECT * FROM d",
+        "SELECT * INTO evil FROM singer",
+        "SELECT * FROM singer FOR UPDATE",
+        "SELECT set_config('statement_timeout', '0', false)",
+    ],
+)
+def test_select_rooted_attacks_are_unsafe_not_invalid(sql: str) -> None:
+    # sqlglot gives these a Select root: only the tree walk catches them.
+    with pytest.raises(UnsafeSQL):
+        check_sql(sql, dialect="postgres")
+
+
+def test_unparseable_sql_is_invalid_not_unsafe() -> None:
+    with pytest.raises(InvalidSQL) as caught:
+        check_sql(
+            "SELECT COUNT(DISTINCT language) FROM t WHERE x IN (", dialect="sqlite"
+        )
+    assert isinstance(caught.value, SQLRejected)
+    assert caught.value.reason
+
+
+def test_empty_sql_is_invalid() -> None:
+    with pytest.raises(InvalidSQL):
+        check_sql("  ;  ", dialect="sqlite")
+
+
+def test_reason_names_the_problem() -> None:
+    with pytest.raises(UnsafeSQL, match="load_extension"):
+        check_sql("SELECT load_extension('x')", dialect="sqlite")
+    with pytest.raises(UnsafeSQL, match="one statement"):
+        check_sql("SELECT 1; SELECT 2", dialect="sqlite")
+
+
+def test_returns_single_statement_without_trailing_semicolon() -> None:
+    assert check_sql("  SELECT name FROM singer ;\n", dialect="sqlite") == (
+        "SELECT name FROM singer"
+    )
+
+
+def test_small_sized_functions_are_allowed() -> None:
+    assert check_sql("SELECT hex(randomblob(16))", dialect="sqlite")
+    assert check_sql("SELECT printf('%5.2f', 3.14159)", dialect="sqlite")
+
+
+def test_unknown_dialect_is_an_error() -> None:
+    with pytest.raises(ValueError, match="dialect"):
+        check_sql("SELECT 1", dialect="oracle-ish")
+
+
+def test_every_runnable_golden_query_passes_the_gate() -> None:
+    present = {p.name for p in (DATA / "spider" / "database").iterdir()}
+    gold = read_gold(DATA / "spider" / "dev_gold.sql")
+    runnable = [g for g in gold if g.db_id in present]
+    assert len(runnable) == 972
+    for line in runnable:
+        assert check_sql(line.query, dialect="sqlite")
