@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from registry.models import ImmutableModel
+
 
 class TargetDatabase(models.Model):
     """A database that generated SQL runs against.
@@ -118,7 +120,7 @@ class GoldenExample(models.Model):
         return f"{self.target_database.name}: {self.question[:60]}"
 
 
-class GoldenSetSnapshot(models.Model):
+class GoldenSetSnapshot(ImmutableModel):
     """An immutable, content-hashed list of golden examples; runs name one."""
 
     name = models.CharField(max_length=200)
@@ -143,7 +145,7 @@ class GoldenSetSnapshot(models.Model):
         return f"{self.name} ({self.content_hash[:10]})"
 
 
-class SnapshotItem(models.Model):
+class SnapshotItem(ImmutableModel):
     snapshot = models.ForeignKey(
         GoldenSetSnapshot, on_delete=models.PROTECT, related_name="items"
     )
@@ -157,6 +159,9 @@ class SnapshotItem(models.Model):
                 fields=["snapshot", "golden_example"], name="snapshotitem_unique"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.snapshot_id} item {self.golden_example_id}"
 
 
 class EvaluationRun(models.Model):
@@ -241,3 +246,6 @@ class EvaluationResult(models.Model):
                 fields=["run", "golden_example"], name="evaluationresult_once_per_item"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} item {self.golden_example_id}"

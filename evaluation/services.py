@@ -1,5 +1,6 @@
 """Evaluation writes with business meaning."""
 
+from collections.abc import Iterable
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -7,9 +8,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from evaluation.exceptions import GoldenSetError, TargetDatabaseError
-from evaluation.models import GoldenExample, TargetDatabase
+from evaluation.models import (
+    GoldenExample,
+    GoldenSetSnapshot,
+    SnapshotItem,
+    TargetDatabase,
+)
 from evaluation.targets import SchemaCaptureError, capture_schema
 from governance.audit import record_event
+from registry.content import content_hash
 
 
 @transaction.atomic
@@ -143,3 +150,54 @@ def retire_golden_example(
         reason=reason,
     )
     return example
+
+
+def snapshot_content_hash(examples: Iterable[GoldenExample]) -> str:
+    """Hash what a snapshot means: each example's id, database, question and SQL."""
+    content = sorted(
+        (e.pk, e.target_database.name, e.question, e.sql) for e in examples
+    )
+    return content_hash({"examples": content})
+
+
+@transaction.atomic
+def create_snapshot(
+    *,
+    name: str,
+    examples: Iterable[GoldenExample],
+    acting_user: AbstractBaseUser | None,
+) -> GoldenSetSnapshot:
+    """Freeze a list of golden examples into an immutable, content-hashed snapshot.
+
+    Idempotent: the same content returns the existing snapshot. Retired examples
+    are refused. Records `evaluation.snapshot.created`.
+    """
+    chosen = list(examples)
+    if not chosen:
+        raise GoldenSetError("A snapshot needs at least one example.", field="examples")
+    retired = [e.pk for e in chosen if e.retired_at is not None]
+    if retired:
+        raise GoldenSetError(
+            f"Retired examples cannot enter a snapshot: {retired[:10]}.",
+            field="examples",
+        )
+    digest = snapshot_content_hash(chosen)
+    existing = GoldenSetSnapshot.objects.filter(content_hash=digest).first()
+    if existing is not None:
+        return existing
+    snapshot = GoldenSetSnapshot.objects.create(
+        name=name,
+        content_hash=digest,
+        example_count=len(chosen),
+        created_by=acting_user,
+    )
+    SnapshotItem.objects.bulk_create(
+        SnapshotItem(snapshot=snapshot, golden_example=e) for e in chosen
+    )
+    record_event(
+        event_type="evaluation.snapshot.created",
+        actor=acting_user,
+        subject=snapshot,
+        data={"examples": len(chosen), "hash": digest},
+    )
+    return snapshot

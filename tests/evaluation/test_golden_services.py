@@ -3,8 +3,13 @@ from django.contrib.auth.models import User
 
 from evaluation.exceptions import GoldenSetError
 from evaluation.models import GoldenExample, TargetDatabase
-from evaluation.services import add_golden_example, retire_golden_example
+from evaluation.services import (
+    add_golden_example,
+    create_snapshot,
+    retire_golden_example,
+)
 from governance.models import AuditEvent
+from registry.exceptions import ImmutableVersionError
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +77,46 @@ def test_retiring_is_recorded_and_not_repeatable(
         retire_golden_example(example=example, reason="again", acting_user=ml_lead)
     assert GoldenExample.objects.filter(pk=example.pk).exists()
     assert retired.history.count() == 2
+
+
+def make_examples(target_db: TargetDatabase, count: int) -> list[GoldenExample]:
+    return [
+        add_golden_example(
+            target_database=target_db,
+            question=f"Question {i}?",
+            sql=f"SELECT {i}",
+            source="manual",
+            acting_user=None,
+        )
+        for i in range(count)
+    ]
+
+
+def test_snapshot_is_content_hashed_and_reused(target_db: TargetDatabase) -> None:
+    examples = make_examples(target_db, 3)
+    first = create_snapshot(name="s1", examples=examples, acting_user=None)
+    again = create_snapshot(name="s2", examples=reversed(examples), acting_user=None)
+    assert again.pk == first.pk
+    assert first.example_count == 3
+    assert set(first.examples.values_list("pk", flat=True)) == {e.pk for e in examples}
+    smaller = create_snapshot(name="s3", examples=examples[:2], acting_user=None)
+    assert smaller.content_hash != first.content_hash
+
+
+def test_snapshot_cannot_change_or_take_retired_examples(
+    target_db: TargetDatabase,
+) -> None:
+    examples = make_examples(target_db, 2)
+    snapshot = create_snapshot(name="s", examples=examples, acting_user=None)
+    snapshot.name = "renamed"
+    with pytest.raises(ImmutableVersionError):
+        snapshot.save()
+    with pytest.raises(ImmutableVersionError):
+        snapshot.items.first().delete()  # type: ignore[union-attr]
+    retire_golden_example(example=examples[0], reason="wrong", acting_user=None)
+    examples[0].refresh_from_db()
+    with pytest.raises(GoldenSetError) as excinfo:
+        create_snapshot(name="t", examples=examples, acting_user=None)
+    assert excinfo.value.field == "examples"
+    with pytest.raises(GoldenSetError):
+        create_snapshot(name="empty", examples=[], acting_user=None)
