@@ -3,7 +3,6 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 
-
 class ApiToken(models.Model):
     """A client's API credential. Only a SHA-256 digest of the key is stored."""
 

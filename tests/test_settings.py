@@ -29,7 +29,7 @@ PRODUCTION_ENV = {
 def run_django(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
     clean.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 (fixed argv: this interpreter, test code)
         [sys.executable, "-c", code],
         cwd=ROOT,
         env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
