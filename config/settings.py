@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "django_celery_beat",
     "governance",
     "registry",
     "evaluation",
@@ -193,6 +194,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # worker is really gone.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# Periodic tasks live in the database so their schedules are editable in the admin;
+# governance seeds the retraining-trigger check there.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 LOGGING = {
     "version": 1,

@@ -71,3 +71,373 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.subject_type}:{self.subject_id}"
+
+
+class GovernancePolicy(models.Model):
+    """Per-template thresholds for gates, triggers and the circuit breaker.
+
+    A template without a row uses the field defaults (see `selectors.policy_for`).
+    Fractions are on the [0, 1] scale of evaluation summaries: 0.02 is 2 points.
+    """
+
+    template = models.OneToOneField(
+        "registry.PromptTemplate", on_delete=models.PROTECT, related_name="+"
+    )
+    regression_threshold = models.FloatField(
+        default=0.02, help_text="Largest allowed per-segment accuracy drop."
+    )
+    latency_slo_ms = models.FloatField(
+        default=5000.0, help_text="Generation latency p95 must stay within this."
+    )
+    degradation_threshold = models.FloatField(
+        default=0.02, help_text="Production drop below its baseline that fires."
+    )
+    feedback_window_days = models.PositiveSmallIntegerField(default=1)
+    feedback_history_windows = models.PositiveSmallIntegerField(default=14)
+    feedback_sigma = models.FloatField(default=2.0)
+    feedback_min_interactions = models.PositiveIntegerField(default=20)
+    data_volume_threshold = models.PositiveIntegerField(
+        default=25, help_text="New golden examples since the last retraining."
+    )
+    calendar_cadence_days = models.PositiveSmallIntegerField(
+        default=7, help_text="0 turns the calendar trigger off."
+    )
+    circuit_breaker_margin = models.FloatField(
+        default=0.05, help_text="Drop below the template's best run that halts."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "governance policies"
+
+    def __str__(self) -> str:
+        return f"policy for {self.template}"
+
+
+class TriggerEvent(models.Model):
+    """A retraining trigger that fired, with the evidence that made it fire."""
+
+    class Kind(models.TextChoices):
+        METRIC_DEGRADATION = "metric_degradation", "Metric degradation"
+        FEEDBACK_SPIKE = "feedback_spike", "Negative-feedback spike"
+        DATA_VOLUME = "data_volume", "Data volume"
+        CALENDAR = "calendar", "Calendar"
+        EVENT = "event", "Event raised by a person"
+
+    template = models.ForeignKey(
+        "registry.PromptTemplate", on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(max_length=30, choices=Kind.choices, db_index=True)
+    fired_at = models.DateTimeField(db_index=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    # Stops a condition that persists from firing on every check.
+    dedup_key = models.CharField(max_length=200)
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-fired_at", "-id"]
+        permissions = [("check_triggers", "Can run the trigger check on demand")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "kind", "dedup_key"], name="trigger_fires_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.get_kind_display()} on {self.template} at {self.fired_at:%Y-%m-%d}"
+        )
+
+
+class DecisionLogEntry(models.Model):
+    """One link of the tamper-evident retraining decision log.
+
+    A `decision` entry records who decided what and why. An `outcome` entry
+    amends an earlier decision (deployment, rejection) without changing it, so
+    the log stays append-only. `entry_hash` covers the canonical content and
+    `previous_hash`; see `governance.chain`.
+    """
+
+    class Kind(models.TextChoices):
+        DECISION = "decision"
+        OUTCOME = "outcome"
+
+    class Decision(models.TextChoices):
+        RETRAIN = "retrain"
+        DEFER = "defer"
+        INVESTIGATE = "investigate"
+        HALT = "halt"
+        ROLLBACK = "rollback"
+        RESUME = "resume"
+
+    class Outcome(models.TextChoices):
+        DEPLOYED = "deployed"
+        REJECTED = "rejected"
+        WITHDRAWN = "withdrawn"
+
+    sequence = models.PositiveBigIntegerField(unique=True, editable=False)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amends = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="outcomes"
+    )
+    template = models.ForeignKey(
+        "registry.PromptTemplate", on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(db_index=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when the system decided (a trigger, a breaker).",
+    )
+    decision = models.CharField(
+        max_length=12, choices=Decision.choices, blank=True, db_index=True
+    )
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, blank=True)
+    trigger = models.ForeignKey(
+        TriggerEvent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="decisions",
+    )
+    rationale = models.TextField()
+    data_snapshot_ref = models.CharField(
+        max_length=200, blank=True, help_text="Dataset manifest id."
+    )
+    data_snapshot_hash = models.CharField(max_length=64, blank=True)
+    prompt_version = models.ForeignKey(
+        "registry.PromptVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    model_version = models.ForeignKey(
+        "registry.ModelVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    evaluation_summary = models.JSONField(default=dict, blank=True)
+    # [{"username": ..., "role": ...}] copied at decision time.
+    approvers = models.JSONField(default=list, blank=True)
+    approver_names = models.CharField(
+        max_length=500, blank=True, db_index=True, help_text="For filtering."
+    )
+    deployed_at = models.DateTimeField(null=True, blank=True)
+    previous_hash = models.CharField(max_length=64, editable=False)
+    entry_hash = models.CharField(max_length=64, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["sequence"]
+        verbose_name_plural = "decision log entries"
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(kind="decision") & ~models.Q(decision=""))
+                | (models.Q(kind="outcome") & ~models.Q(outcome="")),
+                name="decisionlogentry_kind_has_value",
+            )
+        ]
+
+    def __str__(self) -> str:
+        what = self.decision or self.outcome
+        return f"#{self.sequence} {self.kind} {what} ({self.template})"
+
+
+class DecisionLogHead(models.Model):
+    """The chain's tip: appends lock this single row, so the chain cannot fork."""
+
+    sequence = models.PositiveBigIntegerField(default=0)
+    entry_hash = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"head #{self.sequence}"
+
+
+class PromotionRequest(models.Model):
+    """A request to point a template's label at a (prompt, model) pair.
+
+    Gates, tier and `content_hash` are computed by `governance.promotions`;
+    approvals count only while their hash equals the request's.
+    """
+
+    class Kind(models.TextChoices):
+        PROMOTION = "promotion"
+        ROLLBACK = "rollback"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROMOTED = "promoted"
+        REJECTED = "rejected"
+        WITHDRAWN = "withdrawn"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PROMOTION)
+    template = models.ForeignKey(
+        "registry.PromptTemplate", on_delete=models.PROTECT, related_name="+"
+    )
+    label_name = models.CharField(max_length=20, default="production")
+    prompt_version = models.ForeignKey(
+        "registry.PromptVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    candidate_run = models.ForeignKey(
+        "evaluation.EvaluationRun",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    champion_run = models.ForeignKey(
+        "evaluation.EvaluationRun",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decision = models.ForeignKey(
+        DecisionLogEntry, on_delete=models.PROTECT, related_name="promotion_requests"
+    )
+    tier = models.PositiveSmallIntegerField()
+    gates = models.JSONField(default=list, blank=True)
+    gates_passed = models.BooleanField(default=False)
+    rationale = models.TextField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when the system requested (the retraining cycle).",
+    )
+    override_reason = models.TextField(blank=True)
+    override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    content_hash = models.CharField(max_length=64, editable=False)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("approve_promotionrequest", "Can approve or reject promotion requests"),
+            ("override_gate", "Can override a failed promotion gate with a reason"),
+            ("rollback_label", "Can roll a label back on the incident fast path"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} {self.template}:{self.label_name}"
+
+
+class Approval(models.Model):
+    """One reviewer's verdict on one version (content hash) of a request."""
+
+    class Verdict(models.TextChoices):
+        APPROVE = "approve"
+        REJECT = "reject"
+
+    request = models.ForeignKey(
+        PromotionRequest, on_delete=models.PROTECT, related_name="approvals"
+    )
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    role = models.CharField(max_length=30, blank=True)
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    comment = models.TextField(blank=True)
+    content_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "approver", "content_hash"],
+                name="approval_once_per_person_and_content",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} by {self.approver} on #{self.request_id}"
+
+    @property
+    def is_void(self) -> bool:
+        """True when the request changed after this verdict was given."""
+        return self.content_hash != self.request.content_hash
+
+
+class ReleaseNote(models.Model):
+    """Written once when a promotion takes effect; rendered as Markdown."""
+
+    request = models.OneToOneField(
+        PromotionRequest, on_delete=models.PROTECT, related_name="release_note"
+    )
+    decision = models.ForeignKey(
+        DecisionLogEntry, on_delete=models.PROTECT, related_name="+"
+    )
+    content = models.JSONField(default=dict)
+    markdown = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"release notes for {self.request}"
+
+
+class CircuitBreaker(models.Model):
+    """Halts automatic retraining for a template until an ML lead resets it."""
+
+    template = models.OneToOneField(
+        "registry.PromptTemplate", on_delete=models.PROTECT, related_name="+"
+    )
+    halted = models.BooleanField(default=False)
+    halted_at = models.DateTimeField(null=True, blank=True)
+    halt_decision = models.ForeignKey(
+        DecisionLogEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reset_at = models.DateTimeField(null=True, blank=True)
+    reset_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reset_reason = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        permissions = [("reset_circuitbreaker", "Can reset a halted circuit breaker")]
+
+    def __str__(self) -> str:
+        return f"{self.template}: {'halted' if self.halted else 'closed'}"

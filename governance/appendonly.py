@@ -1,0 +1,51 @@
+"""Suspending the append-only database guards, for `flush` and nothing else.
+
+The guards are triggers installed by migration 0004. Suspending them is DDL inside
+one transaction, so it needs the table owner's rights and ends with the
+transaction, even when the body fails.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connections, transaction
+
+APPEND_ONLY_TABLES = (
+    "governance_auditevent",
+    "governance_decisionlogentry",
+    "governance_approval",
+    "governance_releasenote",
+    "governance_triggerevent",
+)
+
+
+@contextmanager
+def suspended_guards(*, using: str = "default") -> Iterator[None]:
+    """Lift the append-only triggers for the enclosed block, in its transaction.
+
+    Only `manage.py flush` (test teardown, local resets) and tamper-simulation
+    tests call this; application code never does.
+    """
+    connection = connections[using]
+    # Parameter placeholders only: the table names are bound, never interpolated.
+    list_triggers = (
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "  # noqa: S608
+        f"AND tbl_name IN ({', '.join(['%s'] * len(APPEND_ONLY_TABLES))})"
+    )
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for table in APPEND_ONLY_TABLES:
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            yield
+            for table in APPEND_ONLY_TABLES:
+                cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+        elif connection.vendor == "sqlite":
+            cursor.execute(list_triggers, APPEND_ONLY_TABLES)
+            triggers = cursor.fetchall()
+            for name, _ in triggers:
+                cursor.execute(f'DROP TRIGGER "{name}"')
+            yield
+            for _, sql in triggers:
+                cursor.execute(sql)
+        else:
+            yield
