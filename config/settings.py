@@ -179,6 +179,21 @@ SIMPLE_HISTORY_REVERT_DISABLED = True
 # A golden example older than this is reported as stale.
 GOLDEN_STALE_DAYS = env_int("GOLDEN_STALE_DAYS", 180)
 
+# Evaluation runs: golden examples per Celery chunk, how often a chunk may be
+# redelivered after its worker died before its items are recorded as abandoned, and
+# the patience of model backends per item (seconds, attempts on 429/5xx/timeouts).
+EVALUATION_CHUNK_SIZE = env_int("EVALUATION_CHUNK_SIZE", 25)
+EVALUATION_MAX_DELIVERIES = env_int("EVALUATION_MAX_DELIVERIES", 3)
+EVALUATION_BACKEND_TIMEOUT_S = env_int("EVALUATION_BACKEND_TIMEOUT_S", 60)
+EVALUATION_BACKEND_MAX_ATTEMPTS = env_int("EVALUATION_BACKEND_MAX_ATTEMPTS", 4)
+EVALUATION_BACKEND_BACKOFF_MS = env_int("EVALUATION_BACKEND_BACKOFF_MS", 1000)
+# A run's execution accuracy more than this many points below the champion's on any
+# segment raises a regression alert, mailed and posted to a signed webhook.
+REGRESSION_THRESHOLD_POINTS = float(env_str("REGRESSION_THRESHOLD_POINTS", "2.0"))
+REGRESSION_ALERT_EMAILS = env_list("REGRESSION_ALERT_EMAILS", [])
+REGRESSION_ALERT_WEBHOOK_URL = env_str("REGRESSION_ALERT_WEBHOOK_URL", "")
+REGRESSION_ALERT_WEBHOOK_SECRET = env_str("REGRESSION_ALERT_WEBHOOK_SECRET", "")
+
 # Celery: without a broker every task runs in process, eagerly.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
@@ -192,7 +207,11 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Above the hard time limit, so an unacknowledged task is redelivered only after its
 # worker is really gone.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int(
+        "CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 300
+    )
+}
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 # Periodic tasks live in the database so their schedules are editable in the admin;
 # governance seeds the retraining-trigger check there.
