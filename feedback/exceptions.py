@@ -1,0 +1,36 @@
+"""Domain errors of the feedback app; config.api maps them to 400/409."""
+
+from config.exceptions import ConflictError, DomainError
+
+
+class FeedbackError(DomainError):
+    """A feedback rule refused the request (400)."""
+
+
+class EventConflictError(ConflictError):
+    """An event id was replayed with a different payload (409); nothing stored."""
+
+    default_code = "event_id_conflict"
+
+
+class AppendOnlyError(ConflictError):
+    """Interactions and feedback events are written once, never changed (409)."""
+
+    default_code = "append_only"
+
+
+class ReviewError(DomainError):
+    """A review-queue guard refused the transition (400)."""
+
+
+class ReviewConflictError(ConflictError):
+    """The review item is not in a state that allows this transition (409)."""
+
+    default_code = "review_state"
+
+
+class FeedbackTokenError(DomainError):
+    """A widget feedback token is missing, forged, expired or for another response."""
+
+    status_code = 403
+    default_code = "feedback_token"

@@ -1,0 +1,104 @@
+"""Feedback personas and payload builders."""
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.utils import timezone
+
+from feedback.appendonly import suspended_guards
+from feedback.ingestion import ItemResult, ingest_events
+from registry.models import Label
+
+Payload = dict[str, Any]
+
+
+def when(minutes_ago: int = 1) -> str:
+    return (timezone.now() - timedelta(minutes=minutes_ago)).isoformat()
+
+
+@pytest.fixture
+def senior(make_user: Callable[..., User]) -> User:
+    return make_user("sam", "senior_analyst", is_staff=True)
+
+
+@pytest.fixture
+def senior2(make_user: Callable[..., User]) -> User:
+    return make_user("sue", "senior_analyst", is_staff=True)
+
+
+@pytest.fixture
+def interaction_event(production: Label) -> Callable[..., Payload]:
+    def build(**overrides: Any) -> Payload:
+        payload: Payload = {
+            "kind": "interaction",
+            "event_id": str(uuid.uuid4()),
+            "trace_id": "t-1",
+            "session_id": "s-1",
+            "user_id": "user-17",
+            "analyst_id": "analyst-3",
+            "tenant_id": "acme",
+            "task_type": "adhoc",
+            "question": "How many singers are there?",
+            "generated_sql": "SELECT count(*) FROM singer",
+            "prompt_version": production.prompt_version_id,
+            "model_version": production.model_version_id,
+            "retrieval_ids": ["doc-1"],
+            "knowledge_version": "kb-7",
+            "output_tokens": 12,
+            "client_latency_ms": 840,
+            "server_latency_ms": 610,
+            "outcome": "success",
+            "country": "DE",
+            "consent_scope": "improvement",
+            "occurred_at": when(),
+        }
+        payload.update(overrides)
+        return {k: v for k, v in payload.items() if v is not ...}
+
+    return build
+
+
+@pytest.fixture
+def feedback_event() -> Callable[..., Payload]:
+    def build(interaction_id: str, **overrides: Any) -> Payload:
+        payload: Payload = {
+            "kind": "feedback",
+            "event_id": str(uuid.uuid4()),
+            "interaction_id": interaction_id,
+            "type": "thumbs_down",
+            "submitter_role": "analyst",
+            "occurred_at": when(),
+        }
+        payload.update(overrides)
+        return {k: v for k, v in payload.items() if v is not ...}
+
+    return build
+
+
+@pytest.fixture
+def ingest(analyst: User) -> Callable[..., list[ItemResult]]:
+    def run(*events: Payload, kind: str | None = None) -> list[ItemResult]:
+        return ingest_events(
+            events=list(events), acting_user=analyst, channel="api", kind=kind
+        )
+
+    return run
+
+
+@pytest.fixture
+def purge_events() -> Iterator[None]:
+    """For transactional tests: empty the append-only tables before the flush."""
+    yield
+    with suspended_guards(), connection.cursor() as cursor:
+        for table in (
+            "feedback_historicalreviewitem",
+            "feedback_reviewitem",
+            "feedback_feedback",
+            "feedback_interaction",
+        ):
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
