@@ -236,6 +236,12 @@ class EvaluationResult(models.Model):
     execution_match = models.BooleanField(default=False)
     row_count_ok = models.BooleanField(default=False)
     error = models.TextField(blank=True)
+    # e.g. rate_limited, timeout, QueryFailed, gold_failed: lets people filter
+    # results by cause. `scored` is False when no prediction could be scored at all
+    # (the backend failed after its retries, or the golden query failed): such
+    # items are the run's `errors`, and count as misses in every metric.
+    error_kind = models.CharField(max_length=40, blank=True)
+    scored = models.BooleanField(default=True)
     latency_ms = models.FloatField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -249,3 +255,120 @@ class EvaluationResult(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} item {self.golden_example_id}"
+
+
+class GoldResultCache(models.Model):
+    """A golden query's result on one snapshot, computed once and reused by every run.
+
+    Keyed by snapshot (not only by example) so that every run compared on a snapshot
+    scores against the same gold rows even if a live target database changes later;
+    and by sqlglot version, because the normalized SQL depends on it. Rows are stored
+    as text in a typed JSON encoding (see `evaluation.goldcache`) because jsonb would
+    normalize numbers and lose types such as bytes, Decimal and dates.
+    """
+
+    snapshot = models.ForeignKey(
+        GoldenSetSnapshot, on_delete=models.PROTECT, related_name="+"
+    )
+    golden_example = models.ForeignKey(
+        GoldenExample, on_delete=models.PROTECT, related_name="+"
+    )
+    mode = models.CharField(max_length=10, choices=EvaluationRun.Mode.choices)
+    sqlglot_version = models.CharField(max_length=20)
+    columns = models.JSONField(default=list, blank=True)
+    rows_json = models.TextField(blank=True)
+    row_count = models.PositiveIntegerField(default=0)
+    # None: sqlglot could not normalize the golden SQL (no exact match possible).
+    normalized_sql = models.TextField(null=True, blank=True)  # noqa: DJ001
+    has_order_by = models.BooleanField(default=False)
+    truncated = models.BooleanField(default=False)
+    error = models.TextField(blank=True, help_text="Why the golden query failed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["snapshot", "golden_example", "mode", "sqlglot_version"],
+                name="goldresultcache_once_per_snapshot_item",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"gold {self.golden_example_id} on snapshot {self.snapshot_id}"
+
+
+class EvaluationChunk(models.Model):
+    """A slice of a run's items processed by one Celery task.
+
+    `deliveries` counts how often a worker started the chunk; a chunk whose workers
+    keep dying is abandoned after EVALUATION_MAX_DELIVERIES so that a poison item
+    cannot loop forever under late acknowledgement.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        ABANDONED = "abandoned"
+
+    run = models.ForeignKey(
+        EvaluationRun, on_delete=models.CASCADE, related_name="chunks"
+    )
+    index = models.PositiveIntegerField()
+    example_ids = models.JSONField(default=list)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    deliveries = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "index"], name="evaluationchunk_index_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} chunk {self.index} ({self.status})"
+
+
+class RegressionAlert(models.Model):
+    """A segment where a run's execution accuracy fell below the champion's.
+
+    Stored once per (run, segment) and delivered by email and signed webhook; the
+    delivery fields record what was sent so a retried task never sends twice.
+    """
+
+    run = models.ForeignKey(
+        EvaluationRun, on_delete=models.PROTECT, related_name="regression_alerts"
+    )
+    champion_run = models.ForeignKey(
+        EvaluationRun, on_delete=models.PROTECT, related_name="+"
+    )
+    segment = models.CharField(
+        max_length=200, help_text='"overall", "domain:<x>" or "difficulty:<y>".'
+    )
+    metric = models.CharField(max_length=40, default="execution_accuracy")
+    champion_value = models.FloatField()
+    challenger_value = models.FloatField()
+    drop_points = models.FloatField()
+    threshold_points = models.FloatField()
+    champion_n = models.PositiveIntegerField()
+    challenger_n = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    email_sent_at = models.DateTimeField(null=True, blank=True)
+    webhook_delivered_at = models.DateTimeField(null=True, blank=True)
+    delivery_attempts = models.PositiveSmallIntegerField(default=0)
+    last_delivery_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "segment"], name="regressionalert_once_per_segment"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.segment}: -{self.drop_points:.1f} pts"

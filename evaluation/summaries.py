@@ -1,0 +1,77 @@
+"""The run summary that governance reads (Django-free).
+
+Contract, kept exactly:
+``{"overall": {metric: f, "n": int, "latency_p95_ms": float},
+"segments": {"domain:<x>" | "difficulty:<y>": {metric: f, "n": int}}}`` with the
+metrics below as fractions in [0, 1]. Items that could not be scored count as
+misses: every run on a snapshot has the same denominators.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["METRICS", "ItemOutcome", "percentile", "segment_keys", "summarize"]
+
+METRICS = ("exact_match", "execution_success", "execution_accuracy", "row_count_ok")
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """What the summary needs of one result."""
+
+    exact_match: bool
+    executed: bool
+    execution_match: bool
+    row_count_ok: bool
+    latency_ms: float | None
+    domain: str
+    difficulty: str
+
+
+def segment_keys(domain: str, difficulty: str) -> tuple[str, str]:
+    """The two segments an item belongs to."""
+    return f"domain:{domain or 'unspecified'}", f"difficulty:{difficulty or 'unknown'}"
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (0.0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return float(ordered[rank - 1])
+
+
+def _metrics(items: Sequence[ItemOutcome]) -> dict[str, Any]:
+    n = len(items)
+
+    def rate(hits: int) -> float:
+        return hits / n if n else 0.0
+
+    return {
+        "exact_match": rate(sum(i.exact_match for i in items)),
+        "execution_success": rate(sum(i.executed for i in items)),
+        "execution_accuracy": rate(sum(i.execution_match for i in items)),
+        "row_count_ok": rate(sum(i.row_count_ok for i in items)),
+        "n": n,
+    }
+
+
+def summarize(outcomes: Iterable[ItemOutcome]) -> dict[str, Any]:
+    """Overall and per-segment metrics, per the contract above."""
+    items = list(outcomes)
+    groups: dict[str, list[ItemOutcome]] = {}
+    for item in items:
+        for key in segment_keys(item.domain, item.difficulty):
+            groups.setdefault(key, []).append(item)
+    latencies = [i.latency_ms for i in items if i.latency_ms is not None]
+    overall = _metrics(items)
+    overall["latency_p95_ms"] = round(percentile(latencies, 0.95), 3)
+    return {
+        "overall": overall,
+        "segments": {key: _metrics(groups[key]) for key in sorted(groups)},
+    }
