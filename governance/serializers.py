@@ -1,0 +1,229 @@
+from rest_framework import serializers
+
+from evaluation.models import EvaluationRun
+from governance.models import (
+    Approval,
+    CircuitBreaker,
+    DecisionLogEntry,
+    PromotionRequest,
+    ReleaseNote,
+    TriggerEvent,
+)
+from registry.models import ModelVersion, PromptTemplate, PromptVersion
+
+EXPORT_FIELDS = [
+    "sequence",
+    "kind",
+    "amends_sequence",
+    "template",
+    "decided_at",
+    "decided_by",
+    "decision",
+    "outcome",
+    "trigger",
+    "rationale",
+    "data_snapshot_ref",
+    "data_snapshot_hash",
+    "prompt_version",
+    "model_version",
+    "evaluation_summary",
+    "approvers",
+    "deployed_at",
+    "previous_hash",
+    "entry_hash",
+]
+
+
+class DecisionLogEntrySerializer(serializers.ModelSerializer):
+    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    amends_sequence = serializers.IntegerField(
+        source="amends.sequence", read_only=True, allow_null=True
+    )
+    deployed_at = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DecisionLogEntry
+        fields = ["id", *EXPORT_FIELDS]
+
+    def get_deployed_at(self, obj: DecisionLogEntry) -> str | None:
+        value = obj.deployed_at or getattr(obj, "deployment_at", None)
+        return value.isoformat() if value else None
+
+
+class DecisionInputSerializer(serializers.Serializer):
+    template = serializers.SlugRelatedField(
+        slug_field="name", queryset=PromptTemplate.objects.all()
+    )
+    decision = serializers.ChoiceField(choices=DecisionLogEntry.Decision.choices)
+    rationale = serializers.CharField()
+    trigger = serializers.PrimaryKeyRelatedField(
+        queryset=TriggerEvent.objects.all(), required=False, allow_null=True
+    )
+    data_snapshot_ref = serializers.CharField(required=False, default="")
+    data_snapshot_hash = serializers.CharField(
+        required=False, default="", max_length=64
+    )
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    approver = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    void = serializers.BooleanField(source="is_void", read_only=True)
+
+    class Meta:
+        model = Approval
+        fields = ["approver", "role", "verdict", "comment", "void", "created_at"]
+
+
+class PromotionRequestSerializer(serializers.ModelSerializer):
+    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decision_sequence = serializers.IntegerField(source="decision.sequence")
+    approvals = ApprovalSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = PromotionRequest
+        fields = [
+            "id",
+            "kind",
+            "template",
+            "label_name",
+            "prompt_version",
+            "model_version",
+            "candidate_run",
+            "champion_run",
+            "decision_sequence",
+            "tier",
+            "gates",
+            "gates_passed",
+            "rationale",
+            "requested_by",
+            "override_reason",
+            "content_hash",
+            "status",
+            "created_at",
+            "closed_at",
+            "approvals",
+        ]
+
+
+class PromotionInputSerializer(serializers.Serializer):
+    template = serializers.SlugRelatedField(
+        slug_field="name", queryset=PromptTemplate.objects.all()
+    )
+    prompt_version = serializers.PrimaryKeyRelatedField(
+        queryset=PromptVersion.objects.all()
+    )
+    model_version = serializers.PrimaryKeyRelatedField(
+        queryset=ModelVersion.objects.all()
+    )
+    candidate_run = serializers.PrimaryKeyRelatedField(
+        queryset=EvaluationRun.objects.all()
+    )
+    rationale = serializers.CharField()
+    label_name = serializers.CharField(required=False, default="production")
+
+
+class PromotionEditSerializer(serializers.Serializer):
+    rationale = serializers.CharField(required=False)
+    candidate_run = serializers.PrimaryKeyRelatedField(
+        queryset=EvaluationRun.objects.all(), required=False
+    )
+    prompt_version = serializers.PrimaryKeyRelatedField(
+        queryset=PromptVersion.objects.all(), required=False
+    )
+    model_version = serializers.PrimaryKeyRelatedField(
+        queryset=ModelVersion.objects.all(), required=False
+    )
+
+
+class ReviewInputSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    content_hash = serializers.CharField(
+        required=False, max_length=64, help_text="The hash you reviewed."
+    )
+
+
+class ReasonInputSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    content_hash = serializers.CharField(required=False, max_length=64)
+
+
+class ReleaseNoteSerializer(serializers.ModelSerializer):
+    decision_sequence = serializers.IntegerField(source="decision.sequence")
+
+    class Meta:
+        model = ReleaseNote
+        fields = ["request", "decision_sequence", "content", "markdown", "created_at"]
+
+
+class RollbackInputSerializer(serializers.Serializer):
+    template = serializers.SlugRelatedField(
+        slug_field="name", queryset=PromptTemplate.objects.all()
+    )
+    label_name = serializers.CharField(required=False, default="production")
+    reason = serializers.CharField()
+
+
+class TriggerEventSerializer(serializers.ModelSerializer):
+    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    raised_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decision_sequences = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TriggerEvent
+        fields = [
+            "id",
+            "template",
+            "kind",
+            "fired_at",
+            "evidence",
+            "raised_by",
+            "reason",
+            "decision_sequences",
+        ]
+
+    def get_decision_sequences(self, obj: TriggerEvent) -> list[int]:
+        return [entry.sequence for entry in obj.decisions.all()]
+
+
+class EventTriggerInputSerializer(serializers.Serializer):
+    template = serializers.SlugRelatedField(
+        slug_field="name", queryset=PromptTemplate.objects.all()
+    )
+    reason = serializers.CharField()
+    category = serializers.ChoiceField(
+        choices=["product_change", "regulation", "incident", "other"], default="other"
+    )
+    decision = serializers.ChoiceField(
+        choices=DecisionLogEntry.Decision.choices, default="investigate"
+    )
+
+
+class TriggerCheckInputSerializer(serializers.Serializer):
+    template = serializers.SlugRelatedField(
+        slug_field="name",
+        queryset=PromptTemplate.objects.all(),
+        required=False,
+        allow_null=True,
+    )
+
+
+class CircuitBreakerSerializer(serializers.ModelSerializer):
+    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    reset_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    halt_decision_sequence = serializers.IntegerField(
+        source="halt_decision.sequence", allow_null=True, read_only=True
+    )
+
+    class Meta:
+        model = CircuitBreaker
+        fields = [
+            "template",
+            "halted",
+            "halted_at",
+            "halt_decision_sequence",
+            "reset_at",
+            "reset_by",
+            "reset_reason",
+        ]
