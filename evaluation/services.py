@@ -1,6 +1,7 @@
 """Evaluation writes with business meaning."""
 
 from collections.abc import Iterable
+from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -14,7 +15,16 @@ from evaluation.models import (
     SnapshotItem,
     TargetDatabase,
 )
-from evaluation.targets import SchemaCaptureError, capture_schema
+from evaluation.sandbox import SandboxError
+from evaluation.selectors import list_golden_examples
+from evaluation.spider import hardness
+from evaluation.sqlgate import SQLRejected
+from evaluation.targets import (
+    SchemaCaptureError,
+    capture_schema,
+    remote_location_problem,
+    run_on_target,
+)
 from governance.audit import record_event
 from registry.content import content_hash
 
@@ -27,14 +37,21 @@ def register_target_database(
     location: str,
     description: str = "",
     acting_user: AbstractBaseUser | None,
+    restrict_location: bool = False,
 ) -> TargetDatabase:
     """Register a database for generated SQL and capture its schema.
 
     Idempotent for an identical (name, engine, location): the existing row is
-    returned. Records `evaluation.target_database.registered`.
+    returned. `restrict_location=True` (remote callers such as the API) accepts
+    only SQLite paths under TARGET_DATABASE_ROOT and `LOOPGATE_TARGET_*` DSN
+    variables. Records `evaluation.target_database.registered`.
     """
     if engine not in TargetDatabase.Engine.values:
         raise TargetDatabaseError(f"Unknown engine {engine!r}.", field="engine")
+    if restrict_location:
+        problem = remote_location_problem(engine=engine, location=location)
+        if problem is not None:
+            raise TargetDatabaseError(problem, field="location")
     existing = TargetDatabase.objects.filter(name=name).first()
     if existing is not None:
         if (existing.engine, existing.location) != (engine, location):
@@ -126,6 +143,50 @@ def add_golden_example(
     return example
 
 
+def add_manual_golden_example(
+    *,
+    target_database: TargetDatabase,
+    question: str,
+    sql: str,
+    acting_user: AbstractBaseUser,
+    domain: str = "",
+    difficulty: str | None = None,
+    tags: list[str] | None = None,
+    owner: AbstractBaseUser | None = None,
+) -> GoldenExample:
+    """Add a golden example entered by a person, after checking its SQL runs.
+
+    The SQL must pass the gate and execute on the target (outside the write
+    transaction: a slow query holds no lock). Without a difficulty, the Spider
+    hardness of the SQL is used. The owner defaults to the acting user. Records
+    `evaluation.golden_example.added` through `add_golden_example`.
+    """
+    if not sql.strip():
+        raise GoldenSetError("An expected SQL is required.", field="sql")
+    try:
+        run_on_target(target_database, sql)
+    except (SQLRejected, SandboxError, SchemaCaptureError) as exc:
+        raise GoldenSetError(
+            f"The SQL does not run on {target_database.name}: {exc}", field="sql"
+        ) from None
+    if difficulty is None:
+        try:
+            difficulty = hardness(sql, dialect=target_database.dialect)
+        except ValueError:
+            difficulty = GoldenExample.Difficulty.UNKNOWN
+    return add_golden_example(
+        target_database=target_database,
+        question=question,
+        sql=sql,
+        source=GoldenExample.Source.MANUAL,
+        acting_user=acting_user,
+        domain=domain,
+        difficulty=difficulty,
+        tags=tags,
+        owner=owner or acting_user,
+    )
+
+
 @transaction.atomic
 def retire_golden_example(
     *, example: GoldenExample, reason: str, acting_user: AbstractBaseUser | None
@@ -201,3 +262,42 @@ def create_snapshot(
         data={"examples": len(chosen), "hash": digest},
     )
     return snapshot
+
+
+def create_snapshot_from_selection(
+    *,
+    name: str,
+    acting_user: AbstractBaseUser | None,
+    example_ids: list[int] | None = None,
+    filters: dict[str, Any] | None = None,
+) -> GoldenSetSnapshot:
+    """Snapshot explicit golden example ids, or every active example matching filters.
+
+    `filters` takes the keywords of `selectors.list_golden_examples` (domain,
+    difficulty, target_database, source, stale). Unknown or retired ids and an
+    empty selection are refused naming the field. Idempotent like
+    `create_snapshot`, which records `evaluation.snapshot.created`.
+    """
+    if (example_ids is None) == (filters is None):
+        raise GoldenSetError("Give either example ids or a filter.", field="filter")
+    if example_ids is not None:
+        found = GoldenExample.objects.select_related("target_database").in_bulk(
+            example_ids
+        )
+        missing = sorted(set(example_ids) - set(found))
+        if missing:
+            raise GoldenSetError(
+                f"Unknown golden examples: {missing[:10]}.", field="example_ids"
+            )
+        retired = sorted(pk for pk, e in found.items() if e.retired_at is not None)
+        if retired:
+            raise GoldenSetError(
+                f"Retired examples cannot enter a snapshot: {retired[:10]}.",
+                field="example_ids",
+            )
+        chosen = list(found.values())
+    else:
+        chosen = list(list_golden_examples(**(filters or {}), retired=False))
+        if not chosen:
+            raise GoldenSetError("No active golden example matches.", field="filter")
+    return create_snapshot(name=name, examples=chosen, acting_user=acting_user)
