@@ -1,0 +1,162 @@
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from evaluation.models import GoldenExample, GoldenSetSnapshot, TargetDatabase
+
+
+class TargetDatabaseSerializer(serializers.ModelSerializer):
+    dialect = serializers.CharField(read_only=True)
+    table_count = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TargetDatabase
+        fields = [
+            "id",
+            "name",
+            "engine",
+            "dialect",
+            "location",
+            "description",
+            "table_count",
+            "created_at",
+        ]
+
+    def get_table_count(self, obj: TargetDatabase) -> int:
+        return len(obj.schema)
+
+
+class TargetDatabaseDetailSerializer(TargetDatabaseSerializer):
+    class Meta(TargetDatabaseSerializer.Meta):
+        fields = [*TargetDatabaseSerializer.Meta.fields, "schema"]
+
+
+class TargetDatabaseInputSerializer(serializers.Serializer):
+    name = serializers.SlugField(max_length=100)
+    engine = serializers.ChoiceField(choices=TargetDatabase.Engine.choices)
+    location = serializers.CharField(
+        max_length=500,
+        help_text="SQLite: a path relative to TARGET_DATABASE_ROOT. PostgreSQL: the "
+        "name of a LOOPGATE_TARGET_* environment variable holding the DSN.",
+    )
+    description = serializers.CharField(allow_blank=True, default="")
+
+
+class GoldenExampleSerializer(serializers.ModelSerializer):
+    target_database = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    retired_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    is_stale = serializers.BooleanField(
+        read_only=True,
+        help_text="Active and older than GOLDEN_STALE_DAYS: its owner should "
+        "re-check it.",
+    )
+
+    class Meta:
+        model = GoldenExample
+        fields = [
+            "id",
+            "target_database",
+            "question",
+            "sql",
+            "domain",
+            "difficulty",
+            "tags",
+            "owner",
+            "source",
+            "external_id",
+            "source_interaction_id",
+            "source_feedback_id",
+            "approved_by",
+            "approved_at",
+            "created_at",
+            "is_stale",
+            "retired_at",
+            "retired_by",
+            "retire_reason",
+        ]
+
+
+class GoldenExampleInputSerializer(serializers.Serializer):
+    target_database = serializers.SlugRelatedField(
+        slug_field="name", queryset=TargetDatabase.objects.all()
+    )
+    question = serializers.CharField()
+    sql = serializers.CharField(help_text="Must pass the SQL gate and run.")
+    domain = serializers.CharField(max_length=100, allow_blank=True, default="")
+    difficulty = serializers.ChoiceField(
+        choices=GoldenExample.Difficulty.choices,
+        required=False,
+        help_text="Default: the Spider hardness of the SQL.",
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=100), default=list
+    )
+    owner = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.filter(is_active=True),
+        required=False,
+        help_text="Default: the caller.",
+    )
+
+
+class RetireInputSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+
+
+class SnapshotSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = GoldenSetSnapshot
+        fields = [
+            "id",
+            "name",
+            "content_hash",
+            "example_count",
+            "created_by",
+            "created_at",
+        ]
+
+
+class SnapshotDetailSerializer(SnapshotSerializer):
+    example_ids = serializers.SerializerMethodField()
+
+    class Meta(SnapshotSerializer.Meta):
+        fields = [*SnapshotSerializer.Meta.fields, "example_ids"]
+
+    def get_example_ids(self, obj: GoldenSetSnapshot) -> list[int]:
+        return [item.golden_example_id for item in obj.items.all()]
+
+
+class SnapshotFilterInputSerializer(serializers.Serializer):
+    domain = serializers.CharField(required=False)
+    difficulty = serializers.ChoiceField(
+        choices=GoldenExample.Difficulty.choices, required=False
+    )
+    target_database = serializers.CharField(required=False)
+    source = serializers.ChoiceField(
+        choices=GoldenExample.Source.choices, required=False
+    )
+    stale = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class SnapshotInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    example_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        allow_empty=False,
+        max_length=100_000,
+    )
+    filter = SnapshotFilterInputSerializer(
+        required=False,
+        help_text="Every active golden example matching these fields.",
+    )
+
+    def validate(self, attrs: dict[str, object]) -> dict[str, object]:
+        if ("example_ids" in attrs) == ("filter" in attrs):
+            raise serializers.ValidationError(
+                {"example_ids": ["Give either example_ids or filter, not both."]}
+            )
+        return attrs

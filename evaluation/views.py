@@ -1,0 +1,140 @@
+"""Golden-set API: target databases, golden examples and snapshots."""
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evaluation import selectors, services
+from evaluation.filters import GoldenExampleFilter
+from evaluation.models import GoldenExample, GoldenSetSnapshot, TargetDatabase
+from evaluation.serializers import (
+    GoldenExampleInputSerializer,
+    GoldenExampleSerializer,
+    RetireInputSerializer,
+    SnapshotDetailSerializer,
+    SnapshotInputSerializer,
+    SnapshotSerializer,
+    TargetDatabaseDetailSerializer,
+    TargetDatabaseInputSerializer,
+    TargetDatabaseSerializer,
+)
+
+
+class TargetDatabaseListView(generics.ListAPIView):
+    required_permission = "evaluation.view_targetdatabase"
+    write_permission = "evaluation.add_targetdatabase"
+    serializer_class = TargetDatabaseSerializer
+    filterset_fields = ["engine"]
+
+    def get_queryset(self) -> QuerySet[TargetDatabase]:
+        return selectors.list_target_databases()
+
+    @extend_schema(
+        request=TargetDatabaseInputSerializer, responses=TargetDatabaseDetailSerializer
+    )
+    def post(self, request: Request) -> Response:
+        data = TargetDatabaseInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        target = services.register_target_database(
+            **data.validated_data, acting_user=request.user, restrict_location=True
+        )
+        return Response(
+            TargetDatabaseDetailSerializer(target).data, status=status.HTTP_201_CREATED
+        )
+
+
+class TargetDatabaseDetailView(generics.RetrieveAPIView):
+    required_permission = "evaluation.view_targetdatabase"
+    serializer_class = TargetDatabaseDetailSerializer
+    lookup_field = "name"
+
+    def get_queryset(self) -> QuerySet[TargetDatabase]:
+        return selectors.list_target_databases()
+
+
+class GoldenExampleListView(generics.ListAPIView):
+    required_permission = "evaluation.view_goldenexample"
+    write_permission = "evaluation.add_goldenexample"
+    serializer_class = GoldenExampleSerializer
+    filterset_class = GoldenExampleFilter
+
+    def get_queryset(self) -> QuerySet[GoldenExample]:
+        return selectors.list_golden_examples()
+
+    @extend_schema(
+        request=GoldenExampleInputSerializer, responses=GoldenExampleSerializer
+    )
+    def post(self, request: Request) -> Response:
+        data = GoldenExampleInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        example = services.add_manual_golden_example(
+            **data.validated_data, acting_user=request.user
+        )
+        shown = selectors.list_golden_examples().get(pk=example.pk)
+        return Response(
+            GoldenExampleSerializer(shown).data, status=status.HTTP_201_CREATED
+        )
+
+
+class GoldenExampleDetailView(generics.RetrieveAPIView):
+    required_permission = "evaluation.view_goldenexample"
+    serializer_class = GoldenExampleSerializer
+
+    def get_queryset(self) -> QuerySet[GoldenExample]:
+        return selectors.list_golden_examples()
+
+
+class GoldenExampleRetireView(APIView):
+    """Retire a golden example with a reason; it stays readable, never deleted."""
+
+    write_permission = "evaluation.change_goldenexample"
+
+    @extend_schema(request=RetireInputSerializer, responses=GoldenExampleSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        example = get_object_or_404(selectors.list_golden_examples(), pk=pk)
+        data = RetireInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.retire_golden_example(
+            example=example,
+            reason=data.validated_data["reason"],
+            acting_user=request.user,
+        )
+        shown = selectors.list_golden_examples().get(pk=pk)
+        return Response(GoldenExampleSerializer(shown).data)
+
+
+class SnapshotListView(generics.ListAPIView):
+    required_permission = "evaluation.view_goldensetsnapshot"
+    write_permission = "evaluation.add_goldensetsnapshot"
+    serializer_class = SnapshotSerializer
+
+    def get_queryset(self) -> QuerySet[GoldenSetSnapshot]:
+        return selectors.list_snapshots()
+
+    @extend_schema(request=SnapshotInputSerializer, responses=SnapshotDetailSerializer)
+    def post(self, request: Request) -> Response:
+        """Idempotent: the same content returns the existing snapshot (same id)."""
+        data = SnapshotInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        snapshot = services.create_snapshot_from_selection(
+            name=data.validated_data["name"],
+            example_ids=data.validated_data.get("example_ids"),
+            filters=data.validated_data.get("filter"),
+            acting_user=request.user,
+        )
+        shown = selectors.list_snapshots_with_items().get(pk=snapshot.pk)
+        return Response(
+            SnapshotDetailSerializer(shown).data, status=status.HTTP_201_CREATED
+        )
+
+
+class SnapshotDetailView(generics.RetrieveAPIView):
+    required_permission = "evaluation.view_goldensetsnapshot"
+    serializer_class = SnapshotDetailSerializer
+
+    def get_queryset(self) -> QuerySet[GoldenSetSnapshot]:
+        return selectors.list_snapshots_with_items()
