@@ -10,6 +10,7 @@ urlpatterns = [
     ),
     path("api/v1/registry/", include("registry.urls")),
     path("api/v1/feedback/", include("feedback.urls")),
+    path("feedback/", include("feedback.page_urls")),
     path("api/v1/evaluation/", include("evaluation.urls")),
     path("api/v1/governance/", include("governance.urls")),
 ]

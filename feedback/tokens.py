@@ -40,6 +40,7 @@ def issue_feedback_token(
 ) -> FeedbackToken:
     """Sign a token for `response_id` that expires after `ttl` (default 30 min)."""
     expires_at = timezone.now() + (ttl if ttl is not None else _ttl())
+    expires_at = expires_at.replace(microsecond=0)  # what the token can carry
     payload = {"r": response_id.hex, "e": int(expires_at.timestamp())}
     return FeedbackToken(signing.dumps(payload, salt=SALT), response_id, expires_at)
 

@@ -1,3 +1,5 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from evaluation.models import TargetDatabase
@@ -147,3 +149,23 @@ class ResolutionSerializer(serializers.Serializer):
     template = serializers.CharField(source="template.name")
     serve = ServedPairSerializer(source="label")
     shadow = ServedPairSerializer(allow_null=True)
+    response_id = serializers.SerializerMethodField(
+        help_text="Send it as the interaction's event_id."
+    )
+    feedback_token = serializers.SerializerMethodField(
+        help_text="Short-lived; lets a page post feedback for this response only "
+        "(header X-Loopgate-Feedback-Token on /api/v1/feedback/widget/)."
+    )
+    feedback_token_expires_at = serializers.SerializerMethodField()
+
+    @extend_schema_field(OpenApiTypes.UUID)
+    def get_response_id(self, obj: object) -> str:
+        return str(self.context["feedback_token"].response_id)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_feedback_token(self, obj: object) -> str:
+        return self.context["feedback_token"].token
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_feedback_token_expires_at(self, obj: object) -> str:
+        return self.context["feedback_token"].expires_at.isoformat()

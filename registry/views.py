@@ -1,3 +1,5 @@
+import uuid
+
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -6,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from feedback.tokens import issue_feedback_token
 from registry import selectors, services
 from registry.content import diff_prompt_content
 from registry.filters import (
@@ -182,4 +185,8 @@ class ResolveView(APIView):
         resolution = selectors.resolve_pair(
             template=template, session_id=data.validated_data["session_id"]
         )
-        return Response(ResolutionSerializer(resolution).data)
+        # The response id becomes the interaction's event id; the token lets a
+        # browser post feedback for that response only.
+        token = issue_feedback_token(response_id=uuid.uuid4())
+        context = {"feedback_token": token}
+        return Response(ResolutionSerializer(resolution, context=context).data)
