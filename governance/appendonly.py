@@ -34,11 +34,14 @@ def suspended_guards(*, using: str = "default") -> Iterator[None]:
     )
     with transaction.atomic(using=using), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # ALTER TABLE refuses while deferred foreign-key checks are pending.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             for table in APPEND_ONLY_TABLES:
                 cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
             yield
             for table in APPEND_ONLY_TABLES:
                 cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         elif connection.vendor == "sqlite":
             cursor.execute(list_triggers, APPEND_ONLY_TABLES)
             triggers = cursor.fetchall()

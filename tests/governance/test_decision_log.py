@@ -103,6 +103,9 @@ def test_truncate_is_refused_on_postgresql(
     template: PromptTemplate, ml_lead: User
 ) -> None:
     log_three(template, ml_lead)
+    with connection.cursor() as cursor:
+        # TRUNCATE refuses while deferred foreign-key checks are pending.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     for table in ("governance_decisionlogentry", "governance_auditevent"):
         with (
             pytest.raises(IntegrityError),
