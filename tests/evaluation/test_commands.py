@@ -254,11 +254,15 @@ def _with(dsn: str, **changes: str) -> str:
     return make_conninfo(**{**conninfo_to_dict(dsn), **changes})
 
 
-def _pg_type(declared: str) -> str:
-    declared = declared.upper()
-    if "INT" in declared:
+def _pg_type(values: list[object]) -> str:
+    # Spider's SQLite columns are loosely typed (concert.Stadium_ID holds the
+    # text '1' and joins stadium's integer 1): type each column by its values.
+    present = [v for v in values if v is not None]
+    if present and all(
+        isinstance(v, int) or (isinstance(v, str) and v.isdigit()) for v in present
+    ):
         return "bigint"
-    if any(word in declared for word in ("REAL", "FLOA", "DOUB", "NUMERIC", "DEC")):
+    if present and all(isinstance(v, int | float) for v in present):
         return "double precision"
     return "text"
 
@@ -278,63 +282,61 @@ def _copy_sqlite(sqlite_file: Path, dsn: str) -> None:
     ]
     with psycopg.connect(dsn) as conn:
         for table in tables:
-            columns = source.execute(
-                "SELECT name, type FROM pragma_table_info(?)", (table,)
-            ).fetchall()
-            conn.execute(
-                sql.SQL("CREATE TABLE {} ({})").format(
-                    sql.Identifier(table.lower()),
-                    sql.SQL(", ").join(
-                        sql.SQL("{} {}").format(
-                            sql.Identifier(name.lower()), sql.SQL(_pg_type(kind))
-                        )
-                        for name, kind in columns
-                    ),
+            cursor = source.execute(f'SELECT * FROM "{table}"')  # noqa: S608
+            names = [d[0].lower() for d in cursor.description]
+            rows = cursor.fetchall()
+            columns = sql.SQL(", ").join(
+                sql.SQL("{} {}").format(
+                    sql.Identifier(name), sql.SQL(_pg_type([r[i] for r in rows]))
                 )
+                for i, name in enumerate(names)
             )
-            copy = sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table.lower()))
+            ident = sql.Identifier(table.lower())
+            conn.execute(sql.SQL("CREATE TABLE {} ({})").format(ident, columns))
+            copy = sql.SQL("COPY {} FROM STDIN").format(ident)
             with conn.cursor().copy(copy) as writer:
-                for row in source.execute(f'SELECT * FROM "{table}"'):  # noqa: S608
+                for row in rows:
                     writer.write_row(row)
     source.close()
 
 
 @pytest.fixture
-def pg_concert_singer() -> Iterator[str]:
-    """A scratch PostgreSQL database holding concert_singer; yields its admin DSN."""
+def pg_concert_singer() -> Iterator[tuple[str, str]]:
+    """A scratch PostgreSQL copy of concert_singer: (owner DSN, reader role name)."""
     import psycopg
     from psycopg import sql
 
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         pytest.skip("DATABASE_URL is not PostgreSQL")
-    name = f"loopgate_tgt_{uuid.uuid4().hex[:10]}"
+    suffix = uuid.uuid4().hex[:10]
+    name, role = f"loopgate_tgt_{suffix}", f"loopgate_reader_{suffix}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         admin = _with(url, dbname=name)
         _copy_sqlite(DB_DIR / "concert_singer" / "concert_singer.sqlite", admin)
-        yield admin
+        yield admin, role
     finally:
         close_all()
+        # Dropping the database removes the role's grants in it (including the
+        # database CONNECT grant and default privileges); then the role can go.
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                     sql.Identifier(name)
                 )
             )
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_postgres_target_from_provisioning_to_a_scored_golden_query(
-    pg_concert_singer: str, monkeypatch: pytest.MonkeyPatch, ml_lead: User
+    pg_concert_singer: tuple[str, str], monkeypatch: pytest.MonkeyPatch, ml_lead: User
 ) -> None:
-    import psycopg
-    from psycopg import sql
-
-    role = f"loopgate_reader_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("LOOPGATE_TEST_ADMIN_DSN", pg_concert_singer)
+    admin, role = pg_concert_singer
+    monkeypatch.setenv("LOOPGATE_TEST_ADMIN_DSN", admin)
     try:
         dsn = run(
             "provision_target_role", role, admin_dsn_env="LOOPGATE_TEST_ADMIN_DSN"
@@ -382,6 +384,8 @@ def test_postgres_target_from_provisioning_to_a_scored_golden_query(
             gold, sandbox, dialect="postgres", schema=schema,
         )  # fmt: skip
         assert (right.executed, right.execution_match) == (True, True)
+        same = score_item(gold_sql, gold, sandbox, dialect="postgres", schema=schema)
+        assert (same.exact_match, same.execution_match) == (True, True)
         wrong = score_item(
             "SELECT name, 1 FROM stadium", gold, sandbox, dialect="postgres"
         )
@@ -393,8 +397,3 @@ def test_postgres_target_from_provisioning_to_a_scored_golden_query(
         assert run_on_target(target, "SELECT count(*) FROM singer").rows == [(6,)]
     finally:
         close_all()
-        # Privileges first (DROP OWNED also revokes the database CONNECT grant);
-        # the fixture drops the database.
-        with psycopg.connect(pg_concert_singer, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
