@@ -144,7 +144,7 @@ class ReviewInputSerializer(serializers.Serializer):
     )
 
 
-class ReasonInputSerializer(serializers.Serializer):
+class GovernanceReasonInputSerializer(serializers.Serializer):
     reason = serializers.CharField()
     content_hash = serializers.CharField(required=False, max_length=64)
 
@@ -227,3 +227,19 @@ class CircuitBreakerSerializer(serializers.ModelSerializer):
             "reset_by",
             "reset_reason",
         ]
+
+
+class VerificationSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    entries = serializers.IntegerField()
+    head = serializers.DictField()
+    verified = serializers.ListField(child=serializers.CharField())
+    problems = serializers.ListField(child=serializers.CharField())
+    not_covered = serializers.ListField(child=serializers.CharField())
+
+
+class RolledBackLabelSerializer(serializers.Serializer):
+    template = serializers.CharField()
+    label = serializers.CharField()
+    prompt_version = serializers.IntegerField()
+    model_version = serializers.IntegerField()

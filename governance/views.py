@@ -35,15 +35,17 @@ from governance.serializers import (
     DecisionInputSerializer,
     DecisionLogEntrySerializer,
     EventTriggerInputSerializer,
+    GovernanceReasonInputSerializer,
     PromotionEditSerializer,
     PromotionInputSerializer,
     PromotionRequestSerializer,
-    ReasonInputSerializer,
     ReleaseNoteSerializer,
     ReviewInputSerializer,
     RollbackInputSerializer,
+    RolledBackLabelSerializer,
     TriggerCheckInputSerializer,
     TriggerEventSerializer,
+    VerificationSerializer,
 )
 from registry.models import PromptTemplate
 
@@ -133,6 +135,7 @@ class DecisionLogVerifyView(APIView):
 
     required_permission = "governance.view_decisionlogentry"
 
+    @extend_schema(responses=VerificationSerializer)
     def get(self, request: Request) -> Response:
         params = request.query_params
         head = None
@@ -245,9 +248,11 @@ class PromotionRejectView(_PromotionCommand):
 class PromotionOverrideView(_PromotionCommand):
     write_permission = "governance.override_gate"
 
-    @extend_schema(request=ReasonInputSerializer, responses=PromotionRequestSerializer)
+    @extend_schema(
+        request=GovernanceReasonInputSerializer, responses=PromotionRequestSerializer
+    )
     def post(self, request: Request, pk: int) -> Response:
-        data = ReasonInputSerializer(data=request.data)
+        data = GovernanceReasonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         obj = amendments.override_gates(
             request=self.target(pk),
@@ -276,9 +281,11 @@ class PromotionEditView(_PromotionCommand):
 class PromotionWithdrawView(_PromotionCommand):
     write_permission = "governance.change_promotionrequest"
 
-    @extend_schema(request=ReasonInputSerializer, responses=PromotionRequestSerializer)
+    @extend_schema(
+        request=GovernanceReasonInputSerializer, responses=PromotionRequestSerializer
+    )
     def post(self, request: Request, pk: int) -> Response:
-        data = ReasonInputSerializer(data=request.data)
+        data = GovernanceReasonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         obj = amendments.withdraw_promotion_request(
             request=self.target(pk),
@@ -312,7 +319,7 @@ class RollbackView(APIView):
 
     write_permission = "governance.rollback_label"
 
-    @extend_schema(request=RollbackInputSerializer)
+    @extend_schema(request=RollbackInputSerializer, responses=RolledBackLabelSerializer)
     def post(self, request: Request) -> Response:
         data = RollbackInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -395,9 +402,11 @@ class CircuitBreakerListView(generics.ListAPIView):
 class CircuitBreakerResetView(APIView):
     write_permission = "governance.reset_circuitbreaker"
 
-    @extend_schema(request=ReasonInputSerializer, responses=CircuitBreakerSerializer)
+    @extend_schema(
+        request=GovernanceReasonInputSerializer, responses=CircuitBreakerSerializer
+    )
     def post(self, request: Request, template: str) -> Response:
-        data = ReasonInputSerializer(data=request.data)
+        data = GovernanceReasonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = breaker.reset_circuit_breaker(
             template=get_object_or_404(PromptTemplate, name=template),
