@@ -213,3 +213,39 @@ def test_snapshot_admin_is_read_only_and_lists_its_examples(
         ).status_code
         == 403
     )
+
+
+def test_target_admin_registers_through_the_service(
+    ml_lead: User, admin_client_for: Callable[[User], Client]
+) -> None:
+    client = admin_client_for(ml_lead)
+    form = {"name": "pets", "engine": "sqlite", "description": ""}
+    for location, error in [
+        ("/etc/passwd", b"relative to TARGET_DATABASE_ROOT"),
+        ("../var/loopgate.sqlite3", b"leaves TARGET_DATABASE_ROOT"),
+        ("spider/nope.sqlite", b"No SQLite file"),
+    ]:
+        page = client.post(
+            "/admin/evaluation/targetdatabase/add/", {**form, "location": location}
+        )
+        assert page.status_code == 200
+        assert error in page.content
+    assert not TargetDatabase.objects.exists()
+    done = client.post(
+        "/admin/evaluation/targetdatabase/add/",
+        {**form, "location": "spider/database/pets_1/pets_1.sqlite"},
+    )
+    assert done.status_code == 302, done.content
+    target = TargetDatabase.objects.get()
+    assert set(target.schema) == {"Pets", "Student", "Has_Pet"}
+    assert AuditEvent.objects.filter(
+        event_type="evaluation.target_database.registered", actor=ml_lead
+    ).exists()
+    url = f"/admin/evaluation/targetdatabase/{target.pk}/change/"
+    client.post(url, {"name": "x", "location": "other.sqlite", "description": "d"})
+    target.refresh_from_db()
+    assert (target.name, target.location, target.description) == (
+        "pets",
+        "spider/database/pets_1/pets_1.sqlite",
+        "d",
+    )
