@@ -29,7 +29,7 @@ def dispatch_run(run_id: int) -> None:
 @shared_task(
     name="evaluation.process_chunk",
     acks_late=True,
-    task_reject_on_worker_lost=True,
+    reject_on_worker_lost=True,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
     retry_backoff_max=300,
