@@ -32,6 +32,8 @@ def suspended_guards(*, using: str = "default") -> Iterator[None]:
     connection = connections[using]
     with transaction.atomic(using=using), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # ALTER TABLE refuses to run while deferred FK checks are pending.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             for table in APPEND_ONLY_TABLES:
                 cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
             yield

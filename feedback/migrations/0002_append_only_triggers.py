@@ -69,7 +69,7 @@ def create_triggers(apps, schema_editor):
             schema_editor.execute(no_update.strip() + " END;")
             schema_editor.execute(no_delete.strip())
     elif vendor == "postgresql":
-        schema_editor.execute(PG_FUNCTION)
+        schema_editor.execute(PG_FUNCTION, params=None)
         for table in TABLES:
             _run(schema_editor, PG_CREATE.format(t=table))
     else:

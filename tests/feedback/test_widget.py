@@ -10,12 +10,28 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from evaluation.models import TargetDatabase
+from feedback.ingestion import ingest_events
 from feedback.models import Feedback, Interaction, ReviewItem
 from feedback.tokens import issue_feedback_token, read_feedback_token
 from feedback.views import TOKEN_HEADER, FeedbackTokenThrottle
 from registry.models import Label
+from registry.services import (
+    create_prompt_version,
+    create_template,
+    move_label,
+    register_model_version,
+)
+from tests.conftest import TEMPLATE_TEXT
+
+# Playwright's sync API runs an event loop in the test thread for the whole
+# session (the browser fixture); the ORM refuses to run beside one unless told
+# the calls are really synchronous. Set at import: database setup and teardown
+# may run after the browser started.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 WIDGET = "/api/v1/feedback/widget/"
 Build = Callable[..., dict[str, Any]]
@@ -24,10 +40,6 @@ Build = Callable[..., dict[str, Any]]
 @pytest.fixture(autouse=True)
 def _fresh_throttle() -> None:
     cache.clear()
-    # Playwright's sync API runs an event loop in this thread; the ORM refuses
-    # to run beside one unless told the calls are really synchronous (kept set
-    # for the session: the database teardown runs beside the same loop).
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
 @pytest.fixture
@@ -209,16 +221,74 @@ def test_widget_script_and_demo_page_are_served(
     assert str(grant.response_id) in page.content.decode()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.fixture
+def served_pair(target_db: TargetDatabase, django_user_model: type[User]) -> Label:
+    """Registry state without role groups.
+
+    After an earlier transactional test's flush, groups come back only through
+    serialized rollback, which the browser fixture's event loop defeats (the
+    connection seen beside the loop is a fresh wrapper); the widget needs none.
+    """
+    owner = django_user_model.objects.create_user("widget-owner")
+    template = create_template(
+        name="concerts",
+        description="",
+        owner=owner,
+        risk_tier=2,
+        target_database=target_db,
+        acting_user=owner,
+    )
+    version = create_prompt_version(
+        template=template,
+        template_text=TEMPLATE_TEXT,
+        few_shot_examples=[],
+        parameters={},
+        changelog="v1",
+        author=owner,
+    )
+    model = register_model_version(
+        name="knn-1",
+        provider="offline-retrieval",
+        model_identifier="nearest-example",
+        generation_parameters={},
+        endpoint_name="",
+        acting_user=owner,
+    )
+    return move_label(
+        template=template,
+        name=Label.Name.PRODUCTION,
+        prompt_version=version,
+        model_version=model,
+        reason="widget test",
+        acting_user=owner,
+    )
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_widget_in_headless_chromium(
-    browser: Any,
-    live_server: Any,
-    interaction_event: Build,
-    ingest: Callable,
-    purge_events: None,
+    browser: Any, live_server: Any, served_pair: Label, purge_events: None
 ) -> None:
-    event = interaction_event()
-    ingest(event)
+    def interaction() -> dict[str, Any]:
+        event = {
+            "event_id": str(uuid.uuid4()),
+            "user_id": "u-1",
+            "tenant_id": "acme",
+            "task_type": "adhoc",
+            "question": "How many singers are older than 30?",
+            "generated_sql": "SELECT count(*) FROM singer",
+            "prompt_version": served_pair.prompt_version_id,
+            "model_version": served_pair.model_version_id,
+            "outcome": "success",
+            "consent_scope": "improvement",
+            "occurred_at": timezone.now().isoformat(),
+        }
+        [result] = ingest_events(
+            events=[event], acting_user=None, channel="api", kind="interaction"
+        )
+        assert result.status == "created"
+        return event
+
+    event = interaction()
     response_id = uuid.UUID(event["event_id"])
     token = issue_feedback_token(response_id=response_id).token
     page = browser.new_page()
@@ -255,8 +325,7 @@ def test_widget_in_headless_chromium(
         page.goto(f"{live_server.url}/feedback/widget-demo/?token={expired.token}")
         assert "expired" in page.content()
 
-        other = interaction_event()
-        ingest(other)
+        other = interaction()
         # A page holding a token for response A cannot post for response B.
         posted = page.evaluate(
             """async ([url, token, other]) => {
