@@ -1,6 +1,7 @@
 from django.urls import path
 
 from evaluation import views
+from evaluation.run_views import run_urlpatterns
 
 app_name = "evaluation"
 
@@ -38,3 +39,6 @@ urlpatterns: list[object] = [
         name="snapshot-detail",
     ),
 ]
+
+# Evaluation runs (issue 5): runs, results, comparisons, alerts.
+urlpatterns += run_urlpatterns

@@ -1,0 +1,96 @@
+"""Admin for runs: progress, comparison page, cancel action, add via service."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from evaluation.models import EvaluationRun, GoldenSetSnapshot, TargetDatabase
+from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
+from registry.services import move_label
+from tests.evaluation.run_fixtures import (
+    add_goldens,
+    finished_run,
+    prompt_with,
+    snapshot_of,
+)
+
+ADMIN = "/admin/evaluation/evaluationrun/"
+
+
+@pytest.fixture
+def snapshot(target_db: TargetDatabase) -> GoldenSetSnapshot:
+    return snapshot_of(add_goldens(target_db))
+
+
+@pytest.fixture
+def runs(
+    template: PromptTemplate,
+    ml_lead: User,
+    model_v1: ModelVersion,
+    snapshot: GoldenSetSnapshot,
+) -> tuple[EvaluationRun, EvaluationRun]:
+    champion = prompt_with(template, ml_lead, correct=[0, 1, 2, 3])
+    move_label(
+        template=template,
+        name=Label.Name.PRODUCTION,
+        prompt_version=champion,
+        model_version=model_v1,
+        reason="champion",
+        acting_user=ml_lead,
+    )
+    challenger = prompt_with(template, ml_lead, correct=[0, 2, 3, 4, 5])
+    return (
+        finished_run(champion, model_v1, snapshot),
+        finished_run(challenger, model_v1, snapshot),
+    )
+
+
+def logged_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_changelist_shows_progress_and_accuracy_without_a_cancel_for_auditors(
+    auditor: User, runs: tuple[EvaluationRun, EvaluationRun]
+) -> None:
+    page = logged_in(auditor).get(ADMIN).content.decode()
+    assert '<progress max="1" value="1.000"></progress> 6 / 6' in page
+    assert "66.7%" in page and "83.3%" in page
+    assert "cancel_runs" not in page
+
+
+def test_comparison_page_defaults_to_the_champion(
+    auditor: User, runs: tuple[EvaluationRun, EvaluationRun]
+) -> None:
+    champion, challenger = runs
+    page = logged_in(auditor).get(f"{ADMIN}{challenger.pk}/compare/").content.decode()
+    assert f"run {champion.pk}</a>" in page
+    assert "2 fixed, 1 broken" in page
+    assert "difficulty:medium" in page and "-33.3" in page
+    refused = logged_in(auditor).get(f"{ADMIN}{challenger.pk}/compare/?with=999")
+    assert refused.status_code == 404
+
+
+def test_ml_lead_starts_and_cancels_a_run_in_the_admin(
+    ml_lead: User,
+    prompt_v1: PromptVersion,
+    model_v1: ModelVersion,
+    snapshot: GoldenSetSnapshot,
+) -> None:
+    client = logged_in(ml_lead)
+    response = client.post(
+        f"{ADMIN}add/",
+        {
+            "prompt_version": prompt_v1.pk,
+            "model_version": model_v1.pk,
+            "snapshot": snapshot.pk,
+            "mode": "spider",
+        },
+    )
+    assert response.status_code == 302
+    run = EvaluationRun.objects.get()
+    assert run.requested_by == ml_lead and run.chunks.exists()
+    client.post(ADMIN, {"action": "cancel_runs", "_selected_action": [run.pk]})
+    run.refresh_from_db()
+    assert run.status == EvaluationRun.Status.CANCELLED
