@@ -6,6 +6,7 @@
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
@@ -212,7 +213,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
         "CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 300
     )
 }
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # 02:15 UTC daily: yesterday's wide feedback export (CSV, JSON Lines, manifest).
+    "feedback-export-daily": {
+        "task": "feedback.export_daily",
+        "schedule": crontab(hour=2, minute=15),
+    },
+}
 # Periodic tasks live in the database so their schedules are editable in the admin;
 # governance seeds the retraining-trigger check there.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -220,7 +227,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Every emitted record is PII-redacted (feedback.logfilter).
+    "filters": {"redact_pii": {"()": "feedback.logfilter.RedactingFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_pii"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
