@@ -12,5 +12,7 @@ urlpatterns = [
     path("api/v1/feedback/", include("feedback.urls")),
     path("feedback/", include("feedback.page_urls")),
     path("api/v1/evaluation/", include("evaluation.urls")),
+    # The accuracy dashboard for stakeholders (evaluation runs, issue 5).
+    path("evaluation/", include("evaluation.dashboard")),
     path("api/v1/governance/", include("governance.urls")),
 ]
