@@ -43,6 +43,10 @@ def check_backend(model_version: ModelVersion) -> None:
     """Raise BackendConfigurationError if the model version cannot run here."""
     if model_version.provider == ModelVersion.Provider.OPENAI:
         endpoint_for(model_version)
+    elif model_version.provider == ModelVersion.Provider.REPLAY:
+        from evaluation.backends.replay import replayed_model
+
+        replayed_model(model_version)
     elif model_version.provider not in ModelVersion.Provider.values:
         raise BackendConfigurationError(
             f"Unknown provider {model_version.provider!r}.", field="model_version"

@@ -1,21 +1,27 @@
 """Model backends: the chat endpoint over real HTTP, the retrieval baseline, SQL
 extraction and example selection."""
 
+import datetime as dt
 import time
+import uuid
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from evaluation.backends import backend_for
 from evaluation.backends.chat import ChatCompletionsBackend
 from evaluation.backends.offline import OfflineRetrievalBackend
 from evaluation.backends.prompts import extract_sql, select_examples
 from evaluation.backends.similarity import nearest, tokens
-from evaluation.models import TargetDatabase
+from evaluation.models import EvaluationRun, TargetDatabase
 from evaluation.run_exceptions import BackendConfigurationError
-from registry.models import PromptVersion
+from feedback.ingestion import ingest_events
+from registry.models import Label, PromptVersion
 from registry.services import register_model_version
 from tests.evaluation.chat_server import Reply, answer_from, chat_server
+from tests.evaluation.run_fixtures import add_goldens, finished_run, snapshot_of
 
 SCHEMA = {
     "singer": ["Singer_ID", "Name", "Country", "Age"],
@@ -234,3 +240,87 @@ def test_openai_backend_reads_url_and_key_from_the_named_endpoint(
     user = srv.requests[0]["messages"][1]["content"]
     assert "singer_in_concert(" in user  # the captured schema of the target
     assert "SELECT count(*) FROM singer" in user  # prompt_v1's example
+
+
+def test_replay_scores_the_sql_production_generated_for_the_pair(
+    production: Label, target_db: TargetDatabase, analyst: User, ml_lead: User
+) -> None:
+    goldens = add_goldens(target_db)
+    pair = {
+        "prompt_version": production.prompt_version_id,
+        "model_version": production.model_version_id,
+    }
+
+    def event(question: str, sql: str, minutes: int, **extra: Any) -> dict[str, Any]:
+        return {
+            "kind": "interaction",
+            "event_id": str(uuid.uuid4()),
+            "user_id": "u-1",
+            "tenant_id": "acme",
+            "task_type": "adhoc",
+            "question": question,
+            "generated_sql": sql,
+            "server_latency_ms": 600 + minutes,
+            "outcome": "success",
+            "consent_scope": "improvement",
+            "occurred_at": (timezone.now() - dt.timedelta(minutes=minutes)).isoformat(),
+            **pair,
+            **extra,
+        }
+
+    results = ingest_events(
+        events=[
+            # The same question (other case and punctuation): an older wrong
+            # answer, then the latest right one.
+            event("what is the TOTAL number of singers", "SELECT 1", 10),
+            event(goldens[0].question, goldens[0].sql, 1),
+            event(goldens[1].question, "SELECT name FROM singer", 1),
+            # Consent limited to running the service: never replayed.
+            event(goldens[2].question, goldens[2].sql, 1, consent_scope="service_only"),
+        ],
+        acting_user=analyst,
+        channel="api",
+    )
+    assert {r.status for r in results} == {"created"}
+    replay = register_model_version(
+        name="replay-knn-1",
+        provider="replay",
+        model_identifier=production.model_version.name,
+        generation_parameters={},
+        endpoint_name="",
+        acting_user=ml_lead,
+    )
+    backend = backend_for(
+        prompt_version=production.prompt_version, model_version=replay
+    )
+    latest = backend.generate(goldens[0].question, database="x", schema={})
+    assert latest.sql == goldens[0].sql and latest.latency_ms == 601.0
+    refused = backend.generate(goldens[2].question, database="x", schema={})
+    assert refused.error_kind == "no_interaction"
+    run = finished_run(production.prompt_version, replay, snapshot_of(goldens))
+    assert run.status == EvaluationRun.Status.SUCCEEDED
+    verdict = {
+        r.golden_example_id: (r.execution_match, r.error_kind)
+        for r in run.results.all()
+    }
+    assert verdict[goldens[0].pk] == (True, "")
+    assert verdict[goldens[1].pk] == (False, "")
+    assert [v for v in verdict.values() if v[1] == "no_interaction"] == [
+        (False, "no_interaction")
+    ] * 4
+    assert run.errors == 4
+
+
+def test_replay_must_name_an_existing_model_version(
+    prompt_v1: PromptVersion, ml_lead: User
+) -> None:
+    replay = register_model_version(
+        name="replay-ghost",
+        provider="replay",
+        model_identifier="ghost",
+        generation_parameters={},
+        endpoint_name="",
+        acting_user=ml_lead,
+    )
+    with pytest.raises(BackendConfigurationError, match="ghost"):
+        backend_for(prompt_version=prompt_v1, model_version=replay)
