@@ -62,7 +62,10 @@ class RunInputSerializer(serializers.Serializer):
     template = serializers.SlugRelatedField(
         slug_field="name", queryset=PromptTemplate.objects.all(), required=False
     )
-    label = serializers.ChoiceField(choices=Label.Name.choices, required=False)
+    # A plain string: a second enum of Label.Name would clash in the schema.
+    label = serializers.CharField(
+        required=False, help_text="production, challenger or shadow."
+    )
     snapshot = serializers.PrimaryKeyRelatedField(
         queryset=GoldenSetSnapshot.objects.all()
     )
@@ -86,6 +89,10 @@ class RunInputSerializer(serializers.Serializer):
         }
         if missing:
             raise serializers.ValidationError(missing)
+        if by_label and attrs["label"] not in Label.Name.values:
+            raise serializers.ValidationError(
+                {"label": [f"Must be one of {', '.join(Label.Name.values)}."]}
+            )
         if by_label:
             label = Label.objects.filter(
                 template=attrs.pop("template"), name=attrs.pop("label")

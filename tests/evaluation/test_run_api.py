@@ -103,6 +103,7 @@ def test_a_run_can_be_started_by_template_label(
         ({"template": "concerts", "label": "production", "snapshot": 999}, "snapshot"),
         ({"template": "concerts", "label": "challenger"}, "label"),
         ({"template": "concerts"}, "label"),
+        ({"template": "concerts", "label": "gold"}, "label"),
         ({"prompt_version": 999, "model_version": 999}, "prompt_version"),
         ({"mode": "fuzzy"}, "mode"),
         ({"chunk_size": 0}, "chunk_size"),
