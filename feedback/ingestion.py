@@ -29,6 +29,7 @@ from evaluation.sqlgate import SQLRejected, check_sql
 from feedback.events import FEEDBACK_CATEGORY, ROLE_WEIGHTS, Validator
 from feedback.models import Feedback, Interaction, ReviewItem
 from feedback.redaction import pseudonymize, question_hash, redact
+from feedback.rows import insert_rows
 from registry.models import ModelVersion, PromptVersion
 
 logger = logging.getLogger(__name__)
@@ -59,12 +60,24 @@ class ItemResult:
         return body
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    consent_scope: str
+    template_id: int
+    task_type: str
+    question_hash: str
+    target_database_id: int
+    engine: str
+
+
 @dataclass(slots=True)
 class _Pending:
     result: ItemResult
     clean: dict[str, Any]
     fingerprint: str
-    row: Interaction | Feedback | None = None
+    # Column values by attname, ready for feedback.rows.insert_rows.
+    row: dict[str, Any] | None = None
+    target: _Target | None = None
 
 
 def _key() -> bytes:
@@ -82,6 +95,10 @@ def fingerprint(kind: str, clean: dict[str, Any], *, key: bytes) -> str:
 
 def _dialect(engine: str) -> str:
     return "postgres" if engine == "postgresql" else "sqlite"
+
+
+def _user_id(acting_user: Any) -> int | None:
+    return acting_user.pk if getattr(acting_user, "is_authenticated", False) else None
 
 
 def _flags(*found: Iterable[str]) -> list[str]:
@@ -181,7 +198,7 @@ def _build_interactions(
             pk__in={i.clean["model_version"] for i in items.values()}
         ).values_list("pk", flat=True)
     )
-    user = acting_user if getattr(acting_user, "is_authenticated", False) else None
+    user_id = _user_id(acting_user)
     for event_id, item in list(items.items()):
         c = item.clean
         if c["prompt_version"] not in prompts:
@@ -192,7 +209,7 @@ def _build_interactions(
             del items[event_id]
             continue
         question, sql = redact(c["question"]), redact(c["generated_sql"])
-        item.row = Interaction(
+        item.row = dict(
             event_id=event_id,
             fingerprint=item.fingerprint,
             trace_id=c["trace_id"],
@@ -219,20 +236,10 @@ def _build_interactions(
             consent_scope=c["consent_scope"],
             redaction_flags=_flags(question.found, sql.found),
             channel=channel,
-            submitted_by=user,
+            submitted_by_id=user_id,
             occurred_at=c["occurred_at"],
             received_at=now,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    consent_scope: str
-    template_id: int
-    task_type: str
-    question_hash: str
-    target_database_id: int
-    engine: str
 
 
 def _targets(pending: dict[str, dict[uuid.UUID, _Pending]]) -> dict[uuid.UUID, _Target]:
@@ -252,23 +259,23 @@ def _targets(pending: dict[str, dict[uuid.UUID, _Pending]]) -> dict[uuid.UUID, _
     )
     for pk, *rest in stored:
         targets[pk] = _Target(*rest)
-    in_batch = [new[pk].row for pk in wanted & new.keys()]
+    in_batch = [new[pk].row for pk in wanted & new.keys()]  # type: ignore[misc]
     if in_batch:
         from registry.models import PromptTemplate
 
         databases = {
             pk: (db, engine)
             for pk, db, engine in PromptTemplate.objects.filter(
-                pk__in={row.template_id for row in in_batch}
+                pk__in={row["template_id"] for row in in_batch}
             ).values_list("pk", "target_database_id", "target_database__engine")
         }
         for row in in_batch:
-            db, engine = databases[row.template_id]
-            targets[row.pk] = _Target(
-                row.consent_scope,
-                row.template_id,
-                row.task_type,
-                row.question_hash,
+            db, engine = databases[row["template_id"]]
+            targets[row["event_id"]] = _Target(
+                row["consent_scope"],
+                row["template_id"],
+                row["task_type"],
+                row["question_hash"],
                 db,
                 engine,
             )
@@ -286,7 +293,7 @@ def _build_feedback(
     if not items:
         return
     targets = _targets(pending)
-    user = acting_user if getattr(acting_user, "is_authenticated", False) else None
+    user_id = _user_id(acting_user)
     for event_id, item in list(items.items()):
         c = item.clean
         target = targets.get(c["interaction_id"])
@@ -304,7 +311,7 @@ def _build_feedback(
             continue
         comment, sql = redact(c["comment"]), redact(c["corrected_sql"])
         role = c["submitter_role"]
-        item.row = Feedback(
+        item.row = dict(
             event_id=event_id,
             fingerprint=item.fingerprint,
             interaction_id=c["interaction_id"],
@@ -321,30 +328,31 @@ def _build_feedback(
             weight=ROLE_WEIGHTS[role],
             redaction_flags=_flags(comment.found, sql.found),
             channel=channel,
-            submitted_by=user,
+            submitted_by_id=user_id,
             occurred_at=c["occurred_at"],
             received_at=now,
         )
-        item.row._target = target  # type: ignore[union-attr]
+        item.target = target
 
 
-def _review_items(rows: Iterable[Feedback]) -> list[ReviewItem]:
+def _review_items(stored: Iterable[_Pending]) -> list[ReviewItem]:
     items = []
-    for row in rows:
-        target: _Target = row._target  # type: ignore[attr-defined]
-        if row.type != Feedback.Type.CORRECTION or target.consent_scope == (
+    for item in stored:
+        row, target = item.row, item.target
+        assert row is not None and target is not None  # noqa: S101 (built above)
+        if row["type"] != Feedback.Type.CORRECTION or target.consent_scope == (
             Interaction.ConsentScope.SERVICE_ONLY
         ):
             continue
         items.append(
             ReviewItem(
-                feedback_id=row.pk,
-                interaction_id=row.interaction_id,
+                feedback_id=row["event_id"],
+                interaction_id=row["interaction_id"],
                 template_id=target.template_id,
                 target_database_id=target.target_database_id,
                 task_type=target.task_type,
                 question_hash=target.question_hash,
-                weight=row.weight,
+                weight=row["weight"],
             )
         )
     return items
@@ -356,12 +364,12 @@ def _store(pending: dict[str, dict[uuid.UUID, _Pending]]) -> None:
     if not interactions and not feedback:
         return
     with transaction.atomic():
-        inserted_feedback: list[Feedback] = []
+        inserted_feedback: list[_Pending] = []
         for group, model in ((interactions, Interaction), (feedback, Feedback)):
             for item in _insert(group, model):
                 item.result.status = CREATED
                 if model is Feedback:
-                    inserted_feedback.append(item.row)  # type: ignore[arg-type]
+                    inserted_feedback.append(item)
         reviews = _review_items(inserted_feedback)
         if reviews:
             reviews = bulk_create_with_history(reviews, ReviewItem)
@@ -378,20 +386,21 @@ def _insert(group: list[_Pending], model: type) -> list[_Pending]:
         return []
     try:
         with transaction.atomic():
-            model.objects.bulk_create([item.row for item in group])
+            insert_rows(model, [item.row for item in group])  # type: ignore[misc]
         return group
     except IntegrityError:
         # Another request stored some of these ids meanwhile: go row by row.
         pass
     stored = []
     for item in group:
+        assert item.row is not None  # noqa: S101 (built above)
         try:
             with transaction.atomic():
-                item.row.save()  # type: ignore[union-attr]
+                insert_rows(model, [item.row])
             stored.append(item)
         except IntegrityError:
             existing = (
-                model.objects.filter(pk=item.row.pk)  # type: ignore[union-attr]
+                model.objects.filter(pk=item.row["event_id"])
                 .values_list("fingerprint", flat=True)
                 .first()
             )

@@ -1,0 +1,226 @@
+"""Ingestion throughput: the batch API (test client, redaction included) vs a
+raw bulk insert of the same rows, in the same run.
+
+Run from the repository root:
+    .venv/bin/python -m bench.ingest [--events 40000]
+On PostgreSQL: DATABASE_URL=postgres://... .venv/bin/python -m bench.ingest
+
+A throwaway test database is created and destroyed (SQLite: a temporary file).
+The event stream mimics production: per assistant response, one interaction and
+three feedback events (copied, time to first action, a thumb with a comment on
+every fourth), so 250 responses per 1,000-event batch. Corrections are left out:
+they run SQL on the target database after commit, which is not ingestion work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
+
+SQL_TEMPLATE = "SELECT count(*) FROM singer WHERE age > {n}"
+QUESTIONS = (
+    "How many singers are older than {n}?",
+    "List concerts in {year} with more than {n} attendees",
+    "Average age of singers from country {c}",
+    "Which stadium hosted the most concerts in {year}?",
+    "Show the songs released after {year} by singers named like %{c}%",
+)
+
+
+def _stream(count: int, prompt: int, model: int, rng: random.Random) -> list[dict]:
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    events: list[dict[str, Any]] = []
+    while len(events) < count:
+        event_id = str(uuid.uuid4())
+        n, year, c = rng.randint(1, 99), rng.randint(2000, 2024), rng.choice("ABFGK")
+        question = rng.choice(QUESTIONS).format(n=n, year=year, c=c)
+        events.append({
+            "kind": "interaction", "event_id": event_id, "trace_id": f"t-{n}",
+            "session_id": f"s-{rng.randint(1, 5000)}", "user_id": f"user-{n}",
+            "analyst_id": f"analyst-{n % 7}", "tenant_id": "acme",
+            "task_type": rng.choice(("adhoc", "report")), "question": question,
+            "generated_sql": SQL_TEMPLATE.format(n=n),
+            "prompt_version": prompt, "model_version": model,
+            "retrieval_ids": [f"doc-{n}"], "knowledge_version": "kb-1",
+            "output_tokens": 20 + n, "client_latency_ms": 900 + n,
+            "server_latency_ms": 600 + n, "outcome": "success", "country": "DE",
+            "consent_scope": "improvement", "occurred_at": now.isoformat(),
+        })  # fmt: skip
+        base = {"kind": "feedback", "interaction_id": event_id}
+        at = (now + timedelta(seconds=5)).isoformat()
+        thumb: dict[str, Any] = {"type": rng.choice(("thumbs_up", "thumbs_down"))}
+        if rng.random() < 0.25:
+            thumb["comment"] = f"Expected {n + 1} rows, not {n}"
+        for extra in (
+            {"type": "copied"},
+            {"type": "time_to_first_action", "value": 1000 + n},
+            thumb,
+        ):
+            events.append(
+                {**base, "event_id": str(uuid.uuid4()), "occurred_at": at, **extra}
+            )
+    return events[:count]
+
+
+def _setup() -> tuple[Any, int, int]:
+    from django.contrib.auth.models import Group, User
+    from rest_framework.test import APIClient
+
+    from evaluation.services import register_target_database
+    from registry.services import (
+        create_prompt_version,
+        create_template,
+        move_label,
+        register_model_version,
+    )
+
+    lead = User.objects.create_user("bench-lead")
+    client_user = User.objects.create_user("bench-client")
+    client_user.groups.add(Group.objects.get(name="analyst"))
+    target = register_target_database(
+        name="concert_singer",
+        engine="sqlite",
+        location="spider/database/concert_singer/concert_singer.sqlite",
+        acting_user=None,
+    )
+    template = create_template(
+        name="bench", description="", owner=lead, risk_tier=1,
+        target_database=target, acting_user=lead,
+    )  # fmt: skip
+    prompt = create_prompt_version(
+        template=template, template_text="{schema}{examples}{question}",
+        few_shot_examples=[], parameters={}, changelog="bench", author=lead,
+    )  # fmt: skip
+    model = register_model_version(
+        name="bench-model", provider="replay", model_identifier="replay",
+        generation_parameters={}, endpoint_name="", acting_user=lead,
+    )  # fmt: skip
+    move_label(
+        template=template, name="production", prompt_version=prompt,
+        model_version=model, reason="bench", acting_user=lead,
+    )  # fmt: skip
+    client = APIClient()
+    client.force_authenticate(client_user)
+    return client, prompt.pk, model.pk
+
+
+def _api(client: Any, events: list[dict], size: int) -> float:
+    bodies = [
+        json.dumps({"events": events[i : i + size]}).encode()
+        for i in range(0, len(events), size)
+    ]
+    started = time.perf_counter()
+    for body in bodies:
+        response = client.post(
+            "/api/v1/feedback/batch/", body, content_type="application/json"
+        )
+        if response.status_code != 200 or response.json()["created"] != size:
+            sys.exit(f"batch failed: {response.status_code} {response.content[:300]!r}")
+    return time.perf_counter() - started
+
+
+def _stored_rows() -> dict[type, list[dict]]:
+    """The rows the API stored, as column values by attname."""
+    from feedback.models import Feedback, Interaction
+
+    rows: dict[type, list[dict]] = {}
+    for model in (Interaction, Feedback):
+        names = [f.attname for f in model._meta.concrete_fields]
+        rows[model] = list(model.objects.order_by("received_at").values(*names))
+    return rows
+
+
+def _raw(stored: dict[type, list[dict]], size: int, *, orm: bool) -> float:
+    """Insert copies of the stored rows (fresh ids), timed; returns seconds.
+
+    `orm`: Django's bulk_create of model instances; otherwise the prepared
+    multi-row INSERT (executemany) that the API path itself uses.
+    """
+    from django.db import transaction
+
+    from feedback.models import Feedback, Interaction
+    from feedback.rows import insert_rows
+
+    interactions = [dict(row) for row in stored[Interaction]]
+    remap = {row["event_id"]: uuid.uuid4() for row in interactions}
+    for row in interactions:
+        row["event_id"] = remap[row["event_id"]]
+    feedback = [
+        {
+            **row,
+            "event_id": uuid.uuid4(),
+            "interaction_id": remap[row["interaction_id"]],
+        }
+        for row in stored[Feedback]
+    ]
+    started = time.perf_counter()
+    for model, data in ((Interaction, interactions), (Feedback, feedback)):
+        for i in range(0, len(data), size):
+            with transaction.atomic():
+                if orm:
+                    model.objects.bulk_create([model(**r) for r in data[i : i + size]])
+                else:
+                    insert_rows(model, data[i : i + size])
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    args = parser.parse_args()
+    events_n = args.events - args.events % args.batch
+
+    import django
+    from django.conf import settings
+
+    tmp = tempfile.TemporaryDirectory(prefix="loopgate-bench-")
+    django.setup()
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = (
+            f"{tmp.name}/bench.sqlite3"
+        )
+    test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        client, prompt, model = _setup()
+        rng = random.Random(20250101)
+        _api(client, _stream(args.batch, prompt, model, rng), args.batch)  # warm-up
+        events = _stream(events_n, prompt, model, rng)
+        api_s = _api(client, events, args.batch)
+        stored = _stored_rows()
+        rows = sum(len(group) for group in stored.values())
+        raw_s = _raw(stored, args.batch, orm=False)
+        orm_s = _raw(stored, args.batch, orm=True)
+    finally:
+        connection.creation.destroy_test_db(test_name, verbosity=0)
+        tmp.cleanup()
+    api_rate, raw_rate, orm_rate = events_n / api_s, rows / raw_s, rows / orm_s
+    where = "temporary file" if connection.vendor == "sqlite" else test_name
+    print(f"database: {connection.vendor} ({where})")
+    print(f"events: {events_n} in batches of {args.batch} (1 interaction : 3 feedback)")
+    print(
+        f"batch API (test client, validation + redaction): {api_rate:>10,.0f} events/s"
+    )
+    for label, rate in (
+        ("raw bulk insert of the same rows (executemany)", raw_rate),
+        ("ORM bulk_create of the same rows", orm_rate),
+    ):
+        print(f"{label:<48} {rate:>10,.0f} events/s")
+    print(f"API / raw: {api_rate / raw_rate:.2f} (goal >= 0.25); goal API >= 10,000/s")
+    print(f"API / ORM bulk_create: {api_rate / orm_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()
