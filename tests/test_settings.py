@@ -27,8 +27,9 @@ PRODUCTION_ENV = {
 
 
 def run_django(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
-    clean.pop("DJANGO_SETTINGS_MODULE", None)
+    # Browser tests relax Django's async guard for this process only.
+    ignored = {*PRODUCTION_ENV, "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in ignored}
     return subprocess.run(  # noqa: S603 (fixed argv: this interpreter, test code)
         [sys.executable, "-c", code],
         cwd=ROOT,
