@@ -5,10 +5,11 @@ import csv
 import datetime as dt
 import io
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from evaluation.charts import Point, Series, bar_chart, line_chart
@@ -27,6 +28,20 @@ URL = "/evaluation/dashboard/"
 # ORM refuses to run beside one unless told the calls are really synchronous.
 # Set at import: database setup and teardown happen outside any fixture.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def ml_lead(make_user: Callable[..., User]) -> User:
+    # Role groups come from a data migration that the flush after a transactional
+    # test removes; these tests need an author, not the role.
+    return make_user("lee", is_staff=True)
+
+
+@pytest.fixture
+def viewer(make_user: Callable[..., User]) -> User:
+    user = make_user("viv")
+    user.user_permissions.add(Permission.objects.get(codename="view_evaluationrun"))
+    return user
 
 
 def test_line_chart_draws_one_point_per_value_and_escapes_names() -> None:
@@ -157,15 +172,15 @@ def test_exports_carry_the_same_numbers_as_the_runs(
     assert medium["labels"] == "challenger" and medium["n"] == "3"
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_dashboard_charts_render_in_headless_chromium(
     browser: Any,
     live_server: Any,
-    auditor: User,
+    viewer: User,
     labelled_runs: tuple[GoldenSetSnapshot, list[EvaluationRun]],
 ) -> None:
     snapshot, runs = labelled_runs
-    client = logged_in(auditor)
+    client = logged_in(viewer)
     context = browser.new_context()
     context.add_cookies(
         [

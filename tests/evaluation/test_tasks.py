@@ -34,6 +34,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
+def ml_lead(make_user: Callable[..., User]) -> User:
+    # Role groups come from a data migration that the flush after a transactional
+    # test removes; these tests need an author, not the role.
+    return make_user("lee", is_staff=True)
+
+
+@pytest.fixture
 def snapshot(target_db: TargetDatabase) -> GoldenSetSnapshot:
     return snapshot_of(add_goldens(target_db))
 
@@ -149,7 +156,7 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 
 @pytest.mark.broker
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_run_survives_a_worker_killed_mid_run_with_one_result_per_item(
     perfect: PromptVersion,
     snapshot: GoldenSetSnapshot,
