@@ -1,15 +1,24 @@
 """Personas and registry state shared by every test module."""
 
+import importlib
+import os
+import pkgutil
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.db import connection
 from rest_framework.test import APIClient
 
+from config.celery import app as celery_app
 from evaluation.models import TargetDatabase
 from evaluation.services import register_target_database
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
@@ -20,6 +29,8 @@ from registry.services import (
     register_model_version,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
+ROLES = ("analyst", "senior_analyst", "ml_lead", "ai_safety", "product", "auditor")
 TEMPLATE_TEXT = "Schema:\n{schema}\nExamples:\n{examples}\nQuestion: {question}\nSQL:"
 
 
@@ -59,6 +70,10 @@ def browser() -> Iterator[Any]:
         pytest.skip("needs Chromium: `make test` installs it with apt when root")
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API keeps an event loop in this thread; Django's ORM would
+    # otherwise refuse to run from the test body while it exists.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(
             executable_path=executable, args=CHROMIUM_ARGS
@@ -67,8 +82,27 @@ def browser() -> Iterator[Any]:
         instance.close()
 
 
+def ensure_roles() -> None:
+    """Re-run the role data migrations when the groups are missing.
+
+    A transactional test ends with a flush that empties every table, including the
+    rows data migrations created; later tests still need the roles.
+    """
+    if Group.objects.filter(name__in=ROLES).count() == len(ROLES):
+        return
+    for app_label in ("governance", "registry", "evaluation", "feedback"):
+        package = importlib.import_module(f"{app_label}.migrations")
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name.endswith("roles"):
+                module = importlib.import_module(f"{package.__name__}.{info.name}")
+                for operation in module.Migration.operations:
+                    operation.code(apps, None)
+
+
 @pytest.fixture
 def make_user(db: None) -> Callable[..., User]:
+    ensure_roles()
+
     def make(username: str, *roles: str, **extra: object) -> User:
         user = User.objects.create_user(username=username, password="pw", **extra)
         for role in roles:
@@ -170,3 +204,67 @@ def production(
         reason="initial",
         acting_user=ml_lead,
     )
+
+
+def worker_database_url() -> str:
+    """The DSN of the PostgreSQL test database, for worker processes."""
+    db = connection.settings_dict
+    return (
+        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}"
+    )
+
+
+@pytest.fixture
+def celery_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start real `celery worker` processes on the test database and the broker.
+
+    Tasks sent by the test go through the broker while this fixture is active
+    (the test settings otherwise run them in process). Workers are killed at the
+    end; `start(name, **env)` passes extra environment variables.
+    """
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, **extra_env: str) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": worker_database_url(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            **extra_env,
+        }
+        log = (tmp_path / f"{name}.log").open("wb")
+        process = subprocess.Popen(  # noqa: S603 (fixed argv: this interpreter)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--concurrency=1",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                f"--hostname={name}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        started.append(process)
+        return process
+
+    celery_app.control.purge()
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    celery_app.control.purge()

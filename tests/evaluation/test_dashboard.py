@@ -4,7 +4,6 @@ headless Chromium rendering it with data from runs executed by the runner."""
 import csv
 import datetime as dt
 import io
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -24,10 +23,6 @@ from tests.evaluation.run_fixtures import (
 )
 
 URL = "/evaluation/dashboard/"
-# The session's browser fixture keeps Playwright's event loop in this thread; the
-# ORM refuses to run beside one unless told the calls are really synchronous.
-# Set at import: database setup and teardown happen outside any fixture.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture

@@ -5,16 +5,14 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connection
 
 from config.celery import app as celery_app
 from evaluation import tasks
@@ -31,13 +29,6 @@ from tests.evaluation.chat_server import Reply, answer_from, chat_server
 from tests.evaluation.run_fixtures import ITEMS, add_goldens, prompt_with, snapshot_of
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def ml_lead(make_user: Callable[..., User]) -> User:
-    # Role groups come from a data migration that the flush after a transactional
-    # test removes; these tests need an author, not the role.
-    return make_user("lee", is_staff=True)
 
 
 @pytest.fixture
@@ -88,65 +79,6 @@ def test_chunk_task_acknowledges_late_and_is_requeued_if_its_worker_dies() -> No
     assert visibility > settings.CELERY_TASK_TIME_LIMIT
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    return (
-        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/{db['NAME']}"
-    )
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
-    """Start real `celery worker` processes on the test database and broker."""
-    started: list[subprocess.Popen[bytes]] = []
-    logs: list[Any] = []
-
-    def start(name: str) -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings_test",
-            "DATABASE_URL": _database_url(),
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            # Messages of a killed worker come back after this many seconds.
-            "CELERY_VISIBILITY_TIMEOUT": "4",
-        }
-        log = (tmp_path / f"{name}.log").open("wb")
-        logs.append(log)
-        process = subprocess.Popen(  # noqa: S603 (fixed argv: this interpreter)
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--concurrency=1",
-                "--loglevel=INFO",
-                "--without-gossip",
-                "--without-mingle",
-                f"--hostname={name}@%h",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        started.append(process)
-        return process
-
-    celery_app.control.purge()
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    for log in logs:
-        log.close()
-    celery_app.control.purge()
-
-
 def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -161,7 +93,7 @@ def test_a_run_survives_a_worker_killed_mid_run_with_one_result_per_item(
     perfect: PromptVersion,
     snapshot: GoldenSetSnapshot,
     ml_lead: User,
-    workers: Callable[[str], subprocess.Popen[bytes]],
+    celery_workers: Callable[..., subprocess.Popen[bytes]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     answer = answer_from({q: sql for q, _, sql, _ in ITEMS})
@@ -181,7 +113,7 @@ def test_a_run_survives_a_worker_killed_mid_run_with_one_result_per_item(
             endpoint_name="SLOW",
             acting_user=ml_lead,
         )
-        first = workers("first")
+        first = celery_workers("first", CELERY_VISIBILITY_TIMEOUT="4")
         run = start_run(
             prompt_version=perfect,
             model_version=model,
@@ -204,7 +136,7 @@ def test_a_run_survives_a_worker_killed_mid_run_with_one_result_per_item(
         # A worker restores unacknowledged messages older than the visibility
         # timeout when it starts (and on a slow periodic sweep afterwards).
         time.sleep(5)
-        workers("second")
+        celery_workers("second", CELERY_VISIBILITY_TIMEOUT="4")
         _wait(
             lambda: (
                 EvaluationRun.objects.get(pk=run.pk).status

@@ -1,6 +1,5 @@
 """Widget feedback: resolve's token, the token-only endpoint, the page, a browser."""
 
-import os
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,12 +25,6 @@ from registry.services import (
     register_model_version,
 )
 from tests.conftest import TEMPLATE_TEXT
-
-# Playwright's sync API runs an event loop in the test thread for the whole
-# session (the browser fixture); the ORM refuses to run beside one unless told
-# the calls are really synchronous. Set at import: database setup and teardown
-# may run after the browser started.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 WIDGET = "/api/v1/feedback/widget/"
 Build = Callable[..., dict[str, Any]]

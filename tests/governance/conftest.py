@@ -1,11 +1,9 @@
 """Governance personas and evaluation-run builders (engineered summaries)."""
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.contrib.auth.models import User
 
 from evaluation.models import (
@@ -18,19 +16,12 @@ from evaluation.models import (
 )
 from registry.models import ModelVersion, PromptTemplate, PromptVersion
 from registry.services import create_prompt_version
-from tests.conftest import TEMPLATE_TEXT
+from tests.conftest import TEMPLATE_TEXT, ensure_roles
 
 
 @pytest.fixture
 def roles_present(db: None) -> None:
-    """Re-grant roles: a transactional test's flush empties data-migration rows."""
-    for module in (
-        "governance.migrations.0002_roles",
-        "evaluation.migrations.0003_golden_set_roles",
-        "governance.migrations.0005_governance_roles",
-    ):
-        for operation in importlib.import_module(module).Migration.operations:
-            operation.code(apps, None)
+    ensure_roles()
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """A tier-2 approval driven through the real admin in headless Chromium."""
 
-import os
 from typing import Any
 
 import pytest
@@ -10,8 +9,6 @@ from evaluation.models import GoldenSetSnapshot
 from governance.promotions import request_promotion
 from registry.models import Label, ModelVersion, PromptTemplate
 from tests.governance.conftest import make_run, new_prompt, summary
-
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
 @pytest.mark.django_db(transaction=True)
