@@ -216,16 +216,15 @@ def worker_database_url() -> str:
 
 
 @pytest.fixture
-def celery_workers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+def celery_workers(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Start real `celery worker` processes on the test database and the broker.
 
     Tasks sent by the test go through the broker while this fixture is active
     (the test settings otherwise run them in process). Workers are killed at the
     end; `start(name, **env)` passes extra environment variables.
     """
-    monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
     started: list[subprocess.Popen[bytes]] = []
 
     def start(name: str, **extra_env: str) -> subprocess.Popen[bytes]:
@@ -268,3 +267,4 @@ def celery_workers(
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     celery_app.control.purge()
+    celery_app.conf.task_always_eager = eager
