@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from evaluation.models import EvaluationRun
+from evaluation.run_selectors import list_runs
 from governance import decisions, gates, promotions
 from governance.audit import record_event
 from governance.exceptions import GovernanceError, NotPermittedError
@@ -21,7 +22,11 @@ def historical_best(
     template: PromptTemplate, *, excluding: EvaluationRun | None = None
 ) -> EvaluationRun | None:
     """The template's succeeded run with the highest primary metric."""
-    runs = gates.succeeded_runs().filter(prompt_version__template=template)
+    runs = (
+        list_runs()
+        .filter(status=EvaluationRun.Status.SUCCEEDED)
+        .filter(prompt_version__template=template)
+    )
     if excluding is not None:
         runs = runs.exclude(pk=excluding.pk)
     scored = [

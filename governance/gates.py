@@ -2,10 +2,11 @@
 
 from typing import Any
 
-from django.apps import apps
-from django.db.models import QuerySet
-
-from evaluation.models import EvaluationResult, EvaluationRun, GoldenSetSnapshot
+from evaluation import comparison as evaluation_comparison
+from evaluation.comparison import ItemChange, segment_regressions
+from evaluation.models import EvaluationRun, GoldenSetSnapshot, RegressionAlert
+from evaluation.run_exceptions import ComparisonError
+from evaluation.run_selectors import latest_run_for
 from governance.models import GovernancePolicy
 from registry.models import Label, PromptTemplate
 
@@ -29,13 +30,6 @@ def current_snapshot(template: PromptTemplate) -> GoldenSetSnapshot | None:
     )
 
 
-def succeeded_runs() -> QuerySet[EvaluationRun]:
-    """Finished runs with their pair and snapshot joined."""
-    return EvaluationRun.objects.filter(
-        status=EvaluationRun.Status.SUCCEEDED
-    ).select_related("prompt_version", "model_version", "snapshot")
-
-
 def champion_run(
     *, template: PromptTemplate, label_name: str, snapshot: GoldenSetSnapshot | None
 ) -> EvaluationRun | None:
@@ -43,15 +37,10 @@ def champion_run(
     label = Label.objects.filter(template=template, name=label_name).first()
     if label is None or snapshot is None:
         return None
-    return (
-        succeeded_runs()
-        .filter(
-            prompt_version_id=label.prompt_version_id,
-            model_version_id=label.model_version_id,
-            snapshot=snapshot,
-        )
-        .order_by("-created_at", "-id")
-        .first()
+    return latest_run_for(
+        prompt_version=label.prompt_version,
+        model_version=label.model_version,
+        snapshot=snapshot,
     )
 
 
@@ -112,20 +101,27 @@ def evaluate_gates(
                 f"{PRIMARY_METRIC} {cand_acc:.4f} vs champion {champ_acc:.4f}",
             )
         )
-        worst = []
-        for segment in sorted(champ.get("segments", {})):
-            before = _metric(champ, PRIMARY_METRIC, segment) or 0.0
-            after = _metric(cand, PRIMARY_METRIC, segment)
-            if after is None or before - after > policy.regression_threshold:
-                worst.append(f"{segment} {before:.4f}→{after}")
+        threshold = policy.regression_threshold
+        worst = [
+            f"{segment} {deltas[PRIMARY_METRIC]['delta_points']:+.2f} points"
+            for segment, deltas in segment_regressions(
+                champ, cand, threshold_points=threshold * 100, metric=PRIMARY_METRIC
+            )
+            # The overall figure is the primary-metric gate's business.
+            if segment != "overall"
+        ] + [
+            f"{segment} not scored"
+            for segment in sorted(
+                set(champ.get("segments", {})) - set(cand.get("segments", {}))
+            )
+        ]
         gates.append(
             _gate(
                 "segments",
                 not worst,
-                "regressed beyond "
-                f"{policy.regression_threshold:.4f}: {', '.join(worst)}"
+                f"regressed beyond {threshold:.4f}: {', '.join(worst)}"
                 if worst
-                else f"no segment drops more than {policy.regression_threshold:.4f}",
+                else f"no segment drops more than {threshold:.4f}",
             )
         )
         cand_ok = _metric(cand, "execution_success") or 0.0
@@ -175,43 +171,31 @@ def compare_runs(
                 "n": (_metric(cand, "n", segment)),
             }
         )
-    fixed, broken = [], []
+    fixed: list[dict[str, Any]] = []
+    broken: list[dict[str, Any]] = []
     if champion is not None:
-        before = dict(
-            EvaluationResult.objects.filter(run=champion).values_list(
-                "golden_example_id", "execution_match"
+        try:
+            comparison = evaluation_comparison.compare_runs(
+                champion=champion, challenger=candidate
             )
-        )
-        for result in EvaluationResult.objects.filter(run=candidate).select_related(
-            "golden_example"
-        ):
-            old = before.get(result.golden_example_id)
-            item = {
-                "golden_example": result.golden_example_id,
-                "question": result.golden_example.question,
-            }
-            if old is False and result.execution_match:
-                fixed.append(item)
-            elif old is True and not result.execution_match:
-                broken.append(item)
+        except ComparisonError:
+            comparison = None
+        if comparison is not None:
+            fixed = [_item(change) for change in comparison.fixed]
+            broken = [_item(change) for change in comparison.broken]
     return {"segments": rows, "fixed": fixed, "broken": broken}
 
 
+def _item(change: ItemChange) -> dict[str, Any]:
+    return {"golden_example": change.golden_example_id, "question": change.question}
+
+
 def alerts_for_run(run: EvaluationRun | None) -> list[dict[str, Any]]:
-    """Regression alerts the evaluation app stored for `run` (hook: [] without it)."""
-    try:
-        alert_model = apps.get_model("evaluation", "RegressionAlert")
-    except LookupError:
-        return []
+    """Regression alerts stored for `run`, for reviewers."""
     if run is None:
         return []
-    return [
-        {
-            "segment": alert.segment,
-            "metric": getattr(alert, "metric", PRIMARY_METRIC),
-            "champion_value": getattr(alert, "champion_value", None),
-            "challenger_value": getattr(alert, "challenger_value", None),
-            "drop_points": getattr(alert, "drop_points", None),
-        }
-        for alert in alert_model.objects.filter(run=run)
-    ]
+    return list(
+        RegressionAlert.objects.filter(run=run).values(
+            "segment", "metric", "champion_value", "challenger_value", "drop_points"
+        )
+    )

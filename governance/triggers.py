@@ -17,6 +17,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from evaluation.models import EvaluationRun, GoldenExample
+from evaluation.run_selectors import list_runs
 from governance import breaker, decisions, gates
 from governance.audit import record_event
 from governance.exceptions import GovernanceError
@@ -125,7 +126,8 @@ def _baseline_run(template: PromptTemplate, label: Label) -> EvaluationRun | Non
     if promoted is not None:
         return promoted.candidate_run
     return (
-        gates.succeeded_runs()
+        list_runs()
+        .filter(status=EvaluationRun.Status.SUCCEEDED)
         .filter(
             prompt_version_id=label.prompt_version_id,
             model_version_id=label.model_version_id,
