@@ -1,6 +1,7 @@
 """Suspending the append-only database guards, for `flush` and nothing else.
 
-The guards are triggers installed by migration 0004. Suspending them is DDL inside
+The guards are triggers installed by migrations (governance 0004, feedback 0002)
+on every append-only table of the project, listed here. Suspending them is DDL inside
 one transaction, so it needs the table owner's rights and ends with the
 transaction, even when the body fails.
 """
@@ -16,6 +17,8 @@ APPEND_ONLY_TABLES = (
     "governance_approval",
     "governance_releasenote",
     "governance_triggerevent",
+    "feedback_interaction",
+    "feedback_feedback",
 )
 
 
