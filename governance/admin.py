@@ -205,5 +205,5 @@ class CircuitBreakerAdmin(ReadOnlyAdmin):
     list_select_related = ["template", "reset_by"]
 
 
-# Registers the promotion review screens.
-from governance import admin_review  # noqa: E402, F401
+# Registers the promotion review screens and the retraining cycle's pages.
+from governance import admin_review, cycle_admin  # noqa: E402, F401

@@ -441,3 +441,22 @@ class CircuitBreaker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template}: {'halted' if self.halted else 'closed'}"
+
+
+# The retraining cycle's records live in their own module (this one is long).
+from governance.cycle_models import DatasetSnapshot, RetrainingCycle  # noqa: E402
+
+__all__ = [
+    "ApiToken",
+    "Approval",
+    "AuditEvent",
+    "CircuitBreaker",
+    "DatasetSnapshot",
+    "DecisionLogEntry",
+    "DecisionLogHead",
+    "GovernancePolicy",
+    "PromotionRequest",
+    "ReleaseNote",
+    "RetrainingCycle",
+    "TriggerEvent",
+]

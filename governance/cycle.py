@@ -1,0 +1,388 @@
+"""The retraining cycle: collect, validate, build, evaluate, decide (and shadow).
+
+One cycle per template and dataset snapshot. Every step is recorded on the
+`RetrainingCycle` (status, timings, numbers) and every step can be repeated:
+running the cycle again resumes an unfinished one, and when nothing was
+approved since the latest dataset snapshot it returns that snapshot's cycle
+without deciding anything twice. Callers: `manage.py run_cycle`, the weekly
+Celery beat entry (`governance.run_weekly_cycles`) and the demo.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.exceptions import DomainError
+from governance import cycle_decide, cycle_steps, datasets
+from governance.cycle_models import DatasetSnapshot, RetrainingCycle
+from governance.dataset_checks import Thresholds, validate_dataset
+from governance.exceptions import GovernanceError
+from governance.gates import current_snapshot
+from registry.models import Label, ModelVersion, PromptTemplate
+from registry.services import move_label
+
+logger = logging.getLogger(__name__)
+Status = RetrainingCycle.Status
+ACTIVE = (Status.RUNNING, Status.SHADOWING)
+
+
+@dataclass(frozen=True)
+class CycleOptions:
+    """Bounds and switches of one cycle; stored on it and reused on resume."""
+
+    max_per_segment: int = 8
+    max_total: int = 40
+    min_examples: int = 5
+    max_shift: float = 0.5
+    max_contaminated_share: float = 0.5
+    shadow_share: str = ""
+    min_shadow_interactions: int = 20
+    export_training: bool = False
+    challenger_model: str = ""
+    timeout_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.max_per_segment < 1 or self.max_total < 1:
+            raise GovernanceError("Few-shot bounds must be at least 1.", field="bounds")
+        if self.min_examples < 1:
+            raise GovernanceError("At least one example is needed.", field="min")
+        if self.shadow_share:
+            try:
+                share = Decimal(self.shadow_share)
+            except ArithmeticError:
+                raise GovernanceError(
+                    "A share is a number such as 0.2.", field="shadow_share"
+                ) from None
+            if not Decimal(0) < share < Decimal(1):
+                raise GovernanceError(
+                    "The shadow share lies strictly between 0 and 1.",
+                    field="shadow_share",
+                )
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            min_examples=self.min_examples,
+            max_shift=self.max_shift,
+            max_contaminated_share=self.max_contaminated_share,
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the cycle is doing, for progress bars: a step, or items of a run."""
+
+    step: str
+    done: int = 0
+    total: int = 0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class CycleOutcome:
+    """The cycle, what this call reused, and what it still waits for ("")."""
+
+    cycle: RetrainingCycle
+    reused: list[str] = field(default_factory=list)
+    waiting: str = ""
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+class StepRecorder:
+    """Times a step and stores it on the cycle (a repeated step replaces its row)."""
+
+    def __init__(self, cycle: RetrainingCycle, on_progress: ProgressCallback | None):
+        self.cycle = cycle
+        self.on_progress = on_progress
+
+    def begin(self, name: str) -> tuple[str, float, datetime]:
+        if self.on_progress is not None:
+            self.on_progress(Progress(step=name))
+        return name, time.monotonic(), timezone.now()
+
+    def end(
+        self,
+        started: tuple[str, float, datetime],
+        *,
+        status: str = "ok",
+        numbers: dict[str, Any] | None = None,
+        detail: str = "",
+    ) -> None:
+        name, clock, at = started
+        row = {
+            "name": name,
+            "status": status,
+            "started_at": _iso(at),
+            "finished_at": _iso(timezone.now()),
+            "duration_ms": round((time.monotonic() - clock) * 1000),
+            "numbers": numbers or {},
+            "detail": detail,
+        }
+        steps = [s for s in self.cycle.steps if s["name"] != name]
+        self.cycle.steps = [*steps, row]
+        self.cycle.save(update_fields=["steps"])
+
+
+def _create_cycle(
+    template: PromptTemplate,
+    acting_user: AbstractBaseUser | None,
+    trigger: str,
+    options: CycleOptions,
+    dataset: DatasetSnapshot,
+) -> RetrainingCycle:
+    label = Label.objects.get(template=template, name=Label.Name.PRODUCTION)
+    challenger_model = label.model_version
+    if options.challenger_model:
+        found = ModelVersion.objects.filter(name=options.challenger_model).first()
+        if found is None:
+            raise GovernanceError(
+                f"No model version {options.challenger_model!r}.",
+                field="challenger_model",
+            )
+        challenger_model = found
+    return RetrainingCycle.objects.create(
+        template=template,
+        trigger=trigger,
+        requested_by=acting_user,
+        dataset=dataset,
+        golden_snapshot=current_snapshot(template),
+        champion_prompt=label.prompt_version,
+        champion_model=label.model_version,
+        challenger_model=challenger_model,
+        options=asdict(options),
+    )
+
+
+def _open_cycle(
+    template: PromptTemplate,
+    acting_user: AbstractBaseUser | None,
+    trigger: str,
+    options: CycleOptions,
+    outcome: CycleOutcome,
+    on_progress: ProgressCallback | None,
+) -> RetrainingCycle:
+    """Resume the active cycle, reuse an unchanged dataset's, or collect anew."""
+    active = RetrainingCycle.objects.filter(template=template, status__in=ACTIVE)
+    if (cycle := active.first()) is not None:
+        outcome.reused.append(f"cycle #{cycle.pk} ({cycle.status}): resumed")
+        return cycle
+    latest = datasets.latest_dataset(template)
+    unchanged = (
+        latest is not None
+        and datasets.approvals_after(template, latest.window_end) == 0
+    )
+    if unchanged:
+        assert latest is not None  # noqa: S101
+        outcome.reused.append(
+            f"dataset snapshot #{latest.pk} ({latest.content_hash[:12]}): nothing "
+            "was approved after its window ended"
+        )
+        cycle = latest.cycles.first()
+        if cycle is not None:
+            if cycle.status == Status.FAILED:
+                cycle.status, cycle.error = Status.RUNNING, ""
+                cycle.save(update_fields=["status", "error"])
+                outcome.reused.append(f"cycle #{cycle.pk} (failed): resumed")
+            return cycle
+    if not Label.objects.filter(template=template, name="production").exists():
+        raise GovernanceError(
+            f"Template {template.name!r} has no production label to retrain."
+        )
+    started = (name := "collect", time.monotonic(), timezone.now())
+    if on_progress is not None:
+        on_progress(Progress(step=name))
+    try:
+        with transaction.atomic():
+            if unchanged and latest is not None:
+                dataset, created = latest, False
+            else:
+                dataset, created = datasets.build_dataset(
+                    template=template,
+                    window_start=datasets.baseline_window_start(template),
+                    window_end=timezone.now(),
+                    acting_user=acting_user,
+                )
+            cycle = _create_cycle(template, acting_user, trigger, options, dataset)
+    except IntegrityError:
+        raise GovernanceError(
+            f"Another retraining cycle of {template.name!r} has just started."
+        ) from None
+    StepRecorder(cycle, None).end(
+        started,
+        status="ok" if created else "reused",
+        numbers={
+            "dataset_snapshot": dataset.pk,
+            "content_hash": dataset.content_hash,
+            **dataset.manifest.get("counts", {}),
+            "feedback": dataset.manifest.get("feedback", {}),
+            "window": dataset.manifest.get("window", {}),
+        },
+    )
+    return cycle
+
+
+def _run_steps(
+    cycle: RetrainingCycle,
+    options: CycleOptions,
+    outcome: CycleOutcome,
+    recorder: StepRecorder,
+    wait: bool,
+) -> None:
+    if cycle.status == Status.SHADOWING:
+        cycle_decide.finish_shadow(cycle, options, outcome, recorder)
+        return
+    assert cycle.dataset is not None and cycle.champion_prompt is not None  # noqa: S101
+    started = recorder.begin("validate")
+    validation = validate_dataset(
+        dataset=cycle.dataset,
+        production=cycle.champion_prompt,
+        golden_snapshot=cycle.golden_snapshot,
+        thresholds=options.thresholds(),
+    )
+    cycle.validation = {**validation.report, "blocking": validation.blocking}
+    cycle.save(update_fields=["validation"])
+    recorder.end(
+        started,
+        status="blocked" if validation.blocking else "ok",
+        numbers={
+            "usable": len(validation.usable),
+            "invalid": len(validation.report["schema"]["invalid"]),
+            "by_segment": validation.report["volume"]["by_segment"],
+            "shift_tvd": validation.report["shift"]["tvd"],
+            "contamination": validation.report["contamination"].get("approved", {}),
+        },
+        detail="; ".join(validation.blocking),
+    )
+    if cycle.decision_id is not None:
+        outcome.reused.append(f"decision #{cycle.decision.sequence}")
+        cycle_decide.complete(cycle)
+        return
+    facts = cycle_steps.build(cycle, validation, options, outcome, recorder)
+    if facts is None:
+        return
+    if options.export_training and not cycle.training_export:
+        started = recorder.begin("export")
+        cycle.training_export = cycle_steps.export(cycle, validation)
+        cycle.save(update_fields=["training_export"])
+        recorder.end(started, numbers=cycle.training_export)
+    if not cycle_steps.evaluate(cycle, options, outcome, recorder, wait):
+        return
+    cycle_decide.decide_after_evaluation(cycle, facts, options, outcome, recorder)
+
+
+def run_cycle(
+    *,
+    template: PromptTemplate,
+    acting_user: AbstractBaseUser | None,
+    trigger: str = RetrainingCycle.Trigger.MANUAL,
+    options: CycleOptions | None = None,
+    wait: bool = True,
+    on_progress: ProgressCallback | None = None,
+) -> CycleOutcome:
+    """Run (or resume) the template's retraining cycle as far as it can go.
+
+    `acting_user` requests the cycle and any promotion it opens (None: the
+    schedule, the system). With `wait=False` the call returns while evaluation
+    runs are on workers (`outcome.waiting` says so); calling again resumes.
+    Evaluations run in this process without a broker, on workers with one.
+    A shadowing cycle opens its promotion request once the challenger has
+    served enough sessions. Records each step on the cycle; decisions go to
+    the decision log (`governance.decisions.open_decision`), at most one per
+    dataset snapshot. A step that raises marks the cycle failed (resumable).
+    """
+    outcome = CycleOutcome(cycle=None)  # type: ignore[arg-type]
+    cycle = _open_cycle(
+        template, acting_user, trigger, options or CycleOptions(), outcome, on_progress
+    )
+    outcome.cycle = cycle
+    if cycle.status == Status.COMPLETED:
+        cycle_steps.describe_reuse(cycle, outcome)
+        return outcome
+    stored = CycleOptions(**cycle.options)
+    recorder = StepRecorder(cycle, on_progress)
+    try:
+        _run_steps(cycle, stored, outcome, recorder, wait)
+    except TimeoutError as exc:
+        outcome.waiting = f"evaluation runs on the workers ({exc})"
+    except Exception as exc:
+        cycle.status, cycle.error = Status.FAILED, str(exc)[:2000]
+        cycle.finished_at = timezone.now()
+        cycle.save(update_fields=["status", "error", "finished_at"])
+        raise
+    return outcome
+
+
+def end_shadow(
+    *, template: PromptTemplate, acting_user: AbstractBaseUser | None
+) -> Label | None:
+    """Stop routing sessions to the challenger label (after its promotion or
+    when giving up on it). A recorded label move; a no-op at share 0."""
+    label = Label.objects.filter(template=template, name=Label.Name.CHALLENGER).first()
+    if label is None or label.traffic_share == 0:
+        return label
+    return move_label(
+        template=template,
+        name=Label.Name.CHALLENGER,
+        prompt_version=label.prompt_version,
+        model_version=label.model_version,
+        reason="Shadow serving ended.",
+        acting_user=acting_user,
+        traffic_share=Decimal(0),
+    )
+
+
+# The schedule looks at a cycle waiting for its runs every minute, for a day.
+ADVANCE_EVERY_S = 60
+MAX_ADVANCES = 24 * 60
+
+
+def advance_scheduled_cycle(*, template_id: int) -> bool:
+    """Run the template's cycle for the schedule (system actor, no waiting).
+
+    Returns True while it waits for evaluation runs on workers, so the caller
+    looks again later. A missing template or a domain error is logged.
+    """
+    template = PromptTemplate.objects.filter(pk=template_id).first()
+    if template is None:
+        logger.warning("template %s vanished before its cycle", template_id)
+        return False
+    try:
+        outcome = run_cycle(
+            template=template,
+            acting_user=None,
+            trigger=RetrainingCycle.Trigger.SCHEDULE,
+            wait=False,
+        )
+    except DomainError as exc:
+        logger.warning("cycle of template %s stopped: %s", template_id, exc.message)
+        return False
+    logger.info(
+        "cycle #%s of template %s: %s",
+        outcome.cycle.pk,
+        template_id,
+        outcome.waiting or outcome.cycle.status,
+    )
+    return outcome.waiting.startswith("evaluation")
+
+
+def templates_to_retrain() -> list[int]:
+    """Templates the weekly schedule cycles: those with a production label."""
+    return list(
+        Label.objects.filter(name=Label.Name.PRODUCTION)
+        .order_by("template_id")
+        .values_list("template_id", flat=True)
+    )
