@@ -1,6 +1,19 @@
-"""The demo: seeds a working Loopgate from committed data, reusing what exists."""
+"""The demo: the whole loop on real Spider data, offline, reusing what exists.
+
+Seeds demo users per role, one template per Spider database with a small
+production prompt and the offline model, imports half of each database's
+questions as the golden set, serves the other half as production traffic with
+analysts' feedback, lets senior analysts review the corrections, runs a
+retraining cycle per template (shadow serving included), routes each promotion
+through a tier-2 approval and verifies the decision log. Run again, it reuses
+every row it finds and says so.
+"""
+
+from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -8,11 +21,16 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group
-from django.db import transaction
 
+from evaluation.importing import ImportItem, import_golden_examples, spider_table_ids
 from evaluation.models import TargetDatabase
-from evaluation.services import register_target_database
-from governance.models import ApiToken
+from evaluation.spider import load_examples
+from feedback.models import Interaction
+from feedback.redaction import redact
+from governance import chain, cycle, demo_traffic, promotions
+from governance.cycle_models import RetrainingCycle
+from governance.demo_traffic import Question, ReviewStats, TrafficStats
+from governance.models import ApiToken, PromotionRequest
 from governance.services import issue_api_token, revoke_api_token
 from registry.models import Label, ModelVersion, PromptTemplate
 from registry.services import (
@@ -26,7 +44,10 @@ DEMO_PASSWORD = "loopgate-demo"  # noqa: S105 (published demo credential)
 DEMO_USERS = {
     "admin": None,
     "analyst": "analyst",
+    "analyst2": "analyst",
     "senior": "senior_analyst",
+    "senior2": "senior_analyst",
+    "mleng": "ml_lead",
     "mllead": "ml_lead",
     "safety": "ai_safety",
     "product": "product",
@@ -34,18 +55,58 @@ DEMO_USERS = {
 }
 ASSISTANT_CLIENT = "assistant-bot"
 ASSISTANT_TOKEN_NAME = "demo assistant"  # noqa: S105 (a label, not a key)
+SPIDER = Path(settings.BASE_DIR) / "data" / "spider"
+SHADOW_SHARE = "0.5"
+MIN_SHADOW_INTERACTIONS = 5
+Say = Callable[[str], None]
+
+
+@dataclass
+class DomainResult:
+    """What the loop did for one template."""
+
+    template: PromptTemplate
+    golden: int
+    traffic: TrafficStats | None = None
+    shadow: TrafficStats | None = None
+    review: ReviewStats | None = None
+    cycle: RetrainingCycle | None = None
+    request: PromotionRequest | None = None
 
 
 @dataclass
 class DemoReport:
+    """Everything the command prints."""
+
     created: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
+    domains: list[DomainResult] = field(default_factory=list)
     api_key: str = ""
+    verification: chain.Verification | None = None
+    seconds: float = 0.0
+
+    def note(self, created: bool, what: str) -> None:
+        (self.created if created else self.reused).append(what)
 
 
-def _demo_data() -> dict[str, Any]:
+def demo_config() -> dict[str, Any]:
+    """data/demo/registry.json."""
     path = Path(settings.BASE_DIR) / "data" / "demo" / "registry.json"
     return json.loads(path.read_text())
+
+
+def split_questions(database: str) -> tuple[list[Question], list[Question]]:
+    """(golden half, traffic half) of a Spider dev database, alternating.
+
+    Spider lists the paraphrases of one query consecutively, so each traffic
+    question has a reworded twin with the same SQL in the golden half.
+    """
+    items = [
+        Question(index, e.question, e.query)
+        for index, e in enumerate(load_examples(SPIDER / "dev.json"))
+        if e.db_id == database
+    ]
+    return items[0::2], items[1::2]
 
 
 def _ensure_users(report: DemoReport) -> dict[str, AbstractUser]:
@@ -53,6 +114,7 @@ def _ensure_users(report: DemoReport) -> dict[str, AbstractUser]:
     users: dict[str, AbstractUser] = {}
     for username, role in {**DEMO_USERS, ASSISTANT_CLIENT: "analyst"}.items():
         user = model.objects.filter(username=username).first()
+        created = user is None
         if user is None:
             user = model.objects.create_user(
                 username=username,
@@ -62,73 +124,204 @@ def _ensure_users(report: DemoReport) -> dict[str, AbstractUser]:
             )
             if role is not None:
                 user.groups.add(Group.objects.get(name=role))
-            report.created.append(f"user {username}" + (f" ({role})" if role else ""))
-        else:
-            report.reused.append(f"user {username}")
+        report.note(created, f"users: {username}" + (f" ({role})" if role else ""))
         users[username] = user
     return users
 
 
-@transaction.atomic
-def seed_demo() -> DemoReport:
-    """Seed users, target databases, model versions, templates and labels.
-
-    Safe to run again: existing rows are reused; the demo assistant's API token is
-    rotated (the old one revoked) because a key can only be shown when issued.
-    """
-    report = DemoReport()
-    data = _demo_data()
-    users = _ensure_users(report)
-    admin = users["admin"]
-    for spec in data["target_databases"]:
-        existed = TargetDatabase.objects.filter(name=spec["name"]).exists()
-        register_target_database(**spec, acting_user=admin)
-        (report.reused if existed else report.created).append(
-            f"target database {spec['name']}"
-        )
-    for spec in data["model_versions"]:
-        if ModelVersion.objects.filter(name=spec["name"]).exists():
-            report.reused.append(f"model version {spec['name']}")
-            continue
-        register_model_version(**spec, acting_user=users["mllead"])
-        report.created.append(f"model version {spec['name']}")
-    for spec in data["templates"]:
-        _seed_template(spec, users, report)
-    for token in ApiToken.objects.filter(
-        name=ASSISTANT_TOKEN_NAME, revoked_at__isnull=True
-    ):
-        revoke_api_token(token=token, acting_user=admin, reason="Demo re-run")
-    _, report.api_key = issue_api_token(
-        user=users[ASSISTANT_CLIENT], name=ASSISTANT_TOKEN_NAME, acting_user=admin
-    )
-    return report
-
-
-def _seed_template(
-    spec: dict[str, Any], users: dict[str, AbstractUser], report: DemoReport
+def _import_golden_half(
+    spec: dict[str, Any],
+    golden: list[Question],
+    owner: AbstractUser,
+    report: DemoReport,
 ) -> None:
-    template = PromptTemplate.objects.filter(name=spec["name"]).first()
+    database = spec["database"]
+    imported = import_golden_examples(
+        items=[
+            ImportItem(f"spider-dev:{q.index}", database, q.question, q.sql)
+            for q in golden
+        ],
+        db_dir=SPIDER / "database",
+        acting_user=owner,
+        owner=owner,
+        known_databases=spider_table_ids(SPIDER / "tables.json"),
+        snapshot_name=f"demo golden half: {database}",
+    )
+    snapshot = imported.snapshot.pk if imported.snapshot else None
+    report.note(
+        bool(imported.created),
+        f"{spec['template']}: golden half of {database} "
+        f"({imported.created + imported.reused} examples, snapshot #{snapshot})",
+    )
+
+
+def _ensure_template(
+    spec: dict[str, Any],
+    config: dict[str, Any],
+    traffic: list[Question],
+    users: dict[str, AbstractUser],
+    report: DemoReport,
+) -> PromptTemplate:
+    template = PromptTemplate.objects.filter(name=spec["template"]).first()
     if template is not None:
-        report.reused.append(f"template {spec['name']}")
-        return
-    owner = users[spec["owner"]]
+        report.reused.append(f"{template.name}: template")
+        return template
+    owner = users["mllead"]
     template = create_template(
-        name=spec["name"],
+        name=spec["template"],
         description=spec["description"],
         owner=owner,
-        risk_tier=spec["risk_tier"],
-        target_database=TargetDatabase.objects.get(name=spec["target_database"]),
+        risk_tier=config["risk_tier"],
+        target_database=TargetDatabase.objects.get(name=spec["database"]),
         acting_user=owner,
     )
-    version = create_prompt_version(template=template, author=owner, **spec["prompt"])
+    prompt = config["prompt"]
+    version = create_prompt_version(
+        template=template,
+        template_text=prompt["template_text"],
+        few_shot_examples=[
+            {"question": q.question, "sql": q.sql}
+            for q in traffic[: prompt["initial_examples"]]
+        ],
+        parameters=prompt["parameters"],
+        changelog=prompt["changelog"],
+        author=owner,
+    )
     move_label(
         template=template,
         name=Label.Name.PRODUCTION,
         prompt_version=version,
-        model_version=ModelVersion.objects.get(name=spec["production_model"]),
+        model_version=ModelVersion.objects.get(name=config["model_version"]["name"]),
         reason="Initial production pair of the demo.",
         acting_user=owner,
     )
-    report.created.append(
-        f"template {template.name} with prompt v{version.number} on production"
+    report.created.append(f"{template.name}: template (prompt v1 on production)")
+    return template
+
+
+def _ensure_model(config: dict[str, Any], users: dict[str, AbstractUser]) -> bool:
+    spec = config["model_version"]
+    if ModelVersion.objects.filter(name=spec["name"]).exists():
+        return False
+    register_model_version(**spec, acting_user=users["mllead"])
+    return True
+
+
+def _rotate_api_key(users: dict[str, AbstractUser]) -> str:
+    admin = users["admin"]
+    for token in ApiToken.objects.filter(
+        name=ASSISTANT_TOKEN_NAME, revoked_at__isnull=True
+    ):
+        revoke_api_token(token=token, acting_user=admin, reason="Demo re-run")
+    _, key = issue_api_token(
+        user=users[ASSISTANT_CLIENT], name=ASSISTANT_TOKEN_NAME, acting_user=admin
     )
+    return key
+
+
+def run_demo(
+    *,
+    databases: list[str] | None = None,
+    say: Say | None = None,
+    timeout_s: float = 3600.0,
+) -> DemoReport:
+    """Run the loop end to end for the configured domains (or `databases`).
+
+    Idempotent: existing users, goldens, templates, traffic, reviews, cycles and
+    promotions are reused. The demo assistant's API key is rotated on every run
+    (a key is shown only when issued). Evaluations run in process without a
+    broker and on Celery workers with one (waiting up to `timeout_s`).
+    """
+    started = time.monotonic()
+    say = say or (lambda _: None)
+    report = DemoReport()
+    config = demo_config()
+    domains = [
+        d for d in config["domains"] if databases is None or d["database"] in databases
+    ]
+    users = _ensure_users(report)
+    report.note(_ensure_model(config, users), "model: offline-knn-v1")
+    for position, spec in enumerate(domains):
+        golden, traffic = split_questions(spec["database"])
+        say(f"{spec['template']}: golden half and template")
+        _import_golden_half(spec, golden, users["mllead"], report)
+        template = _ensure_template(spec, config, traffic, users, report)
+        result = DomainResult(template=template, golden=len(golden))
+        # A careless correction in every other domain and one disagreement in
+        # the first: a few rejections and one adjudication in all.
+        _loop(result, traffic, users, report, say, position, timeout_s)
+        report.domains.append(result)
+    say("verifying the decision log")
+    report.verification = chain.verify_chain()
+    report.api_key = _rotate_api_key(users)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _loop(
+    result: DomainResult,
+    traffic: list[Question],
+    users: dict[str, AbstractUser],
+    report: DemoReport,
+    say: Say,
+    position: int,
+    timeout_s: float,
+) -> None:
+    template, client = result.template, users[ASSISTANT_CLIENT]
+    if Interaction.objects.filter(template=template).exists():
+        report.reused.append(f"{template.name}: traffic and feedback")
+    else:
+        say(f"{template.name}: serving {len(traffic)} questions, analysts' feedback")
+        result.traffic = demo_traffic.serve(
+            template=template,
+            questions=traffic,
+            client=client,
+            period="week1",
+            corrections=True,
+            sloppy_at=2 if position % 2 == 0 else 0,
+            disagree_once=position == 0,
+        )
+    say(f"{template.name}: senior analysts review the corrections")
+    result.review = demo_traffic.work_review_queue(
+        template=template,
+        gold={redact(q.question).text: q.sql for q in traffic},
+        senior=users["senior"],
+        adjudicator=users["senior2"],
+    )
+    say(f"{template.name}: retraining cycle")
+    options = cycle.CycleOptions(
+        shadow_share=SHADOW_SHARE,
+        min_shadow_interactions=MIN_SHADOW_INTERACTIONS,
+        timeout_s=timeout_s,
+    )
+    outcome = cycle.run_cycle(
+        template=template, acting_user=users["mleng"], options=options
+    )
+    report.reused += [f"{template.name}: {line}" for line in outcome.reused]
+    for period in ("week2", "week3", "week4"):
+        if not outcome.waiting.startswith("shadow"):
+            break
+        say(f"{template.name}: shadow traffic ({period})")
+        served = demo_traffic.serve(
+            template=template,
+            questions=traffic,
+            client=client,
+            period=period,
+            corrections=False,
+            days_ago=0.0,
+        )
+        result.shadow = served
+        outcome = cycle.run_cycle(template=template, acting_user=users["mleng"])
+    result.cycle = outcome.cycle
+    request = outcome.cycle.promotion_request
+    if request is not None and request.status == PromotionRequest.Status.PENDING:
+        say(f"{template.name}: tier-2 approval by mllead")
+        promotions.approve_promotion(
+            request=request,
+            approver=users["mllead"],
+            comment="Reviewed the gates, the per-segment table and the shadow "
+            "traffic; promote.",
+        )
+        cycle.end_shadow(template=template, acting_user=users["mllead"])
+        request.refresh_from_db()
+    result.request = request
