@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,11 +24,23 @@ from django.utils import timezone
 from config.exceptions import DomainError
 from governance import cycle_decide, cycle_steps, datasets
 from governance.cycle_models import DatasetSnapshot, RetrainingCycle
+from governance.cycle_steps import Progress, ProgressCallback
 from governance.dataset_checks import Thresholds, validate_dataset
 from governance.exceptions import GovernanceError
 from governance.gates import current_snapshot
 from registry.models import Label, ModelVersion, PromptTemplate
 from registry.services import move_label
+
+__all__ = [
+    "CycleOptions",
+    "CycleOutcome",
+    "Progress",
+    "ProgressCallback",
+    "advance_scheduled_cycle",
+    "end_shadow",
+    "run_cycle",
+    "templates_to_retrain",
+]
 
 logger = logging.getLogger(__name__)
 Status = RetrainingCycle.Status
@@ -75,18 +86,6 @@ class CycleOptions:
             max_shift=self.max_shift,
             max_contaminated_share=self.max_contaminated_share,
         )
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What the cycle is doing, for progress bars: a step, or items of a run."""
-
-    step: str
-    done: int = 0
-    total: int = 0
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 @dataclass
@@ -303,6 +302,8 @@ def run_cycle(
     served enough sessions. Records each step on the cycle; decisions go to
     the decision log (`governance.decisions.open_decision`), at most one per
     dataset snapshot. A step that raises marks the cycle failed (resumable).
+    Deliberately not one transaction: runs take minutes and workers must see
+    them, so each step commits its own writes and a resumed cycle reuses them.
     """
     outcome = CycleOutcome(cycle=None)  # type: ignore[arg-type]
     cycle = _open_cycle(

@@ -6,7 +6,8 @@ attempt of the same cycle stored, so a resumed cycle repeats no write.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from config.celery import app as celery_app
@@ -37,6 +38,18 @@ if TYPE_CHECKING:
     from governance.cycle import CycleOptions, CycleOutcome, StepRecorder
 
 Status = RetrainingCycle.Status
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the cycle is doing, for progress bars: a step, or items of a run."""
+
+    step: str
+    done: int = 0
+    total: int = 0
+
+
+ProgressCallback = Callable[[Progress], None]
 SHOWN_ITEMS = 10
 
 
@@ -267,8 +280,6 @@ def evaluate(
 
     def tick(_: EvaluationRun) -> None:
         if recorder.on_progress is not None:
-            from governance.cycle import Progress
-
             done = sum(run.done for run in runs)
             recorder.on_progress(Progress(step="evaluate", done=done, total=total))
 

@@ -141,7 +141,7 @@ def test_the_loop_runs_on_postgresql_with_a_real_worker(
 ) -> None:
     ensure_roles()
     celery_workers("loop")
-    report = run_demo(databases=["singer", "poker_player"], timeout_s=300)
+    report = run_demo(timeout_s=300)
     cycles = [result.cycle for result in report.domains]
     assert all(cycle is not None for cycle in cycles)
     assert_loop_closed(cycles)  # type: ignore[arg-type]

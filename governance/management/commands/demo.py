@@ -208,6 +208,15 @@ class Command(BaseCommand):
                 parts.append(f"regression alerts on {', '.join(alerts)};")
             if decision.decision != "retrain":
                 parts.append(f"why: {decision.rationale}")
+            online = cycle.online_comparison
+            if "challenger" in online:
+                parts.append(
+                    f"shadow: {online['challenger']['interactions']} sessions on the "
+                    f"challenger, negative rate "
+                    f"{_pct(online['challenger']['negative_rate']).strip()} vs "
+                    f"{_pct(online['champion']['negative_rate']).strip()} on "
+                    "production;"
+                )
         if request is not None:
             approvers = ", ".join(
                 a.approver.get_username() for a in request.approvals.all()
