@@ -27,6 +27,7 @@ from feedback.events import NEGATIVE_TYPES
 from feedback.models import Feedback, Interaction, ReviewItem
 from governance.audit import record_event
 from governance.cycle_models import DatasetSnapshot, RetrainingCycle
+from governance.models import DecisionLogEntry
 from registry.content import content_hash
 from registry.models import Label, PromptTemplate
 
@@ -63,9 +64,10 @@ def code_version() -> str:
 def baseline_window_start(template: PromptTemplate) -> datetime | None:
     """Where the next window starts: the end of the data production was built from.
 
-    Data of cycles that were deferred or whose promotion was rejected is carried
-    into the next window; None (from the start) before any cycle reached
-    production.
+    That is the window end of the `retrain` cycle whose challenger pair the
+    production label serves. Data of cycles that were deferred or whose
+    promotion was rejected is carried into the next window; None (from the
+    start) before any cycle reached production.
     """
     label = Label.objects.filter(template=template, name=Label.Name.PRODUCTION).first()
     if label is None:
@@ -74,6 +76,8 @@ def baseline_window_start(template: PromptTemplate) -> datetime | None:
         RetrainingCycle.objects.filter(
             template=template,
             challenger_prompt_id=label.prompt_version_id,
+            challenger_model_id=label.model_version_id,
+            decision__decision=DecisionLogEntry.Decision.RETRAIN,
             dataset__isnull=False,
         )
         .select_related("dataset")
@@ -86,10 +90,14 @@ def baseline_window_start(template: PromptTemplate) -> datetime | None:
 def approved_corrections(
     *, template: PromptTemplate, start: datetime | None, end: datetime
 ) -> QuerySet[ReviewItem]:
-    """Review items of the template approved in (start, end], oldest id first."""
+    """Review items of the template approved in (start, end], oldest id first.
+
+    A correction whose golden example was retired by `end` is left out: someone
+    found it wrong.
+    """
     items = ReviewItem.objects.filter(
         template=template, state=ReviewItem.State.APPROVED, decided_at__lte=end
-    )
+    ).exclude(golden_example__retired_at__lte=end)
     if start is not None:
         items = items.filter(decided_at__gt=start)
     return items.select_related("interaction", "feedback").order_by("pk")
@@ -135,14 +143,16 @@ def feedback_stats(
     *, template: PromptTemplate, start: datetime | None, end: datetime
 ) -> dict[str, Any]:
     """Interactions and feedback the server received in (start, end], and the
-    corrections rejected in it (only facts that never change afterwards)."""
+    corrections rejected in it (only facts that never change afterwards). The
+    negative rate counts window interactions with negative feedback received in
+    the window."""
     window = Q(received_at__lte=end) & (
         Q(received_at__gt=start) if start is not None else Q()
     )
     interactions = Interaction.objects.filter(window, template=template)
     feedback = Feedback.objects.filter(window, interaction__template=template)
     negative = (
-        feedback.filter(type__in=NEGATIVE_TYPES)
+        feedback.filter(type__in=NEGATIVE_TYPES, interaction__in=interactions)
         .values("interaction_id")
         .distinct()
         .count()

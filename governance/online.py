@@ -101,6 +101,10 @@ def _rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
+def _mean(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def describe(online: dict[str, Any]) -> str:
     """One paragraph for people: the numbers a reviewer weighs."""
     left, right = online["champion"], online["challenger"]
@@ -112,12 +116,9 @@ def describe(online: dict[str, Any]) -> str:
         f"{_rate(left['negative_rate'])}, success {_rate(left['success_rate'])}."
     ]
     for name in sorted(set(left["metrics"]) | set(right["metrics"])):
-        a = left["metrics"].get(name, {}).get("mean")
-        b = right["metrics"].get(name, {}).get("mean")
-        parts.append(
-            f"{name}: challenger {'n/a' if b is None else f'{b:.3f}'} vs "
-            f"production {'n/a' if a is None else f'{a:.3f}'}."
-        )
+        before = _mean(left["metrics"].get(name, {}).get("mean"))
+        after = _mean(right["metrics"].get(name, {}).get("mean"))
+        parts.append(f"{name}: challenger {after} vs production {before}.")
     worse = online["delta"]["negative_rate"]
     if worse is not None and worse > 0:
         parts.append("The challenger's negative rate is higher: look before approving.")

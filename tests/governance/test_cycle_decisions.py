@@ -8,6 +8,7 @@ from django.db import IntegrityError
 
 from evaluation.models import EvaluationRun, GoldenSetSnapshot, TargetDatabase
 from evaluation.runner import execute_run, start_run
+from evaluation.services import retire_golden_example
 from governance import breaker, cycle_steps
 from governance.cycle_models import RetrainingCycle
 from governance.exceptions import GovernanceError
@@ -271,3 +272,40 @@ def test_a_registered_model_version_can_be_the_challenger(
         correct_paraphrases(production.template, client_user, senior, PAIRS[:1])
         cycle(production.template, ml_lead, challenger_model="nope")
     assert ModelVersion.objects.filter(name="nope").count() == 0
+
+
+def test_deferred_data_rolls_forward_and_promoted_data_does_not(
+    production: Label,
+    goldens: GoldenSetSnapshot,
+    client_user: User,
+    senior: User,
+    ml_lead: User,
+    ml_lead2: User,
+) -> None:
+    template = production.template
+    correct_paraphrases(template, client_user, senior, PAIRS[:2])
+    deferred = cycle(template, ml_lead).cycle
+    assert deferred.decision.decision == "defer"
+    correct_paraphrases(template, client_user, senior, PAIRS[2:])
+    promoted = cycle(template, ml_lead).cycle
+    # The deferred rows are in the next window, which starts where it did.
+    assert promoted.dataset.window_start is None
+    assert len(promoted.dataset.rows) == len(PAIRS)
+    approve_promotion(
+        request=promoted.promotion_request, approver=ml_lead2, comment="ok"
+    )
+    approve_spider(template, client_user, senior, 31)
+    after = cycle(template, ml_lead).cycle
+    assert after.dataset.window_start == promoted.dataset.window_end
+    assert [row["question"] for row in after.dataset.rows] == [spider(31)[0]]
+
+
+def test_a_correction_whose_golden_example_was_retired_is_left_out(
+    production: Label, client_user: User, senior: User
+) -> None:
+    items = correct_paraphrases(production.template, client_user, senior, PAIRS[:2])
+    retire_golden_example(
+        example=items[0].golden_example, reason="wrong join", acting_user=senior
+    )
+    run = cycle(production.template, None).cycle
+    assert [row["review_item"] for row in run.dataset.rows] == [items[1].pk]
