@@ -166,10 +166,13 @@ def serve(
                 events.append(_feedback(event_id, "correction", analyst, at, fix))
                 stats.corrections += 1
                 if disagree_once and fix == question.sql:
-                    other = _other_answer(template, question, questions)
-                    events += _second_opinion(template, question, label, other, at)
-                    stats.corrections += 1
                     disagree_once = False
+                    other = _other_answer(template, question, questions)
+                    if other:
+                        events += _second_opinion(
+                            template, question, label, (sql, other), at
+                        )
+                        stats.corrections += 1
         events.append(
             _feedback(
                 event_id, "outcome_metric", analyst, at, metric=score.execution_match
@@ -249,8 +252,15 @@ def _other_answer(
 
 
 def _second_opinion(
-    template: PromptTemplate, question: Question, label: Any, wrong_sql: str, at: str
+    template: PromptTemplate,
+    question: Question,
+    label: Any,
+    answers: tuple[str, str],
+    at: str,
 ) -> list[dict[str, Any]]:
+    """Another session asks the same question; a second analyst rejects the
+    same wrong answer and corrects it to another wrong query."""
+    generated, wrong_sql = answers
     again = {
         "kind": "interaction",
         "event_id": str(uuid.uuid4()),
@@ -260,7 +270,7 @@ def _second_opinion(
         "tenant_id": "demo",
         "task_type": "ad-hoc-sql",
         "question": question.question,
-        "generated_sql": wrong_sql,
+        "generated_sql": generated,
         "prompt_version": label.prompt_version_id,
         "model_version": label.model_version_id,
         "outcome": "success",
