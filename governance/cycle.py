@@ -26,7 +26,7 @@ from governance import cycle_decide, cycle_steps, datasets
 from governance.cycle_models import DatasetSnapshot, RetrainingCycle
 from governance.cycle_steps import Progress, ProgressCallback
 from governance.dataset_checks import Thresholds, validate_dataset
-from governance.exceptions import GovernanceError
+from governance.exceptions import GovernanceError, NotPermittedError
 from governance.gates import current_snapshot
 from registry.models import Label, ModelVersion, PromptTemplate
 from registry.services import move_label
@@ -295,8 +295,9 @@ def run_cycle(
     """Run (or resume) the template's retraining cycle as far as it can go.
 
     `acting_user` requests the cycle and any promotion it opens (None: the
-    schedule, the system). With `wait=False` the call returns while evaluation
-    runs are on workers (`outcome.waiting` says so); calling again resumes.
+    schedule, the system); a person needs `governance.run_retrainingcycle`.
+    With `wait=False` the call returns while evaluation runs are on workers
+    (`outcome.waiting` says so); calling again resumes.
     Evaluations run in this process without a broker, on workers with one.
     A shadowing cycle opens its promotion request once the challenger has
     served enough sessions. Records each step on the cycle; decisions go to
@@ -305,6 +306,13 @@ def run_cycle(
     Deliberately not one transaction: runs take minutes and workers must see
     them, so each step commits its own writes and a resumed cycle reuses them.
     """
+    if acting_user is not None and not acting_user.has_perm(  # type: ignore[attr-defined]
+        "governance.run_retrainingcycle"
+    ):
+        raise NotPermittedError(
+            "Running a retraining cycle needs governance.run_retrainingcycle "
+            "(the ml_lead role)."
+        )
     outcome = CycleOutcome(cycle=None)  # type: ignore[arg-type]
     cycle = _open_cycle(
         template, acting_user, trigger, options or CycleOptions(), outcome, on_progress

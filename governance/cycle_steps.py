@@ -256,6 +256,11 @@ def _run(cycle: RetrainingCycle, role: str, inline: bool) -> tuple[EvaluationRun
     return run, reused
 
 
+def _accuracy(run: EvaluationRun) -> float | None:
+    value = run.summary.get("overall", {}).get("execution_accuracy")
+    return round(value, 4) if value is not None else None
+
+
 def evaluate(
     cycle: RetrainingCycle,
     options: CycleOptions,
@@ -313,12 +318,8 @@ def evaluate(
     numbers.update(
         {
             "items": total,
-            "champion_accuracy": champion.summary.get("overall", {}).get(
-                "execution_accuracy"
-            ),
-            "challenger_accuracy": challenger.summary.get("overall", {}).get(
-                "execution_accuracy"
-            ),
+            "champion_accuracy": _accuracy(champion),
+            "challenger_accuracy": _accuracy(challenger),
             "regression_alerts": alerts,
         }
     )

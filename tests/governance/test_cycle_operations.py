@@ -211,6 +211,8 @@ def test_the_command_shows_the_steps_and_resumes_on_a_second_run(
         call_command("run_cycle", "nope", stdout=StringIO(), stderr=StringIO())
     with pytest.raises(CommandError, match="No user"):
         call_command("run_cycle", "concerts", "--as", "ghost", stdout=StringIO())
+    with pytest.raises(CommandError, match="run_retrainingcycle"):
+        call_command("run_cycle", "concerts", "--as", "bot", stdout=StringIO())
     with pytest.raises(CommandError, match="strictly between"):
         call_command("run_cycle", "concerts", "--shadow-share", "2", stdout=StringIO())
 
