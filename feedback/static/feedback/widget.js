@@ -57,8 +57,8 @@
     var pending = {};  // action -> event id, kept until the server accepts it
 
     var status = el("p", {"class": "lg-status", "role": "status", "aria-live": "polite"});
-    var up = el("button", {"type": "button", "class": "lg-up", "aria-label": "Helpful"}, "\uD83D\uDC4D");
-    var down = el("button", {"type": "button", "class": "lg-down", "aria-label": "Not helpful"}, "\uD83D\uDC4E");
+    var up = el("button", {"type": "button", "class": "lg-up", "aria-label": "Helpful"}, "\uD83D\uDC4D Yes");
+    var down = el("button", {"type": "button", "class": "lg-down", "aria-label": "Not helpful"}, "\uD83D\uDC4E No");
     var comment = el("textarea", {"class": "lg-comment", "rows": "2", "placeholder": "What was wrong or right?", "aria-label": "Comment"});
     var sendComment = el("button", {"type": "button", "class": "lg-send-comment"}, "Send comment");
     var correction = el("textarea", {"class": "lg-correction", "rows": "3", "placeholder": "Corrected SQL", "aria-label": "Corrected SQL", "spellcheck": "false"});
