@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import sys
@@ -187,6 +188,9 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory(prefix="loopgate-bench-")
     django.setup()
     from django.db import connection
+
+    # One info line per batch would drown the figures.
+    logging.getLogger("feedback").setLevel(logging.WARNING)
 
     if connection.vendor == "sqlite":
         settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = (
