@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from config.exceptions import DomainError
@@ -232,7 +232,7 @@ def _resolve_target(
     db_dir: Path | None,
     file_required: bool,
     report: ImportReport,
-    acting_user: AbstractBaseUser | None,
+    acting_user: User | None,
 ) -> TargetDatabase | str:
     """The target database for `db`, or the reason its items are skipped.
 
@@ -293,8 +293,8 @@ def import_golden_examples(
     *,
     items: Iterable[ImportItem],
     db_dir: Path | None,
-    acting_user: AbstractBaseUser | None,
-    owner: AbstractBaseUser | None = None,
+    acting_user: User | None,
+    owner: User | None = None,
     known_databases: set[str] | None = None,
     databases: set[str] | None = None,
     limit_per_db: int | None = None,
@@ -354,8 +354,8 @@ def import_golden_examples(
 def _add(
     item: ImportItem,
     target: TargetDatabase,
-    acting_user: AbstractBaseUser | None,
-    owner: AbstractBaseUser | None,
+    acting_user: User | None,
+    owner: User | None,
 ) -> GoldenExample:
     difficulty = item.difficulty
     if difficulty is None:
@@ -381,7 +381,7 @@ def _snapshot(
     report: ImportReport,
     examples: list[GoldenExample],
     name: str,
-    acting_user: AbstractBaseUser | None,
+    acting_user: User | None,
 ) -> None:
     active = [e for e in examples if e.retired_at is None]
     report.left_out_retired = len(examples) - len(active)

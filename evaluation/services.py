@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -36,7 +36,7 @@ def register_target_database(
     engine: str,
     location: str,
     description: str = "",
-    acting_user: AbstractBaseUser | None,
+    acting_user: User | None,
     restrict_location: bool = False,
 ) -> TargetDatabase:
     """Register a database for generated SQL and capture its schema.
@@ -86,15 +86,15 @@ def add_golden_example(
     question: str,
     sql: str,
     source: str,
-    acting_user: AbstractBaseUser | None,
+    acting_user: User | None,
     domain: str = "",
     difficulty: str = GoldenExample.Difficulty.UNKNOWN,
     tags: list[str] | None = None,
-    owner: AbstractBaseUser | None = None,
+    owner: User | None = None,
     external_id: str = "",
     source_interaction_id: UUID | None = None,
     source_feedback_id: UUID | None = None,
-    approved_by: AbstractBaseUser | None = None,
+    approved_by: User | None = None,
 ) -> GoldenExample:
     """Add a golden example; the only writer of new golden rows.
 
@@ -148,11 +148,11 @@ def add_manual_golden_example(
     target_database: TargetDatabase,
     question: str,
     sql: str,
-    acting_user: AbstractBaseUser,
+    acting_user: User,
     domain: str = "",
     difficulty: str | None = None,
     tags: list[str] | None = None,
-    owner: AbstractBaseUser | None = None,
+    owner: User | None = None,
 ) -> GoldenExample:
     """Add a golden example entered by a person, after checking its SQL runs.
 
@@ -189,7 +189,7 @@ def add_manual_golden_example(
 
 @transaction.atomic
 def retire_golden_example(
-    *, example: GoldenExample, reason: str, acting_user: AbstractBaseUser | None
+    *, example: GoldenExample, reason: str, acting_user: User | None
 ) -> GoldenExample:
     """Retire a golden example; it is never deleted.
 
@@ -226,7 +226,7 @@ def create_snapshot(
     *,
     name: str,
     examples: Iterable[GoldenExample],
-    acting_user: AbstractBaseUser | None,
+    acting_user: User | None,
 ) -> GoldenSetSnapshot:
     """Freeze a list of golden examples into an immutable, content-hashed snapshot.
 
@@ -267,7 +267,7 @@ def create_snapshot(
 def create_snapshot_from_selection(
     *,
     name: str,
-    acting_user: AbstractBaseUser | None,
+    acting_user: User | None,
     example_ids: list[int] | None = None,
     filters: dict[str, Any] | None = None,
 ) -> GoldenSetSnapshot:

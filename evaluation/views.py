@@ -22,6 +22,7 @@ from evaluation.serializers import (
     TargetDatabaseInputSerializer,
     TargetDatabaseSerializer,
 )
+from governance.permissions import authenticated_user
 
 
 class TargetDatabaseListView(generics.ListAPIView):
@@ -40,7 +41,9 @@ class TargetDatabaseListView(generics.ListAPIView):
         data = TargetDatabaseInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         target = services.register_target_database(
-            **data.validated_data, acting_user=request.user, restrict_location=True
+            **data.validated_data,
+            acting_user=authenticated_user(request),
+            restrict_location=True,
         )
         return Response(
             TargetDatabaseDetailSerializer(target).data, status=status.HTTP_201_CREATED
@@ -72,7 +75,7 @@ class GoldenExampleListView(generics.ListAPIView):
         data = GoldenExampleInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         example = services.add_manual_golden_example(
-            **data.validated_data, acting_user=request.user
+            **data.validated_data, acting_user=authenticated_user(request)
         )
         shown = selectors.list_golden_examples().get(pk=example.pk)
         return Response(
@@ -101,7 +104,7 @@ class GoldenExampleRetireView(APIView):
         services.retire_golden_example(
             example=example,
             reason=data.validated_data["reason"],
-            acting_user=request.user,
+            acting_user=authenticated_user(request),
         )
         shown = selectors.list_golden_examples().get(pk=pk)
         return Response(GoldenExampleSerializer(shown).data)
@@ -124,7 +127,7 @@ class SnapshotListView(generics.ListAPIView):
             name=data.validated_data["name"],
             example_ids=data.validated_data.get("example_ids"),
             filters=data.validated_data.get("filter"),
-            acting_user=request.user,
+            acting_user=authenticated_user(request),
         )
         shown = selectors.list_snapshots_with_items().get(pk=snapshot.pk)
         return Response(

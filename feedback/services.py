@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -43,9 +43,7 @@ def _reason(reason: str, *, required: bool) -> str:
     return text
 
 
-def _audit(
-    item: ReviewItem, verb: str, actor: AbstractBaseUser | None, reason: str = ""
-) -> None:
+def _audit(item: ReviewItem, verb: str, actor: User | None, reason: str = "") -> None:
     record_event(
         event_type=f"feedback.review_item.{verb}",
         actor=actor,
@@ -60,7 +58,7 @@ def _audit(
 
 
 @transaction.atomic
-def claim_review_item(*, item: ReviewItem, acting_user: AbstractBaseUser) -> ReviewItem:
+def claim_review_item(*, item: ReviewItem, acting_user: User) -> ReviewItem:
     """Take a pending item; a second claim is refused (409). Records `claimed`."""
     item = _locked(item)
     if item.state != State.PENDING:
@@ -75,15 +73,13 @@ def claim_review_item(*, item: ReviewItem, acting_user: AbstractBaseUser) -> Rev
     return item
 
 
-def _require_claimer(item: ReviewItem, acting_user: AbstractBaseUser) -> None:
+def _require_claimer(item: ReviewItem, acting_user: User) -> None:
     if item.claimed_by_id != acting_user.pk:
         raise ReviewError("Only the analyst who claimed this item may do that.")
 
 
 @transaction.atomic
-def release_review_item(
-    *, item: ReviewItem, acting_user: AbstractBaseUser
-) -> ReviewItem:
+def release_review_item(*, item: ReviewItem, acting_user: User) -> ReviewItem:
     """Give a claimed item back to the queue (claimer only). Records `released`."""
     item = _locked(item)
     if item.state != State.CLAIMED:
@@ -97,7 +93,7 @@ def release_review_item(
 
 @transaction.atomic
 def escalate_review_item(
-    *, item: ReviewItem, acting_user: AbstractBaseUser, reason: str
+    *, item: ReviewItem, acting_user: User, reason: str
 ) -> ReviewItem:
     """Send a claimed item to adjudication (claimer only). Records `escalated`."""
     reason = _reason(reason, required=True)
@@ -118,7 +114,7 @@ def escalate_review_item(
     return item
 
 
-def _require_decider(item: ReviewItem, acting_user: AbstractBaseUser) -> None:
+def _require_decider(item: ReviewItem, acting_user: User) -> None:
     if item.state == State.CLAIMED:
         _require_claimer(item, acting_user)
     elif item.state == State.ADJUDICATION:
@@ -135,7 +131,7 @@ def _require_decider(item: ReviewItem, acting_user: AbstractBaseUser) -> None:
 
 @transaction.atomic
 def reject_review_item(
-    *, item: ReviewItem, acting_user: AbstractBaseUser, reason: str
+    *, item: ReviewItem, acting_user: User, reason: str
 ) -> ReviewItem:
     """Reject with a (redacted) reason. Records `rejected`."""
     reason = _reason(reason, required=True)
@@ -169,7 +165,7 @@ def _contradicted_by(item: ReviewItem, digest: str) -> ReviewItem | None:
 def approve_review_item(
     *,
     item: ReviewItem,
-    acting_user: AbstractBaseUser,
+    acting_user: User,
     reason: str = "",
     sql: str | None = None,
 ) -> ReviewItem:

@@ -22,6 +22,7 @@ from governance.models import (
     ReleaseNote,
     TriggerEvent,
 )
+from governance.permissions import authenticated_user
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -68,7 +69,7 @@ class ApiTokenAdmin(SimpleHistoryAdmin):
         if change:
             return
         token, key = services.issue_api_token(
-            user=obj.user, name=obj.name, acting_user=request.user
+            user=obj.user, name=obj.name, acting_user=authenticated_user(request)
         )
         obj.pk = token.pk
         obj._state.adding = False
@@ -83,7 +84,9 @@ class ApiTokenAdmin(SimpleHistoryAdmin):
         for token in queryset:
             try:
                 services.revoke_api_token(
-                    token=token, acting_user=request.user, reason="Revoked in admin"
+                    token=token,
+                    acting_user=authenticated_user(request),
+                    reason="Revoked in admin",
                 )
             except DomainError as exc:
                 self.message_user(request, f"{token}: {exc.message}", messages.ERROR)

@@ -19,6 +19,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from config.exceptions import DomainError
 from governance import amendments, gates, promotions
 from governance.models import PromotionRequest
+from governance.permissions import authenticated_user
 from governance.tiers import missing_roles, rule_for
 
 
@@ -122,16 +123,22 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
         try:
             if action == "approve":
                 promotions.approve_promotion(
-                    request=obj, approver=request.user, comment=comment, seen_hash=seen
+                    request=obj,
+                    approver=authenticated_user(request),
+                    comment=comment,
+                    seen_hash=seen,
                 )
             elif action == "reject":
                 promotions.reject_promotion(
-                    request=obj, reviewer=request.user, comment=comment, seen_hash=seen
+                    request=obj,
+                    reviewer=authenticated_user(request),
+                    comment=comment,
+                    seen_hash=seen,
                 )
             elif action == "override":
                 amendments.override_gates(
                     request=obj,
-                    acting_user=request.user,
+                    acting_user=authenticated_user(request),
                     reason=comment,
                     seen_hash=seen,
                 )
@@ -200,11 +207,15 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
             try:
                 if verb == "approve":
                     promotions.approve_promotion(
-                        request=obj, approver=request.user, comment=comment
+                        request=obj,
+                        approver=authenticated_user(request),
+                        comment=comment,
                     )
                 else:
                     promotions.reject_promotion(
-                        request=obj, reviewer=request.user, comment=comment
+                        request=obj,
+                        reviewer=authenticated_user(request),
+                        comment=comment,
                     )
             except DomainError as exc:
                 self.message_user(request, f"#{obj.pk}: {exc.message}", messages.ERROR)

@@ -4,7 +4,7 @@ Any change recomputes the request's content hash, which voids the approvals
 given to the earlier content.
 """
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from evaluation.models import EvaluationRun
@@ -29,7 +29,7 @@ def _rehash(request: PromotionRequest) -> int:
 def override_gates(
     *,
     request: PromotionRequest,
-    acting_user: AbstractBaseUser,
+    acting_user: User,
     reason: str,
     seen_hash: str | None = None,
 ) -> PromotionRequest:
@@ -71,7 +71,7 @@ def override_gates(
 def edit_promotion_request(
     *,
     request: PromotionRequest,
-    acting_user: AbstractBaseUser,
+    acting_user: User,
     rationale: str | None = None,
     candidate_run: EvaluationRun | None = None,
     prompt_version: PromptVersion | None = None,
@@ -114,7 +114,7 @@ def edit_promotion_request(
 
 @transaction.atomic
 def withdraw_promotion_request(
-    *, request: PromotionRequest, acting_user: AbstractBaseUser, reason: str
+    *, request: PromotionRequest, acting_user: User, reason: str
 ) -> PromotionRequest:
     """Close a pending request without a verdict; appends a `withdrawn` outcome."""
     request = promotions.lock_open_request(request, None)

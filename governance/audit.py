@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 
 from governance.models import AuditEvent
@@ -22,7 +22,7 @@ def _masked(data: dict[str, Any]) -> dict[str, Any]:
 def record_event(
     *,
     event_type: str,
-    actor: AbstractBaseUser | AnonymousUser | None,
+    actor: User | AnonymousUser | None,
     subject: models.Model,
     reason: str = "",
     data: dict[str, Any] | None = None,

@@ -1,6 +1,6 @@
 """The circuit breaker: halts automatic retraining after a collapsed candidate."""
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -94,10 +94,10 @@ def check_circuit_breaker(
 
 @transaction.atomic
 def reset_circuit_breaker(
-    *, template: PromptTemplate, acting_user: AbstractBaseUser, reason: str
+    *, template: PromptTemplate, acting_user: User, reason: str
 ) -> CircuitBreaker:
     """Close a halted breaker: an ML lead with a reason; logs a `resume` decision."""
-    if "ml_lead" not in promotions.roles_of(acting_user) or not acting_user.has_perm(  # type: ignore[attr-defined]
+    if "ml_lead" not in promotions.roles_of(acting_user) or not acting_user.has_perm(
         "governance.reset_circuitbreaker"
     ):
         raise NotPermittedError("Only an ML lead may reset the circuit breaker.")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 
@@ -233,7 +233,7 @@ def build_dataset(
     template: PromptTemplate,
     window_start: datetime | None,
     window_end: datetime,
-    acting_user: AbstractBaseUser | None,
+    acting_user: User | None,
 ) -> tuple[DatasetSnapshot, bool]:
     """Freeze the window's approved corrections and feedback statistics.
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.auth.models import Group, User
 
 from evaluation.importing import ImportItem, import_golden_examples, spider_table_ids
 from evaluation.models import TargetDatabase
@@ -109,9 +109,9 @@ def split_questions(database: str) -> tuple[list[Question], list[Question]]:
     return items[0::2], items[1::2]
 
 
-def _ensure_users(report: DemoReport) -> dict[str, AbstractUser]:
+def _ensure_users(report: DemoReport) -> dict[str, User]:
     model = get_user_model()
-    users: dict[str, AbstractUser] = {}
+    users: dict[str, User] = {}
     for username, role in {**DEMO_USERS, ASSISTANT_CLIENT: "analyst"}.items():
         user = model.objects.filter(username=username).first()
         created = user is None
@@ -132,7 +132,7 @@ def _ensure_users(report: DemoReport) -> dict[str, AbstractUser]:
 def _import_golden_half(
     spec: dict[str, Any],
     golden: list[Question],
-    owner: AbstractUser,
+    owner: User,
     report: DemoReport,
 ) -> None:
     database = spec["database"]
@@ -159,7 +159,7 @@ def _ensure_template(
     spec: dict[str, Any],
     config: dict[str, Any],
     traffic: list[Question],
-    users: dict[str, AbstractUser],
+    users: dict[str, User],
     report: DemoReport,
 ) -> PromptTemplate:
     template = PromptTemplate.objects.filter(name=spec["template"]).first()
@@ -199,7 +199,7 @@ def _ensure_template(
     return template
 
 
-def _ensure_model(config: dict[str, Any], users: dict[str, AbstractUser]) -> bool:
+def _ensure_model(config: dict[str, Any], users: dict[str, User]) -> bool:
     spec = config["model_version"]
     if ModelVersion.objects.filter(name=spec["name"]).exists():
         return False
@@ -207,7 +207,7 @@ def _ensure_model(config: dict[str, Any], users: dict[str, AbstractUser]) -> boo
     return True
 
 
-def _rotate_api_key(users: dict[str, AbstractUser]) -> str:
+def _rotate_api_key(users: dict[str, User]) -> str:
     admin = users["admin"]
     for token in ApiToken.objects.filter(
         name=ASSISTANT_TOKEN_NAME, revoked_at__isnull=True
@@ -261,7 +261,7 @@ def run_demo(
 def _loop(
     result: DomainResult,
     traffic: list[Question],
-    users: dict[str, AbstractUser],
+    users: dict[str, User],
     report: DemoReport,
     say: Say,
     position: int,

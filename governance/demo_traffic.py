@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from evaluation.backends import Backend, backend_for
@@ -114,7 +114,7 @@ def serve(
     *,
     template: PromptTemplate,
     questions: Sequence[Question],
-    client: AbstractBaseUser,
+    client: User,
     period: str,
     corrections: bool,
     days_ago: float = 6.0,
@@ -288,8 +288,8 @@ def work_review_queue(
     *,
     template: PromptTemplate,
     gold: dict[str, str],
-    senior: AbstractBaseUser,
-    adjudicator: AbstractBaseUser,
+    senior: User,
+    adjudicator: User,
 ) -> ReviewStats:
     """Senior analysts decide every open correction of the template.
 
@@ -338,7 +338,7 @@ def _digest(target: Any, sql: str) -> str:
 
 def _decide(
     item: ReviewItem,
-    reviewer: AbstractBaseUser,
+    reviewer: User,
     gold: dict[str, str],
     target: Any,
     stats: ReviewStats,

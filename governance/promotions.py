@@ -6,7 +6,7 @@ reviewers acting at once are serialised: exactly one of them promotes.
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, Permission
+from django.contrib.auth.models import Permission, User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -48,12 +48,12 @@ def request_hash(request: PromotionRequest) -> str:
     return content_hash({name: getattr(request, name) for name in HASHED_FIELDS})
 
 
-def roles_of(user: AbstractBaseUser) -> set[str]:
+def roles_of(user: User) -> set[str]:
     """The approver roles (groups) a person holds; superuser status is no role."""
-    return set(user.groups.values_list("name", flat=True)) & APPROVER_ROLES  # type: ignore[attr-defined]
+    return set(user.groups.values_list("name", flat=True)) & APPROVER_ROLES
 
 
-def has_explicit_permission(user: AbstractBaseUser, codename: str) -> bool:
+def has_explicit_permission(user: User, codename: str) -> bool:
     """A permission granted to the user or a group, not implied by superuser."""
     return Permission.objects.filter(
         Q(user=user) | Q(group__user=user),
@@ -136,7 +136,7 @@ def create_request(
     model_version: ModelVersion,
     candidate_run: EvaluationRun | None,
     rationale: str,
-    requested_by: AbstractBaseUser | None,
+    requested_by: User | None,
     decision: DecisionLogEntry,
 ) -> PromotionRequest:
     """Store a request, compute its gates and hash, promote a tier-1 pass at once.
@@ -192,7 +192,7 @@ def request_promotion(
     model_version: ModelVersion,
     candidate_run: EvaluationRun,
     rationale: str,
-    requested_by: AbstractBaseUser | None,
+    requested_by: User | None,
     label_name: str = Label.Name.PRODUCTION,
     decision: DecisionLogEntry | None = None,
 ) -> PromotionRequest:
@@ -253,7 +253,7 @@ def lock_open_request(
     return locked
 
 
-def guard_four_eyes(request: PromotionRequest, user: AbstractBaseUser) -> None:
+def guard_four_eyes(request: PromotionRequest, user: User) -> None:
     if request.requested_by_id is not None and request.requested_by_id == user.pk:
         raise SelfApprovalError(
             "Four-eyes: the requester cannot approve, reject or override their own "
@@ -274,7 +274,7 @@ def valid_approvals(request: PromotionRequest) -> list[Approval]:
 def approve_promotion(
     *,
     request: PromotionRequest,
-    approver: AbstractBaseUser,
+    approver: User,
     comment: str = "",
     role: str | None = None,
     seen_hash: str | None = None,
@@ -330,7 +330,7 @@ def approve_promotion(
 def reject_promotion(
     *,
     request: PromotionRequest,
-    reviewer: AbstractBaseUser,
+    reviewer: User,
     comment: str,
     seen_hash: str | None = None,
 ) -> PromotionRequest:
@@ -376,7 +376,7 @@ def close_request(request: PromotionRequest, status: str) -> None:
     request.save(update_fields=["status", "closed_at", "updated_at"])
 
 
-def promote(request: PromotionRequest, *, acting_user: AbstractBaseUser | None) -> None:
+def promote(request: PromotionRequest, *, acting_user: User | None) -> None:
     """Move the label, close the request, log the deployment, write release notes."""
     previous = Label.objects.filter(
         template=request.template, name=request.label_name

@@ -8,7 +8,7 @@ by one ml_lead or ai_safety holder with a reason.
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -58,7 +58,7 @@ def request_rollback(
     *,
     template: PromptTemplate,
     reason: str,
-    requested_by: AbstractBaseUser,
+    requested_by: User,
     label_name: str = Label.Name.PRODUCTION,
 ) -> PromotionRequest:
     """Open a governed rollback request to the previous pair (tier rules apply).
@@ -94,7 +94,7 @@ def rollback_label(
     *,
     template: PromptTemplate,
     reason: str,
-    acting_user: AbstractBaseUser,
+    acting_user: User,
     label_name: str = Label.Name.PRODUCTION,
 ) -> Label:
     """Incident fast path: move the label back now; the actor is the approver.
@@ -103,7 +103,7 @@ def rollback_label(
     `rollback` decision already deployed, and `governance.label.rolled_back`.
     """
     roles = promotions.roles_of(acting_user) & FAST_PATH_ROLES
-    if not roles or not acting_user.has_perm("governance.rollback_label"):  # type: ignore[attr-defined]
+    if not roles or not acting_user.has_perm("governance.rollback_label"):
         raise NotPermittedError("The incident rollback is for ml_lead or ai_safety.")
     if not reason.strip():
         raise GovernanceError("A rollback needs a reason.", field="reason")

@@ -1,7 +1,7 @@
 import hashlib
 import secrets
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,7 +19,7 @@ def digest_key(key: str) -> str:
 
 @transaction.atomic
 def issue_api_token(
-    *, user: AbstractBaseUser, name: str, acting_user: AbstractBaseUser | None
+    *, user: User, name: str, acting_user: User | None
 ) -> tuple[ApiToken, str]:
     """Create a token for `user`'s client and return it with its key.
 
@@ -46,7 +46,7 @@ def issue_api_token(
 
 @transaction.atomic
 def revoke_api_token(
-    *, token: ApiToken, acting_user: AbstractBaseUser | None, reason: str = ""
+    *, token: ApiToken, acting_user: User | None, reason: str = ""
 ) -> ApiToken:
     """Revoke a token; it stops authenticating at once. Revoking twice is refused."""
     token = ApiToken.objects.select_for_update().get(pk=token.pk)

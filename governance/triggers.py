@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -229,7 +229,7 @@ def fire_trigger(
     dedup_key: str,
     evidence: dict[str, Any],
     now: datetime,
-    raised_by: AbstractBaseUser | None = None,
+    raised_by: User | None = None,
     reason: str = "",
     decision: str | None = None,
 ) -> TriggerEvent | None:
@@ -302,7 +302,7 @@ def raise_event_trigger(
     *,
     template: PromptTemplate,
     reason: str,
-    acting_user: AbstractBaseUser,
+    acting_user: User,
     category: str = "other",
     decision: str = DecisionLogEntry.Decision.INVESTIGATE,
 ) -> TriggerEvent:

@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from config.exceptions import DomainError
+from governance.permissions import authenticated_user
 from registry import services
 from registry.content import (
     ContentError,
@@ -74,7 +75,7 @@ class PromptTemplateAdmin(SimpleHistoryAdmin):
             owner=obj.owner,
             risk_tier=obj.risk_tier,
             target_database=obj.target_database,
-            acting_user=request.user,
+            acting_user=authenticated_user(request),
         )
         obj.pk = created.pk
         obj._state.adding = False
@@ -138,7 +139,7 @@ class PromptVersionAdmin(ServiceCreateAdmin):
             few_shot_examples=obj.few_shot_examples,
             parameters=obj.parameters,
             changelog=obj.changelog,
-            author=request.user,
+            author=authenticated_user(request),
             parent=obj.parent,
         )
 
@@ -228,7 +229,7 @@ class ModelVersionAdmin(ServiceCreateAdmin):
             model_identifier=obj.model_identifier,
             generation_parameters=obj.generation_parameters,
             endpoint_name=obj.endpoint_name,
-            acting_user=request.user,
+            acting_user=authenticated_user(request),
         )
 
 

@@ -3,7 +3,7 @@
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -26,10 +26,10 @@ def create_template(
     *,
     name: str,
     description: str,
-    owner: AbstractBaseUser,
+    owner: User,
     risk_tier: int,
     target_database: TargetDatabase,
-    acting_user: AbstractBaseUser | None,
+    acting_user: User | None,
 ) -> PromptTemplate:
     """Register a use case. Records `registry.template.created`."""
     if risk_tier not in (1, 2, 3):
@@ -71,7 +71,7 @@ def create_prompt_version(
     few_shot_examples: list[dict[str, str]],
     parameters: dict[str, Any],
     changelog: str,
-    author: AbstractBaseUser,
+    author: User,
     parent: PromptVersion | None = None,
 ) -> PromptVersion:
     """Add the next immutable version of a template's prompt.
@@ -134,7 +134,7 @@ def register_model_version(
     model_identifier: str,
     generation_parameters: dict[str, Any],
     endpoint_name: str,
-    acting_user: AbstractBaseUser,
+    acting_user: User,
 ) -> ModelVersion:
     """Register an immutable model configuration.
 
@@ -200,7 +200,7 @@ def move_label(
     prompt_version: PromptVersion,
     model_version: ModelVersion,
     reason: str,
-    acting_user: AbstractBaseUser | None,
+    acting_user: User | None,
     traffic_share: Decimal = Decimal(0),
 ) -> Label:
     """Point a template's label at a pair: the only way a label moves.

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from feedback.tokens import issue_feedback_token
+from governance.permissions import authenticated_user
 from registry import selectors, services
 from registry.content import diff_prompt_content
 from registry.filters import (
@@ -47,8 +48,9 @@ class PromptTemplateListView(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = PromptTemplateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        user = authenticated_user(request)
         template = services.create_template(
-            **data.validated_data, owner=request.user, acting_user=request.user
+            **data.validated_data, owner=user, acting_user=user
         )
         return Response(
             PromptTemplateSerializer(template).data, status=status.HTTP_201_CREATED
@@ -80,7 +82,7 @@ class PromptVersionListView(generics.ListAPIView):
         data = PromptVersionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = services.create_prompt_version(
-            **data.validated_data, author=request.user
+            **data.validated_data, author=authenticated_user(request)
         )
         return Response(
             PromptVersionSerializer(version).data, status=status.HTTP_201_CREATED
@@ -146,7 +148,7 @@ class ModelVersionListView(generics.ListAPIView):
         data = ModelVersionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = services.register_model_version(
-            **data.validated_data, acting_user=request.user
+            **data.validated_data, acting_user=authenticated_user(request)
         )
         return Response(
             ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED
