@@ -21,6 +21,7 @@ from evaluation.targets import (
     remote_location_problem,
     run_on_target,
 )
+from governance.permissions import authenticated_user
 
 
 class TargetDatabaseForm(forms.ModelForm):
@@ -76,7 +77,7 @@ class TargetDatabaseAdmin(SimpleHistoryAdmin):
                 engine=obj.engine,
                 location=obj.location,
                 description=obj.description,
-                acting_user=request.user,
+                acting_user=authenticated_user(request),
                 restrict_location=True,
             )
         except DomainError as exc:
@@ -231,7 +232,7 @@ class GoldenExampleAdmin(SimpleHistoryAdmin):
                 target_database=obj.target_database,
                 question=obj.question,
                 sql=obj.sql,
-                acting_user=request.user,
+                acting_user=authenticated_user(request),
                 domain=obj.domain,
                 difficulty=form.cleaned_data.get("difficulty") or None,
                 tags=obj.tags,
@@ -252,7 +253,9 @@ class GoldenExampleAdmin(SimpleHistoryAdmin):
         for example in queryset:
             try:
                 services.retire_golden_example(
-                    example=example, reason=reason, acting_user=request.user
+                    example=example,
+                    reason=reason,
+                    acting_user=authenticated_user(request),
                 )
                 retired += 1
             except DomainError as exc:
@@ -270,14 +273,15 @@ class GoldenSetSnapshotAdmin(admin.ModelAdmin):
     list_display = ["name", "short_hash", "example_count", "created_by", "created_at"]
     list_select_related = ["created_by"]
     search_fields = ["name", "content_hash"]
-    readonly_fields = fields = [
+    readonly_fields = (
         "name",
         "content_hash",
         "example_count",
         "created_by",
         "created_at",
         "examples_table",
-    ]
+    )
+    fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

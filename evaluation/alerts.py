@@ -88,7 +88,7 @@ def raise_regression_alerts(*, run: EvaluationRun) -> list[RegressionAlert]:
     from evaluation.tasks import send_regression_alert
 
     for alert in created:
-        send_regression_alert.delay_on_commit(alert.pk)
+        send_regression_alert.delay_on_commit(alert.pk)  # type: ignore[attr-defined]  # Celery makes Django-app tasks DjangoTask
     return created
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
 from evaluation.sandbox import SqliteSandbox, close_all
 from evaluation.scoring import (
@@ -136,7 +136,7 @@ def score_prediction_file(
             f"The gold file has {len(gold)} items but the predictions file has "
             f"{len(preds)}; they must align line by line."
         )
-    checked_mode = cast(Mode, mode)
+    checked_mode: Mode = mode
     sandboxes: dict[str, SqliteSandbox] = {}
     items: list[ScoredItem] = []
     try:

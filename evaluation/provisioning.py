@@ -38,7 +38,7 @@ class ProvisionedRole:
 
 def _statements(
     *, role: str, database: str, schema: str, exists: bool, password: str | None
-) -> list[sql.Composable]:
+) -> list[sql.Composed]:
     r, db, s = sql.Identifier(role), sql.Identifier(database), sql.Identifier(schema)
     # Only a superuser may even restate SUPERUSER, REPLICATION or BYPASSRLS on an
     # existing role; the role check after provisioning catches those.
@@ -115,7 +115,7 @@ def provision_select_only_role(
     params.pop("password", None)
     if password is not None:
         params["password"] = password
-    dsn = make_conninfo(**params)
+    dsn = make_conninfo("", **params)
     _check_as_role(dsn)
     return ProvisionedRole(role=role, created=not exists, dsn=dsn, statements=shown)
 

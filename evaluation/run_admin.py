@@ -23,6 +23,7 @@ from evaluation import run_selectors, runner
 from evaluation.comparison import compare_runs
 from evaluation.models import EvaluationResult, EvaluationRun, RegressionAlert
 from evaluation.reports import comparison_markdown
+from governance.permissions import authenticated_user
 
 
 class RunForm(forms.ModelForm):
@@ -101,7 +102,7 @@ class EvaluationRunAdmin(SimpleHistoryAdmin):
                 model_version=obj.model_version,
                 snapshot=obj.snapshot,
                 mode=obj.mode,
-                acting_user=request.user,
+                acting_user=authenticated_user(request),
             )
         except DomainError as exc:
             raise PermissionDenied(exc.message) from exc
@@ -149,7 +150,9 @@ class EvaluationRunAdmin(SimpleHistoryAdmin):
     ) -> None:
         for run in queryset:
             try:
-                runner.cancel_run(run=run, acting_user=request.user, reason="admin")
+                runner.cancel_run(
+                    run=run, acting_user=authenticated_user(request), reason="admin"
+                )
                 self.message_user(request, f"Run {run.pk} cancelled.")
             except DomainError as exc:
                 self.message_user(request, exc.message, messages.WARNING)
@@ -160,7 +163,9 @@ class EvaluationRunAdmin(SimpleHistoryAdmin):
     ) -> None:
         for run in queryset:
             try:
-                sent = runner.resume_run(run=run, acting_user=request.user)
+                sent = runner.resume_run(
+                    run=run, acting_user=authenticated_user(request)
+                )
                 self.message_user(request, f"Run {run.pk}: {sent} chunk(s) re-sent.")
             except DomainError as exc:
                 self.message_user(request, exc.message, messages.WARNING)
@@ -177,6 +182,7 @@ class EvaluationRunAdmin(SimpleHistoryAdmin):
             raise PermissionDenied
         run = get_object_or_404(run_selectors.list_runs(), pk=pk)
         other_id = request.GET.get("with", "")
+        champion: EvaluationRun | None
         if other_id.isdigit():
             champion = get_object_or_404(run_selectors.list_runs(), pk=int(other_id))
         else:

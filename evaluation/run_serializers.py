@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from rest_framework import serializers
 
 from evaluation.models import (
@@ -18,7 +19,9 @@ class RunSerializer(serializers.ModelSerializer):
     template = serializers.CharField(source="prompt_version.template.name")
     prompt_version_number = serializers.IntegerField(source="prompt_version.number")
     model_version_name = serializers.CharField(source="model_version.name")
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     progress = serializers.SerializerMethodField()
 
     class Meta:
@@ -63,7 +66,7 @@ class RunInputSerializer(serializers.Serializer):
         slug_field="name", queryset=PromptTemplate.objects.all(), required=False
     )
     # A plain string: a second enum of Label.Name would clash in the schema.
-    label = serializers.CharField(
+    label = serializers.CharField(  # type: ignore[assignment]  # an API field named like a DRF Field attribute
         required=False, help_text="production, challenger or shadow."
     )
     snapshot = serializers.PrimaryKeyRelatedField(

@@ -1,5 +1,6 @@
 """The evaluation-runs API: thin interfaces over runner, comparison and selectors."""
 
+from collections.abc import Mapping
 from typing import Any
 
 import django_filters
@@ -26,6 +27,7 @@ from evaluation.run_serializers import (
     RunInputSerializer,
     RunSerializer,
 )
+from governance.permissions import authenticated_user
 
 VIEW_RUNS = "evaluation.view_evaluationrun"
 
@@ -53,7 +55,9 @@ class RunListView(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = RunInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        run = runner.start_run(**data.validated_data, acting_user=request.user)
+        run = runner.start_run(
+            **data.validated_data, acting_user=authenticated_user(request)
+        )
         run = run_selectors.list_runs().get(pk=run.pk)
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
@@ -79,7 +83,9 @@ class RunCancelView(APIView):
         run = get_object_or_404(run_selectors.list_runs(), pk=pk)
         data = CancelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        runner.cancel_run(run=run, acting_user=request.user, **data.validated_data)
+        runner.cancel_run(
+            run=run, acting_user=authenticated_user(request), **data.validated_data
+        )
         return Response(RunSerializer(run_selectors.list_runs().get(pk=pk)).data)
 
 
@@ -112,7 +118,7 @@ class MarkdownRenderer(BaseRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         if isinstance(data, str):
             return data.encode()

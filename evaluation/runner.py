@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -59,7 +59,7 @@ def start_run(
     prompt_version: PromptVersion,
     model_version: ModelVersion,
     snapshot: GoldenSetSnapshot,
-    acting_user: AbstractBaseUser | None,
+    acting_user: User | None,
     mode: str = EvaluationRun.Mode.SPIDER,
     chunk_size: int | None = None,
     enqueue: bool = True,
@@ -116,7 +116,7 @@ def start_run(
     if enqueue:
         from evaluation.tasks import dispatch_run
 
-        dispatch_run.delay_on_commit(run.pk)
+        dispatch_run.delay_on_commit(run.pk)  # type: ignore[attr-defined]  # Celery makes Django-app tasks DjangoTask
     return run
 
 
@@ -140,7 +140,7 @@ def enqueue_chunks(*, run: EvaluationRun) -> int:
 
 
 @transaction.atomic
-def resume_run(*, run: EvaluationRun, acting_user: AbstractBaseUser | None) -> int:
+def resume_run(*, run: EvaluationRun, acting_user: User | None) -> int:
     """Re-enqueue the pending chunks of an active run (lost broker messages).
 
     Records `evaluation.run.resumed`; returns the number of chunks sent.
@@ -161,7 +161,7 @@ def resume_run(*, run: EvaluationRun, acting_user: AbstractBaseUser | None) -> i
 
 @transaction.atomic
 def cancel_run(
-    *, run: EvaluationRun, acting_user: AbstractBaseUser | None, reason: str = ""
+    *, run: EvaluationRun, acting_user: User | None, reason: str = ""
 ) -> EvaluationRun:
     """Stop a queued or running run: chunks not yet recorded write nothing.
 

@@ -82,10 +82,10 @@ def _known_names(schema: Schema) -> set[str]:
     return names
 
 
-def _dequote_values(tree: exp.Expression, known: set[str]) -> exp.Expression:
+def _dequote_values(tree: exp.Expr, known: set[str]) -> exp.Expr:
     # SQLite reads "JetBlue Airways" as a string when no such column exists; sqlglot
     # reads an identifier, and qualify() then fails or invents a column.
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if (
             isinstance(node, exp.Column)
             and not node.table
@@ -99,7 +99,7 @@ def _dequote_values(tree: exp.Expression, known: set[str]) -> exp.Expression:
     return tree.transform(swap, copy=False)
 
 
-def _strip_output_aliases(tree: exp.Expression) -> exp.Expression:
+def _strip_output_aliases(tree: exp.Expr) -> exp.Expr:
     # Output column names do not change a result's rows, and qualify() invents
     # names (_col_1) that a prediction's own aliases never match.
     selects = [tree] if isinstance(tree, exp.Select) else []

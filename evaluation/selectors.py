@@ -47,7 +47,7 @@ def list_golden_examples(
     against `now` (default: the current time). One query per page.
     """
     cutoff = stale_cutoff(now=now)
-    examples = GoldenExample.objects.select_related(
+    examples: QuerySet[GoldenExample] = GoldenExample.objects.select_related(
         "target_database", "owner", "approved_by", "retired_by"
     ).annotate(
         is_stale=Case(

@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from rest_framework import serializers
 
 from evaluation.models import GoldenExample, GoldenSetSnapshot, TargetDatabase
@@ -42,10 +43,18 @@ class TargetDatabaseInputSerializer(serializers.Serializer):
 
 
 class GoldenExampleSerializer(serializers.ModelSerializer):
-    target_database = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    retired_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    target_database: serializers.SlugRelatedField[TargetDatabase] = (
+        serializers.SlugRelatedField(slug_field="name", read_only=True)
+    )
+    owner: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    approved_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    retired_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     is_stale = serializers.BooleanField(
         read_only=True,
         help_text="Active and older than GOLDEN_STALE_DAYS: its owner should "
@@ -105,7 +114,9 @@ class RetireInputSerializer(serializers.Serializer):
 
 
 class SnapshotSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = GoldenSetSnapshot
@@ -135,7 +146,7 @@ class SnapshotFilterInputSerializer(serializers.Serializer):
         choices=GoldenExample.Difficulty.choices, required=False
     )
     target_database = serializers.CharField(required=False)
-    source = serializers.ChoiceField(
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # an API field named like a DRF Field attribute
         choices=GoldenExample.Source.choices, required=False
     )
     stale = serializers.BooleanField(required=False, allow_null=True, default=None)

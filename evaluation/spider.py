@@ -118,13 +118,13 @@ _AGGREGATES = (exp.Max, exp.Min, exp.Count, exp.Sum, exp.Avg)
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div)
 
 
-def _unwrap(node: exp.Expression) -> exp.Expression:
+def _unwrap(node: exp.Expr) -> exp.Expr:
     while isinstance(node, exp.Paren | exp.Alias):
         node = node.this
     return node
 
 
-def _flatten(cond: exp.Expression | None) -> tuple[list[exp.Expression], list[str]]:
+def _flatten(cond: exp.Expr | None) -> tuple[list[exp.Expr], list[str]]:
     """Condition as process_sql sees it: atomic units and and/or connectors."""
     if cond is None:
         return [], []
@@ -137,16 +137,16 @@ def _flatten(cond: exp.Expression | None) -> tuple[list[exp.Expression], list[st
     return [cond], []
 
 
-def _negated(unit: exp.Expression) -> bool:
+def _negated(unit: exp.Expr) -> bool:
     return isinstance(unit, exp.Not)
 
 
-def _is_like(unit: exp.Expression) -> bool:
+def _is_like(unit: exp.Expr) -> bool:
     inner = unit.this if isinstance(unit, exp.Not) else unit
     return isinstance(inner, exp.Like | exp.ILike)
 
 
-def _has_subquery_value(unit: exp.Expression) -> bool:
+def _has_subquery_value(unit: exp.Expr) -> bool:
     inner = unit.this if isinstance(unit, exp.Not) else unit
     operands = list(inner.iter_expressions())
     # The left-hand side is a column in process_sql; only values can be queries.
@@ -154,18 +154,18 @@ def _has_subquery_value(unit: exp.Expression) -> bool:
     return any(isinstance(_unwrap(v), exp.Subquery | exp.Select) for v in values)
 
 
-def _is_agg(node: exp.Expression | None) -> bool:
+def _is_agg(node: exp.Expr | None) -> bool:
     return node is not None and isinstance(_unwrap(node), _AGGREGATES)
 
 
-def _leftmost_select(tree: exp.Expression) -> exp.Select | None:
+def _leftmost_select(tree: exp.Expr) -> exp.Select | None:
     node = _unwrap(tree)
     while isinstance(node, exp.SetOperation | exp.Subquery):
         node = _unwrap(node.left if isinstance(node, exp.SetOperation) else node.this)
     return node if isinstance(node, exp.Select) else None
 
 
-def _counts(tree: exp.Expression) -> tuple[int, int, int]:
+def _counts(tree: exp.Expr) -> tuple[int, int, int]:
     select = _leftmost_select(tree)
     if select is None:
         raise ValueError("not a SELECT query")
@@ -176,7 +176,7 @@ def _counts(tree: exp.Expression) -> tuple[int, int, int]:
     joins = select.args.get("joins") or []
     where_units, where_ops = _flatten(where.this if where else None)
     having_units, having_ops = _flatten(having.this if having else None)
-    from_units: list[exp.Expression] = []
+    from_units: list[exp.Expr] = []
     from_ops: list[str] = []
     for join in joins:
         units, ops = _flatten(join.args.get("on"))

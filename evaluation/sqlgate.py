@@ -50,7 +50,7 @@ class UnsafeSQL(SQLRejected):
     """The text parses but is not a single read-only query."""
 
 
-def _node_types(*names: str) -> tuple[type[exp.Expression], ...]:
+def _node_types(*names: str) -> tuple[type[exp.Expr], ...]:
     # Some names move between sqlglot releases; tolerate absent ones instead of
     # failing at import (the version is pinned, but the gate must not crash).
     return tuple(t for n in names if isinstance(t := getattr(exp, n, None), type))
@@ -186,7 +186,7 @@ def _function_names(node: exp.Func) -> set[str]:
     return {n.rsplit(".", 1)[-1] for n in names}
 
 
-def _numeric_literals(node: exp.Expression) -> list[float]:
+def _numeric_literals(node: exp.Expr) -> list[float]:
     values: list[float] = []
     for lit in node.find_all(exp.Literal):
         if lit.is_number:
@@ -222,7 +222,7 @@ def _check_sized_call(name: str, node: exp.Func) -> None:
                 raise UnsafeSQL(f"{name}() with a computed size argument")
 
 
-def _check_tree(root: exp.Expression) -> None:
+def _check_tree(root: exp.Expr) -> None:
     for node in root.walk():
         if isinstance(node, _FORBIDDEN_NODES):
             raise UnsafeSQL(
@@ -240,7 +240,7 @@ def _check_tree(root: exp.Expression) -> None:
                 raise UnsafeSQL(f"table {table} is not allowed")
 
 
-def parse_checked(sql: str, *, dialect: str) -> exp.Expression:
+def parse_checked(sql: str, *, dialect: str) -> exp.Expr:
     """Parse ``sql`` and return its single statement's tree, or raise SQLRejected."""
     read = _dialect(dialect)
     if not sql or not sql.strip():

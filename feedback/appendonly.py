@@ -11,7 +11,7 @@ table inside one transaction; only ``flush`` and tamper-simulation tests use it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import models
@@ -33,7 +33,7 @@ class AppendOnlyQuerySet(models.QuerySet):
         raise _refuse("delete")
 
     def bulk_update(
-        self, objs: Sequence[Any], fields: Sequence[str], batch_size: int | None = None
+        self, objs: Iterable[Any], fields: Iterable[str], batch_size: int | None = None
     ) -> int:
         raise _refuse("bulk_update")
 

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.db.models import Prefetch
@@ -27,7 +27,7 @@ from feedback.models import Feedback, Interaction
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-COUNTED = ("thumbs_up", "thumbs_down", "comment", "correction")
+COUNTED: tuple[str, ...] = ("thumbs_up", "thumbs_down", "comment", "correction")
 COUNTED += ("edited", "copied", "retried", "abandoned", "escalated")
 COLUMNS: tuple[str, ...] = (
     "event_id", "occurred_at", "received_at", "trace_id", "session_id",
@@ -42,7 +42,12 @@ COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def previous_day(now: datetime | None = None) -> dict[str, datetime]:
+class ExportWindow(TypedDict):
+    start: datetime
+    end: datetime
+
+
+def previous_day(now: datetime | None = None) -> ExportWindow:
     """The UTC day before `now`, as export_window arguments."""
     today = (now or timezone.now()).astimezone(UTC).date()
     start = datetime.combine(today - timedelta(days=1), time.min, tzinfo=UTC)

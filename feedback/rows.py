@@ -55,7 +55,8 @@ def _plan(model: type[models.Model]) -> tuple[str, list[tuple[str, Converter]]]:
     if key not in _PLANS:
         fields = model._meta.concrete_fields
         quote = connection.ops.quote_name
-        columns = ", ".join(quote(field.column) for field in fields)
+        # Concrete fields always have a column; the stubs type it as optional.
+        columns = ", ".join(quote(field.column) for field in fields)  # type: ignore[arg-type]
         marks = ", ".join(["%s"] * len(fields))
         table = quote(model._meta.db_table)
         sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608

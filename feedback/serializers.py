@@ -1,10 +1,13 @@
 """API shapes. Input serializers document the ingestion payloads for OpenAPI;
 validation itself runs in feedback.events (fast, per item, field-precise)."""
 
+from django.contrib.auth.models import User
 from rest_framework import serializers
 
+from evaluation.models import TargetDatabase
 from feedback.events import CONSENT_SCOPES, FEEDBACK_CATEGORY, OUTCOMES, ROLE_WEIGHTS
 from feedback.models import Feedback, Interaction, ReviewItem
+from registry.models import PromptTemplate
 
 
 class InteractionInputSerializer(serializers.Serializer):
@@ -67,7 +70,7 @@ class ItemResultSerializer(serializers.Serializer):
     status = serializers.ChoiceField(
         choices=["created", "duplicate", "invalid", "conflict"]
     )
-    errors = serializers.DictField(
+    errors = serializers.DictField(  # type: ignore[assignment]  # an API field named like a DRF Field attribute
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
 
@@ -101,7 +104,9 @@ class WidgetResultSerializer(serializers.Serializer):
 
 
 class InteractionSerializer(serializers.ModelSerializer):
-    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    template: serializers.SlugRelatedField[PromptTemplate] = (
+        serializers.SlugRelatedField(slug_field="name", read_only=True)
+    )
 
     class Meta:
         model = Interaction
@@ -164,11 +169,21 @@ class ReviewItemSerializer(serializers.ModelSerializer):
     corrected_sql = serializers.CharField(
         source="feedback.corrected_sql", read_only=True
     )
-    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    target_database = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    claimed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    escalated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    template: serializers.SlugRelatedField[PromptTemplate] = (
+        serializers.SlugRelatedField(slug_field="name", read_only=True)
+    )
+    target_database: serializers.SlugRelatedField[TargetDatabase] = (
+        serializers.SlugRelatedField(slug_field="name", read_only=True)
+    )
+    claimed_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    escalated_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    decided_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     segment_volume = serializers.IntegerField(read_only=True, default=None)
     negative_rate = serializers.FloatField(read_only=True, default=None)
     impact = serializers.FloatField(read_only=True, default=None)

@@ -48,6 +48,7 @@ from feedback.serializers import (
     WidgetResultSerializer,
 )
 from feedback.tokens import FeedbackToken, read_feedback_token
+from governance.permissions import authenticated_user
 
 TOKEN_HEADER = "X-Loopgate-Feedback-Token"  # noqa: S105 (a header name)
 WIDGET_TYPES = frozenset(("thumbs_up", "thumbs_down", "comment", "correction"))
@@ -82,19 +83,23 @@ CONFLICT_RESPONSE = OpenApiResponse(
 ERROR_RESPONSE = OpenApiResponse(description="Validation errors by field.")
 
 
-def _single(request: Request, kind: str, model: type, serializer: type) -> Response:
+def _single(
+    request: Request, kind: str, model: type[Interaction | Feedback], serializer: type
+) -> Response:
     result = ingest_events(
         events=[request.data], acting_user=request.user, channel="api", kind=kind
     )[0]
     return _single_response(result, model, serializer)
 
 
-def _single_response(result: ItemResult, model: type, serializer: type) -> Response:
+def _single_response(
+    result: ItemResult, model: type[Interaction | Feedback], serializer: type
+) -> Response:
     if result.status == INVALID:
         return Response(result.errors, status=status.HTTP_400_BAD_REQUEST)
     if result.status == CONFLICT:
         raise EventConflictError(result.errors["event_id"][0], field="event_id")
-    row = model.objects.get(pk=result.event_id)
+    row = model.objects.get(pk=result.event_id)  # type: ignore[misc]  # stored results carry their id
     code = status.HTTP_201_CREATED if result.status == CREATED else status.HTTP_200_OK
     return Response(serializer(row).data, status=code)
 
@@ -188,7 +193,9 @@ class EventBatchView(APIView):
             raise PermissionDenied("Sending feedback events needs add_feedback.")
         results = ingest_events(events=events, acting_user=request.user, channel="api")
         counts = Counter(result.status for result in results)
-        body = {name: counts.get(name, 0) for name in BatchResultSerializer().fields}
+        # The stubs type iterating a BindingDict as Field; keys() gives the names.
+        names = BatchResultSerializer().fields.keys()
+        body: dict[str, Any] = {name: counts.get(name, 0) for name in names}
         body["results"] = [result.as_dict() for result in results]
         return Response(body)
 
@@ -202,7 +209,7 @@ class HasFeedbackToken(BasePermission):
         token = request.headers.get(TOKEN_HEADER, "")
         if not token:
             raise FeedbackTokenError(f"Send the {TOKEN_HEADER} header.", field="token")
-        request.feedback_token = read_feedback_token(token)
+        request.feedback_token = read_feedback_token(token)  # type: ignore[attr-defined]  # read by the view
         return True
 
 
@@ -251,7 +258,7 @@ class WidgetFeedbackView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        token: FeedbackToken = request.feedback_token
+        token: FeedbackToken = request.feedback_token  # type: ignore[attr-defined]  # set by HasFeedbackToken
         data = dict(request.data) if isinstance(request.data, dict) else None
         if data is None:
             raise FeedbackError("Send a JSON object.", field="non_field_errors")
@@ -335,7 +342,9 @@ class ReviewActionView(APIView):
 class ReviewItemClaimView(ReviewActionView):
     @extend_schema(request=None, responses=ReviewItemSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        item = services.claim_review_item(item=self.item(pk), acting_user=request.user)
+        item = services.claim_review_item(
+            item=self.item(pk), acting_user=authenticated_user(request)
+        )
         return _review_response(item)
 
 
@@ -343,7 +352,7 @@ class ReviewItemReleaseView(ReviewActionView):
     @extend_schema(request=None, responses=ReviewItemSerializer)
     def post(self, request: Request, pk: int) -> Response:
         item = services.release_review_item(
-            item=self.item(pk), acting_user=request.user
+            item=self.item(pk), acting_user=authenticated_user(request)
         )
         return _review_response(item)
 
@@ -354,7 +363,9 @@ class ReviewItemApproveView(ReviewActionView):
         data = ApproveInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         item = services.approve_review_item(
-            item=self.item(pk), acting_user=request.user, **data.validated_data
+            item=self.item(pk),
+            acting_user=authenticated_user(request),
+            **data.validated_data,
         )
         return _review_response(item)
 
@@ -365,7 +376,9 @@ class ReviewItemRejectView(ReviewActionView):
         data = ReasonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         item = services.reject_review_item(
-            item=self.item(pk), acting_user=request.user, **data.validated_data
+            item=self.item(pk),
+            acting_user=authenticated_user(request),
+            **data.validated_data,
         )
         return _review_response(item)
 
@@ -376,6 +389,8 @@ class ReviewItemEscalateView(ReviewActionView):
         data = ReasonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         item = services.escalate_review_item(
-            item=self.item(pk), acting_user=request.user, **data.validated_data
+            item=self.item(pk),
+            acting_user=authenticated_user(request),
+            **data.validated_data,
         )
         return _review_response(item)

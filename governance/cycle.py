@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -138,7 +138,7 @@ class StepRecorder:
 
 def _create_cycle(
     template: PromptTemplate,
-    acting_user: AbstractBaseUser | None,
+    acting_user: User | None,
     trigger: str,
     options: CycleOptions,
     dataset: DatasetSnapshot,
@@ -168,7 +168,7 @@ def _create_cycle(
 
 def _open_cycle(
     template: PromptTemplate,
-    acting_user: AbstractBaseUser | None,
+    acting_user: User | None,
     trigger: str,
     options: CycleOptions,
     outcome: CycleOutcome,
@@ -266,8 +266,8 @@ def _run_steps(
         },
         detail="; ".join(validation.blocking),
     )
-    if cycle.decision_id is not None:
-        outcome.reused.append(f"decision #{cycle.decision.sequence}")
+    if (decision := cycle.decision) is not None:
+        outcome.reused.append(f"decision #{decision.sequence}")
         cycle_decide.complete(cycle)
         return
     facts = cycle_steps.build(cycle, validation, options, outcome, recorder)
@@ -286,7 +286,7 @@ def _run_steps(
 def run_cycle(
     *,
     template: PromptTemplate,
-    acting_user: AbstractBaseUser | None,
+    acting_user: User | None,
     trigger: str = RetrainingCycle.Trigger.MANUAL,
     options: CycleOptions | None = None,
     wait: bool = True,
@@ -306,7 +306,7 @@ def run_cycle(
     Deliberately not one transaction: runs take minutes and workers must see
     them, so each step commits its own writes and a resumed cycle reuses them.
     """
-    if acting_user is not None and not acting_user.has_perm(  # type: ignore[attr-defined]
+    if acting_user is not None and not acting_user.has_perm(
         "governance.run_retrainingcycle"
     ):
         raise NotPermittedError(
@@ -335,9 +335,7 @@ def run_cycle(
     return outcome
 
 
-def end_shadow(
-    *, template: PromptTemplate, acting_user: AbstractBaseUser | None
-) -> Label | None:
+def end_shadow(*, template: PromptTemplate, acting_user: User | None) -> Label | None:
     """Stop routing sessions to the challenger label (after its promotion or
     when giving up on it). A recorded label move; a no-op at share 0."""
     label = Label.objects.filter(template=template, name=Label.Name.CHALLENGER).first()

@@ -36,7 +36,7 @@ class DatasetSnapshotAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["id", "template", "short_hash", "rows_count", "window_end"]
     list_filter = ["template"]
     list_select_related = ["template"]
-    fields = [
+    readonly_fields = (
         "template",
         "content_hash",
         "window_start",
@@ -46,8 +46,8 @@ class DatasetSnapshotAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "created_by",
         "created_at",
         "manifest_json",
-    ]
-    readonly_fields = fields
+    )
+    fields = readonly_fields
 
     @admin.display(description="hash")
     def short_hash(self, obj: DatasetSnapshot) -> str:

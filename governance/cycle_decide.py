@@ -168,9 +168,9 @@ def settle(
     `promotions.request_promotion`, all in this transaction.
     """
     locked = RetrainingCycle.objects.select_for_update().get(pk=cycle.pk)
-    if locked.decision_id is not None:
-        cycle.decision = locked.decision
-        outcome.reused.append(f"decision #{locked.decision.sequence}")
+    if (decision := locked.decision) is not None:
+        cycle.decision = decision
+        outcome.reused.append(f"decision #{decision.sequence}")
         return
     assert cycle.dataset is not None  # noqa: S101
     has_challenger = cycle.challenger_prompt is not None

@@ -1,9 +1,11 @@
 """Read-only output of retraining cycles and dataset snapshots for the API."""
 
+from django.contrib.auth.models import User
 from rest_framework import serializers
 
 from governance.cycle_models import DatasetSnapshot, RetrainingCycle
 from governance.models import DecisionLogEntry
+from registry.models import PromptTemplate
 
 
 class CycleStepSerializer(serializers.Serializer):
@@ -35,8 +37,12 @@ class RetrainingCycleSerializer(serializers.ModelSerializer):
     """One serializer for list and detail: a second component with the same
     `status` choices would give the schema an unstable enum name."""
 
-    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    template: serializers.SlugRelatedField[PromptTemplate] = (
+        serializers.SlugRelatedField(slug_field="name", read_only=True)
+    )
+    requested_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     dataset = CycleDatasetSerializer(read_only=True, allow_null=True)
     decision = CycleDecisionSerializer(read_only=True, allow_null=True)
     steps = CycleStepSerializer(many=True, read_only=True)
@@ -72,9 +78,15 @@ class RetrainingCycleSerializer(serializers.ModelSerializer):
 
 
 class DatasetSnapshotSerializer(serializers.ModelSerializer):
-    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    cycles = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    template: serializers.SlugRelatedField[PromptTemplate] = (
+        serializers.SlugRelatedField(slug_field="name", read_only=True)
+    )
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    cycles: serializers.PrimaryKeyRelatedField[RetrainingCycle] = (
+        serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    )
 
     class Meta:
         model = DatasetSnapshot

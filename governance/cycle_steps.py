@@ -118,7 +118,7 @@ def _challenger_prompt(
     examples = [c.as_example() for c in selection.examples]
     before = {(e["question"], e["sql"]) for e in production.few_shot_examples}
     after = {(e["question"], e["sql"]) for e in examples}
-    numbers = {
+    numbers: dict[str, Any] = {
         "examples": len(examples),
         "by_segment": selection.per_segment,
         "added": len(after - before),

@@ -1,5 +1,6 @@
 """Reads behind a promotion: the current snapshot, champion run, gates, comparison."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from evaluation import comparison as evaluation_comparison
@@ -190,7 +191,7 @@ def _item(change: ItemChange) -> dict[str, Any]:
     return {"golden_example": change.golden_example_id, "question": change.question}
 
 
-def alerts_for_run(run: EvaluationRun | None) -> list[dict[str, Any]]:
+def alerts_for_run(run: EvaluationRun | None) -> list[Mapping[str, Any]]:
     """Regression alerts stored for `run`, for reviewers."""
     if run is None:
         return []

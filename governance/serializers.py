@@ -1,3 +1,4 @@
+from django.contrib.auth.models import User
 from rest_framework import serializers
 
 from evaluation.models import EvaluationRun
@@ -35,8 +36,12 @@ EXPORT_FIELDS = [
 
 
 class DecisionLogEntrySerializer(serializers.ModelSerializer):
-    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    template: serializers.SlugRelatedField[PromptTemplate] = (
+        serializers.SlugRelatedField(slug_field="name", read_only=True)
+    )
+    decided_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     amends_sequence = serializers.IntegerField(
         source="amends.sequence", read_only=True, allow_null=True
     )
@@ -67,7 +72,9 @@ class DecisionInputSerializer(serializers.Serializer):
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
-    approver = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approver: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     void = serializers.BooleanField(source="is_void", read_only=True)
 
     class Meta:
@@ -76,8 +83,12 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
 
 class PromotionRequestSerializer(serializers.ModelSerializer):
-    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    template: serializers.SlugRelatedField[PromptTemplate] = (
+        serializers.SlugRelatedField(slug_field="name", read_only=True)
+    )
+    requested_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     decision_sequence = serializers.IntegerField(source="decision.sequence")
     approvals = ApprovalSerializer(many=True, read_only=True)
 
@@ -166,8 +177,12 @@ class RollbackInputSerializer(serializers.Serializer):
 
 
 class TriggerEventSerializer(serializers.ModelSerializer):
-    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    raised_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    template: serializers.SlugRelatedField[PromptTemplate] = (
+        serializers.SlugRelatedField(slug_field="name", read_only=True)
+    )
+    raised_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     decision_sequences = serializers.SerializerMethodField()
 
     class Meta:
@@ -210,8 +225,12 @@ class TriggerCheckInputSerializer(serializers.Serializer):
 
 
 class CircuitBreakerSerializer(serializers.ModelSerializer):
-    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    reset_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    template: serializers.SlugRelatedField[PromptTemplate] = (
+        serializers.SlugRelatedField(slug_field="name", read_only=True)
+    )
+    reset_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     halt_decision_sequence = serializers.IntegerField(
         source="halt_decision.sequence", allow_null=True, read_only=True
     )
@@ -240,6 +259,6 @@ class VerificationSerializer(serializers.Serializer):
 
 class RolledBackLabelSerializer(serializers.Serializer):
     template = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # an API field named like a DRF Field attribute
     prompt_version = serializers.IntegerField()
     model_version = serializers.IntegerField()

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
@@ -29,6 +30,7 @@ from governance.filters import (
     TriggerEventFilter,
 )
 from governance.models import DecisionLogEntry, PromotionRequest, TriggerEvent
+from governance.permissions import authenticated_user
 from governance.serializers import (
     EXPORT_FIELDS,
     CircuitBreakerSerializer,
@@ -100,7 +102,7 @@ class DecisionLogExportView(generics.GenericAPIView):
             yield dict(DecisionLogEntrySerializer(entry).data)
 
     @extend_schema(responses={(200, "text/csv"): str})
-    def get(self, request: Request, fmt: str) -> HttpResponse:
+    def get(self, request: Request, fmt: str) -> HttpResponseBase:
         if fmt == "jsonl":
             lines = (json.dumps(row, sort_keys=True) + "\n" for row in self._rows())
             response = StreamingHttpResponse(lines, content_type="application/jsonl")
@@ -175,7 +177,7 @@ class PromotionListView(generics.ListAPIView):
         data = PromotionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         created = promotions.request_promotion(
-            **data.validated_data, requested_by=request.user
+            **data.validated_data, requested_by=authenticated_user(request)
         )
         return Response(_render(created), status=status.HTTP_201_CREATED)
 
@@ -222,7 +224,7 @@ class PromotionApproveView(_PromotionCommand):
         data.is_valid(raise_exception=True)
         obj = promotions.approve_promotion(
             request=self.target(pk),
-            approver=request.user,
+            approver=authenticated_user(request),
             comment=data.validated_data["comment"],
             seen_hash=data.validated_data.get("content_hash"),
         )
@@ -238,7 +240,7 @@ class PromotionRejectView(_PromotionCommand):
         data.is_valid(raise_exception=True)
         obj = promotions.reject_promotion(
             request=self.target(pk),
-            reviewer=request.user,
+            reviewer=authenticated_user(request),
             comment=data.validated_data["comment"],
             seen_hash=data.validated_data.get("content_hash"),
         )
@@ -256,7 +258,7 @@ class PromotionOverrideView(_PromotionCommand):
         data.is_valid(raise_exception=True)
         obj = amendments.override_gates(
             request=self.target(pk),
-            acting_user=request.user,
+            acting_user=authenticated_user(request),
             reason=data.validated_data["reason"],
             seen_hash=data.validated_data.get("content_hash"),
         )
@@ -273,7 +275,9 @@ class PromotionEditView(_PromotionCommand):
         data = PromotionEditSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         obj = amendments.edit_promotion_request(
-            request=self.target(pk), acting_user=request.user, **data.validated_data
+            request=self.target(pk),
+            acting_user=authenticated_user(request),
+            **data.validated_data,
         )
         return Response(_render(obj))
 
@@ -289,7 +293,7 @@ class PromotionWithdrawView(_PromotionCommand):
         data.is_valid(raise_exception=True)
         obj = amendments.withdraw_promotion_request(
             request=self.target(pk),
-            acting_user=request.user,
+            acting_user=authenticated_user(request),
             reason=data.validated_data["reason"],
         )
         return Response(_render(obj))
@@ -324,7 +328,7 @@ class RollbackView(APIView):
         data = RollbackInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         label = rollbacks.rollback_label(
-            **data.validated_data, acting_user=request.user
+            **data.validated_data, acting_user=authenticated_user(request)
         )
         return Response(
             {
@@ -348,7 +352,7 @@ class RollbackRequestView(APIView):
         data = RollbackInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         obj = rollbacks.request_rollback(
-            **data.validated_data, requested_by=request.user
+            **data.validated_data, requested_by=authenticated_user(request)
         )
         return Response(_render(obj), status=status.HTTP_201_CREATED)
 
@@ -369,7 +373,7 @@ class TriggerListView(generics.ListAPIView):
         data = EventTriggerInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         event = triggers.raise_event_trigger(
-            **data.validated_data, acting_user=request.user
+            **data.validated_data, acting_user=authenticated_user(request)
         )
         event = selectors.list_trigger_events().get(pk=event.pk)
         return Response(
@@ -410,7 +414,7 @@ class CircuitBreakerResetView(APIView):
         data.is_valid(raise_exception=True)
         result = breaker.reset_circuit_breaker(
             template=get_object_or_404(PromptTemplate, name=template),
-            acting_user=request.user,
+            acting_user=authenticated_user(request),
             reason=data.validated_data["reason"],
         )
         return Response(CircuitBreakerSerializer(result).data)

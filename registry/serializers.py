@@ -1,3 +1,4 @@
+from django.contrib.auth.models import User
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -7,8 +8,12 @@ from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 
 
 class PromptTemplateSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    target_database = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    owner: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    target_database: serializers.SlugRelatedField[TargetDatabase] = (
+        serializers.SlugRelatedField(slug_field="name", read_only=True)
+    )
 
     class Meta:
         model = PromptTemplate
@@ -38,8 +43,12 @@ class FewShotExampleSerializer(serializers.Serializer):
 
 
 class PromptVersionSerializer(serializers.ModelSerializer):
-    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    template: serializers.SlugRelatedField[PromptTemplate] = (
+        serializers.SlugRelatedField(slug_field="name", read_only=True)
+    )
+    author: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = PromptVersion
@@ -66,7 +75,7 @@ class PromptVersionInputSerializer(serializers.Serializer):
     few_shot_examples = FewShotExampleSerializer(many=True, default=list)
     parameters = serializers.DictField(default=dict)
     changelog = serializers.CharField()
-    parent = serializers.PrimaryKeyRelatedField(
+    parent = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]  # an API field named like a DRF Field attribute
         queryset=PromptVersion.objects.all(), required=False, allow_null=True
     )
 
@@ -80,7 +89,9 @@ class PromptDiffSerializer(serializers.Serializer):
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = ModelVersion
@@ -106,14 +117,18 @@ class ModelVersionInputSerializer(serializers.Serializer):
 
 
 class LabelSerializer(serializers.ModelSerializer):
-    template = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    template: serializers.SlugRelatedField[PromptTemplate] = (
+        serializers.SlugRelatedField(slug_field="name", read_only=True)
+    )
     prompt_version_number = serializers.IntegerField(
         source="prompt_version.number", read_only=True
     )
     model_version_name = serializers.CharField(
         source="model_version.name", read_only=True
     )
-    moved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    moved_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = Label
@@ -138,7 +153,7 @@ class ResolveInputSerializer(serializers.Serializer):
 
 
 class ServedPairSerializer(serializers.Serializer):
-    label = serializers.CharField(source="name")
+    label = serializers.CharField(source="name")  # type: ignore[assignment]  # an API field named like a DRF Field attribute
     prompt_version = serializers.IntegerField(source="prompt_version_id")
     prompt_version_number = serializers.IntegerField(source="prompt_version.number")
     model_version = serializers.IntegerField(source="model_version_id")

@@ -91,7 +91,7 @@ class Command(BaseCommand):
             f"Run {run.pk}: {prompt} + {model} on snapshot {snapshot.pk} "
             f"({run.total} items, {'in process' if inline else 'on workers'})"
         )
-        with tqdm(total=run.total, unit="item", file=self.stderr._out) as bar:
+        with tqdm(total=run.total, unit="item", file=self.stderr._out) as bar:  # type: ignore[call-overload]  # OutputWrapper._out: the wrapped stream
 
             def advance(current: EvaluationRun) -> None:
                 bar.update(current.done - bar.n)

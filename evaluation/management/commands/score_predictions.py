@@ -40,15 +40,17 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         # call_command() passes keyword options unconverted: coerce here.
+        # gold, pred and --db-dir are required by the parser, so never None.
+        required = {key: Path(options[key]) for key in ("gold", "pred", "db_dir")}
         paths = {
             key: None if options[key] is None else Path(options[key])
-            for key in ("gold", "pred", "db_dir", "tables", "csv")
+            for key in ("tables", "csv")
         }
         try:
             report = score_prediction_file(
-                gold_path=paths["gold"],
-                pred_path=paths["pred"],
-                db_dir=paths["db_dir"],
+                gold_path=required["gold"],
+                pred_path=required["pred"],
+                db_dir=required["db_dir"],
                 mode=options["mode"],
                 tables_path=paths["tables"],
             )

@@ -123,7 +123,7 @@ class Command(BaseCommand):
             )
         except DomainError as exc:
             raise CommandError(exc.message) from None
-        with tqdm(total=0, unit="item", file=self.stderr._out, desc="collect") as bar:
+        with tqdm(total=0, unit="item", file=self.stderr._out, desc="collect") as bar:  # type: ignore[call-overload]  # OutputWrapper._out: the wrapped stream
 
             def progress(event: Progress) -> None:
                 bar.set_description(event.step, refresh=False)
