@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	DEBUG=true $(BIN)/python manage.py demo
 
-## Set up and run the whole test suite (lint, migrations check, pytest).
+## Set up and run the whole test suite (lint, types, migrations check, pytest).
 test: $(STAMP) chromium lint
 	$(BIN)/python -m pytest
 
@@ -35,6 +35,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 
 format: $(STAMP)
