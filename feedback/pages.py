@@ -61,13 +61,15 @@ def _record_demo_response(request: HttpRequest) -> HttpResponse:
             request,
             "feedback/widget_demo.html",
             {"error": "Unknown template."},
-            400,  # type: ignore[arg-type]  # BUG: a content_type, not a status
+            status=400,
         )
     try:
         session = request.session.session_key or "demo"
         resolution = resolve_pair(template=template, session_id=session)
     except NotServableError as exc:
-        return render(request, "feedback/widget_demo.html", {"error": exc.message}, 409)  # type: ignore[arg-type]  # BUG: a content_type, not a status
+        return render(
+            request, "feedback/widget_demo.html", {"error": exc.message}, status=409
+        )
     grant = issue_feedback_token(response_id=uuid.uuid4())
     event = {
         "event_id": str(grant.response_id),
@@ -87,5 +89,7 @@ def _record_demo_response(request: HttpRequest) -> HttpResponse:
     )[0]
     if result.status != CREATED:
         errors = "; ".join(f"{k}: {v[0]}" for k, v in result.errors.items())
-        return render(request, "feedback/widget_demo.html", {"error": errors}, 400)  # type: ignore[arg-type]  # BUG: a content_type, not a status
+        return render(
+            request, "feedback/widget_demo.html", {"error": errors}, status=400
+        )
     return redirect(f"{request.path}?token={grant.token}")

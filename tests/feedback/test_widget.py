@@ -17,7 +17,7 @@ from feedback.ingestion import ingest_events
 from feedback.models import Feedback, Interaction, ReviewItem
 from feedback.tokens import issue_feedback_token, read_feedback_token
 from feedback.views import TOKEN_HEADER, FeedbackTokenThrottle
-from registry.models import Label
+from registry.models import Label, PromptTemplate
 from registry.services import (
     create_prompt_version,
     create_template,
@@ -212,6 +212,21 @@ def test_widget_script_and_demo_page_are_served(
     assert Interaction.objects.get(pk=grant.response_id).question == "How many singers?"
     page = client.get(response["Location"])
     assert str(grant.response_id) in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_demo_page_refusals_are_4xx_html(
+    client: Client, senior: User, template: PromptTemplate
+) -> None:
+    client.force_login(senior)
+    unknown = client.post("/feedback/widget-demo/", {"template": "nope"})
+    assert unknown.status_code == 400
+    assert unknown["Content-Type"].startswith("text/html")
+    assert b"Unknown template." in unknown.content
+    # The template exists but has no production pair to serve yet.
+    unservable = client.post("/feedback/widget-demo/", {"template": "concerts"})
+    assert unservable.status_code == 409
+    assert Interaction.objects.count() == 0
 
 
 @pytest.fixture
