@@ -38,13 +38,13 @@ class Command(BaseCommand):
                     totals["invalid"] += 1
                     continue
                 if len(batch) == MAX_BATCH:
-                    totals.update(self._send(batch, number))
+                    totals.update(self._send(batch))
                     batch = []
         if batch:
-            totals.update(self._send(batch, number))
+            totals.update(self._send(batch))
         self.stdout.write(", ".join(f"{k}: {v}" for k, v in sorted(totals.items())))
 
-    def _send(self, batch: list[Any], last_line: int) -> Counter[str]:
+    def _send(self, batch: list[Any]) -> Counter[str]:
         results = ingest_events(events=batch, acting_user=None, channel="import")
         for result in results:
             if result.errors:
