@@ -77,13 +77,13 @@ def _setup() -> tuple[Any, int, int]:
     from django.contrib.auth.models import Group, User
     from rest_framework.test import APIClient
 
-    from evaluation.services import register_target_database
     from registry.services import (
         create_prompt_version,
         create_template,
         move_label,
         register_model_version,
     )
+    from targets.services import register_target_database
 
     lead = User.objects.create_user("bench-lead")
     client_user = User.objects.create_user("bench-client")

@@ -15,7 +15,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evaluation.sandbox import close_all, sandbox_for  # noqa: E402
 from evaluation.scoring import (  # noqa: E402
     SQLGLOT_VERSION,
     GoldResult,
@@ -31,6 +30,7 @@ from evaluation.spider import (  # noqa: E402
     read_gold,
     read_predictions,
 )
+from targets.sandbox import close_all, sandbox_for  # noqa: E402
 
 DATA = ROOT / "data"
 

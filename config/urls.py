@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/registry/", include("registry.urls")),
     path("api/v1/feedback/", include("feedback.urls")),
     path("feedback/", include("feedback.page_urls")),
+    path("api/v1/evaluation/", include("targets.urls")),
     path("api/v1/evaluation/", include("evaluation.urls")),
     # The accuracy dashboard for stakeholders (evaluation runs, issue 5).
     path("evaluation/", include("evaluation.dashboard")),

@@ -24,10 +24,10 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import record_event
 from evaluation.comparison import segment_regressions
 from evaluation.models import EvaluationRun, RegressionAlert
 from evaluation.run_selectors import find_champion_run
-from governance.audit import record_event
 
 __all__ = [
     "alert_payload",

@@ -18,17 +18,16 @@ from decimal import Decimal
 from typing import Any
 
 from evaluation.models import GoldenExample, GoldenSetSnapshot, GoldResultCache
-from evaluation.sandbox import Sandbox, SandboxError, sandbox_for
 from evaluation.scoring import SQLGLOT_VERSION, GoldQueryError, GoldResult, Mode
 from evaluation.scoring import prepare_gold as execute_gold
-from evaluation.targets import SchemaCaptureError, postgres_dsn, sqlite_path
+from targets.execution import sandbox_for_target
+from targets.sandbox import SandboxError
+from targets.schema import sqlglot_schema
 
 __all__ = [
     "decode_rows",
     "encode_rows",
     "gold_results_for",
-    "sandbox_for_target",
-    "sqlglot_schema",
 ]
 
 
@@ -86,21 +85,6 @@ def encode_rows(rows: Sequence[Sequence[Any]]) -> str:
 def decode_rows(text: str) -> list[tuple[Any, ...]]:
     """Rows as tuples of native values, as the sandbox returned them."""
     return [tuple(_decode(v) for v in row) for row in json.loads(text or "[]")]
-
-
-def sqlglot_schema(schema: dict[str, list[str]]) -> dict[str, dict[str, str]]:
-    """A captured {table: [column]} schema in the shape sqlglot qualifies with."""
-    return {table: dict.fromkeys(cols, "unknown") for table, cols in schema.items()}
-
-
-def sandbox_for_target(target: Any) -> Sandbox:
-    """The thread's cached sandbox for a TargetDatabase; SandboxError if unusable."""
-    try:
-        if target.engine == "postgresql":
-            return sandbox_for("postgres", postgres_dsn(target.location))
-        return sandbox_for("sqlite", sqlite_path(target.location))
-    except SchemaCaptureError as exc:
-        raise SandboxError(str(exc)) from None
 
 
 def _compute(

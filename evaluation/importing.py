@@ -18,12 +18,14 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from config.exceptions import DomainError
-from evaluation.models import GoldenExample, GoldenSetSnapshot, TargetDatabase
+from evaluation.models import (
+    GoldenExample,
+    GoldenSetSnapshot,
+)
 from evaluation.selectors import GoldenSetCounts, golden_set_counts
 from evaluation.services import (
     add_golden_example,
     create_snapshot,
-    register_target_database,
     snapshot_content_hash,
 )
 from evaluation.spider import (
@@ -33,7 +35,9 @@ from evaluation.spider import (
     load_tables,
     read_gold,
 )
-from evaluation.targets import sqlite_path
+from targets.models import TargetDatabase
+from targets.schema import sqlite_path
+from targets.services import register_target_database
 
 MISSING_FILE = "database file missing"
 NOT_IN_TABLES = "database not in tables.json"

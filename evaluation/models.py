@@ -2,41 +2,7 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from registry.models import ImmutableModel
-
-
-class TargetDatabase(models.Model):
-    """A database that generated SQL runs against.
-
-    `location` is a SQLite file path (relative ones resolve under TARGET_DATABASE_ROOT)
-    or, for PostgreSQL, the *name of an environment variable* holding the DSN: a
-    secret never lives in this table.
-    """
-
-    class Engine(models.TextChoices):
-        SQLITE = "sqlite", "SQLite"
-        POSTGRESQL = "postgresql", "PostgreSQL"
-
-    name = models.SlugField(max_length=100, unique=True)
-    engine = models.CharField(max_length=20, choices=Engine.choices)
-    location = models.CharField(max_length=500)
-    description = models.TextField(blank=True)
-    schema = models.JSONField(
-        default=dict, blank=True, help_text="Captured schema: {table: [columns]}."
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def dialect(self) -> str:
-        """The sqlglot dialect name for this engine."""
-        return "postgres" if self.engine == self.Engine.POSTGRESQL else "sqlite"
+from audit.appendonly import AppendOnlyModel
 
 
 class GoldenExample(models.Model):
@@ -59,7 +25,9 @@ class GoldenExample(models.Model):
         UNKNOWN = "unknown"
 
     target_database = models.ForeignKey(
-        TargetDatabase, on_delete=models.PROTECT, related_name="golden_examples"
+        "targets.TargetDatabase",
+        on_delete=models.PROTECT,
+        related_name="golden_examples",
     )
     question = models.TextField()
     sql = models.TextField()
@@ -120,7 +88,7 @@ class GoldenExample(models.Model):
         return f"{self.target_database.name}: {self.question[:60]}"
 
 
-class GoldenSetSnapshot(ImmutableModel):
+class GoldenSetSnapshot(AppendOnlyModel):
     """An immutable, content-hashed list of golden examples; runs name one."""
 
     name = models.CharField(max_length=200)
@@ -145,7 +113,7 @@ class GoldenSetSnapshot(ImmutableModel):
         return f"{self.name} ({self.content_hash[:10]})"
 
 
-class SnapshotItem(ImmutableModel):
+class SnapshotItem(AppendOnlyModel):
     snapshot = models.ForeignKey(
         GoldenSetSnapshot, on_delete=models.PROTECT, related_name="items"
     )

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from evaluation.sandbox import SqliteSandbox, close_all
 from evaluation.scoring import (
     MODES,
     SQLGLOT_VERSION,
@@ -33,6 +32,10 @@ from evaluation.spider import (
     load_tables,
     read_gold,
     read_predictions,
+)
+from targets.sandbox import (
+    SqliteSandbox,
+    close_all,
 )
 
 __all__ = [

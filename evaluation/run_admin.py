@@ -18,12 +18,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from accounts.permissions import authenticated_user
 from config.exceptions import DomainError
 from evaluation import run_selectors, runner
 from evaluation.comparison import compare_runs
 from evaluation.models import EvaluationResult, EvaluationRun, RegressionAlert
 from evaluation.reports import comparison_markdown
-from governance.permissions import authenticated_user
 
 
 class RunForm(forms.ModelForm):

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import authenticated_user
 from evaluation import run_selectors, runner
 from evaluation.comparison import compare_runs
 from evaluation.models import EvaluationResult, EvaluationRun, RegressionAlert
@@ -27,7 +28,6 @@ from evaluation.run_serializers import (
     RunInputSerializer,
     RunSerializer,
 )
-from governance.permissions import authenticated_user
 
 VIEW_RUNS = "evaluation.view_evaluationrun"
 

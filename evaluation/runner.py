@@ -19,8 +19,9 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from audit.services import record_event
 from evaluation.backends import Backend, Generation, backend_for, check_backend
-from evaluation.goldcache import gold_results_for, sandbox_for_target, sqlglot_schema
+from evaluation.goldcache import gold_results_for
 from evaluation.models import (
     EvaluationChunk,
     EvaluationResult,
@@ -30,11 +31,12 @@ from evaluation.models import (
     SnapshotItem,
 )
 from evaluation.run_exceptions import BackendConfigurationError, RunError, RunStateError
-from evaluation.sandbox import SandboxError
 from evaluation.scoring import SQLGLOT_VERSION, GoldResult, score_item
 from evaluation.summaries import ItemOutcome, summarize
-from governance.audit import record_event
 from registry.models import ModelVersion, PromptVersion
+from targets.execution import sandbox_for_target
+from targets.sandbox import SandboxError
+from targets.schema import sqlglot_schema
 
 __all__ = [
     "ACTIVE",

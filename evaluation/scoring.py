@@ -21,8 +21,15 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 
-from evaluation.sandbox import QueryResult, Sandbox, SandboxError
-from evaluation.sqlgate import SQLRejected, check_sql
+from targets.sandbox import (
+    QueryResult,
+    Sandbox,
+    SandboxError,
+)
+from targets.sqlgate import (
+    SQLRejected,
+    check_sql,
+)
 
 __all__ = [
     "MODES",

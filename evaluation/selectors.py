@@ -11,7 +11,6 @@ from evaluation.models import (
     GoldenExample,
     GoldenSetSnapshot,
     SnapshotItem,
-    TargetDatabase,
 )
 
 
@@ -23,11 +22,6 @@ def stale_cutoff(*, now: datetime | None = None) -> datetime:
 def _stale_q(cutoff: datetime) -> Q:
     # Retired examples are out of use, so they are never reported as stale.
     return Q(retired_at__isnull=True, created_at__lt=cutoff)
-
-
-def list_target_databases() -> QuerySet[TargetDatabase]:
-    """Target databases, by name (no joins needed)."""
-    return TargetDatabase.objects.all()
 
 
 def list_golden_examples(

@@ -6,17 +6,6 @@ from evaluation.run_views import run_urlpatterns
 app_name = "evaluation"
 
 urlpatterns: list[object] = [
-    # Golden sets (issue 4): target databases, golden examples, snapshots.
-    path(
-        "target-databases/",
-        views.TargetDatabaseListView.as_view(),
-        name="target-database-list",
-    ),
-    path(
-        "target-databases/<slug:name>/",
-        views.TargetDatabaseDetailView.as_view(),
-        name="target-database-detail",
-    ),
     path(
         "golden-examples/",
         views.GoldenExampleListView.as_view(),

@@ -1,4 +1,4 @@
-"""Golden-set API: target databases, golden examples and snapshots."""
+"""Golden-set API: golden examples and snapshots."""
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -8,9 +8,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import authenticated_user
 from evaluation import selectors, services
 from evaluation.filters import GoldenExampleFilter
-from evaluation.models import GoldenExample, GoldenSetSnapshot, TargetDatabase
+from evaluation.models import (
+    GoldenExample,
+    GoldenSetSnapshot,
+)
 from evaluation.serializers import (
     GoldenExampleInputSerializer,
     GoldenExampleSerializer,
@@ -18,45 +22,7 @@ from evaluation.serializers import (
     SnapshotDetailSerializer,
     SnapshotInputSerializer,
     SnapshotSerializer,
-    TargetDatabaseDetailSerializer,
-    TargetDatabaseInputSerializer,
-    TargetDatabaseSerializer,
 )
-from governance.permissions import authenticated_user
-
-
-class TargetDatabaseListView(generics.ListAPIView):
-    required_permission = "evaluation.view_targetdatabase"
-    write_permission = "evaluation.add_targetdatabase"
-    serializer_class = TargetDatabaseSerializer
-    filterset_fields = ["engine"]
-
-    def get_queryset(self) -> QuerySet[TargetDatabase]:
-        return selectors.list_target_databases()
-
-    @extend_schema(
-        request=TargetDatabaseInputSerializer, responses=TargetDatabaseDetailSerializer
-    )
-    def post(self, request: Request) -> Response:
-        data = TargetDatabaseInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        target = services.register_target_database(
-            **data.validated_data,
-            acting_user=authenticated_user(request),
-            restrict_location=True,
-        )
-        return Response(
-            TargetDatabaseDetailSerializer(target).data, status=status.HTTP_201_CREATED
-        )
-
-
-class TargetDatabaseDetailView(generics.RetrieveAPIView):
-    required_permission = "evaluation.view_targetdatabase"
-    serializer_class = TargetDatabaseDetailSerializer
-    lookup_field = "name"
-
-    def get_queryset(self) -> QuerySet[TargetDatabase]:
-        return selectors.list_target_databases()
 
 
 class GoldenExampleListView(generics.ListAPIView):

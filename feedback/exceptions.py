@@ -13,12 +13,6 @@ class EventConflictError(ConflictError):
     default_code = "event_id_conflict"
 
 
-class AppendOnlyError(ConflictError):
-    """Interactions and feedback events are written once, never changed (409)."""
-
-    default_code = "append_only"
-
-
 class ReviewError(DomainError):
     """A review-queue guard refused the transition (400)."""
 
@@ -27,10 +21,3 @@ class ReviewConflictError(ConflictError):
     """The review item is not in a state that allows this transition (409)."""
 
     default_code = "review_state"
-
-
-class FeedbackTokenError(DomainError):
-    """A widget feedback token is missing, forged, expired or for another response."""
-
-    status_code = 403
-    default_code = "feedback_token"

@@ -25,12 +25,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from evaluation.sqlgate import SQLRejected, check_sql
 from feedback.events import FEEDBACK_CATEGORY, ROLE_WEIGHTS, Validator
 from feedback.models import Feedback, Interaction, ReviewItem
 from feedback.redaction import pseudonymize, question_hash, redact
 from feedback.rows import insert_rows
 from registry.models import ModelVersion, PromptVersion
+from targets.sqlgate import (
+    SQLRejected,
+    check_sql,
+)
 
 logger = logging.getLogger(__name__)
 

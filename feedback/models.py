@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from feedback.appendonly import AppendOnlyModel
+from audit.appendonly import AppendOnlyModel
 
 
 class Interaction(AppendOnlyModel):
@@ -172,7 +172,7 @@ class ReviewItem(models.Model):
         "registry.PromptTemplate", on_delete=models.PROTECT, related_name="+"
     )
     target_database = models.ForeignKey(
-        "evaluation.TargetDatabase", on_delete=models.PROTECT, related_name="+"
+        "targets.TargetDatabase", on_delete=models.PROTECT, related_name="+"
     )
     task_type = models.CharField(max_length=50)
     question_hash = models.CharField(max_length=64, db_index=True)

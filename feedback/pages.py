@@ -10,10 +10,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from feedback.exceptions import FeedbackTokenError
+from accounts.exceptions import FeedbackTokenError
+from accounts.widget_tokens import (
+    issue_feedback_token,
+    read_feedback_token,
+)
 from feedback.ingestion import CREATED, ingest_events
 from feedback.models import Interaction
-from feedback.tokens import issue_feedback_token, read_feedback_token
 from registry.exceptions import NotServableError
 from registry.models import PromptTemplate
 from registry.selectors import resolve_pair

@@ -4,10 +4,10 @@ validation itself runs in feedback.events (fast, per item, field-precise)."""
 from django.contrib.auth.models import User
 from rest_framework import serializers
 
-from evaluation.models import TargetDatabase
 from feedback.events import CONSENT_SCOPES, FEEDBACK_CATEGORY, OUTCOMES, ROLE_WEIGHTS
 from feedback.models import Feedback, Interaction, ReviewItem
 from registry.models import PromptTemplate
+from targets.models import TargetDatabase
 
 
 class InteractionInputSerializer(serializers.Serializer):

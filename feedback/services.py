@@ -17,13 +17,13 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import record_event
 from evaluation.models import GoldenExample
 from evaluation.services import add_golden_example
 from feedback.exceptions import ReviewConflictError, ReviewError
-from feedback.execution import ExecutionFailed, execute_on_target
 from feedback.models import ReviewItem
 from feedback.redaction import redact
-from governance.audit import record_event
+from feedback.result_digest import ExecutionFailed, execute_on_target
 
 State = ReviewItem.State
 

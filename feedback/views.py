@@ -22,8 +22,17 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from accounts.exceptions import FeedbackTokenError
+from accounts.permissions import authenticated_user
+from accounts.widget_tokens import (
+    FeedbackToken,
+    read_feedback_token,
+)
 from feedback import selectors, services
-from feedback.exceptions import EventConflictError, FeedbackError, FeedbackTokenError
+from feedback.exceptions import (
+    EventConflictError,
+    FeedbackError,
+)
 from feedback.ingestion import (
     CONFLICT,
     CREATED,
@@ -47,8 +56,6 @@ from feedback.serializers import (
     WidgetFeedbackInputSerializer,
     WidgetResultSerializer,
 )
-from feedback.tokens import FeedbackToken, read_feedback_token
-from governance.permissions import authenticated_user
 
 TOKEN_HEADER = "X-Loopgate-Feedback-Token"  # noqa: S105 (a header name)
 WIDGET_TYPES = frozenset(("thumbs_up", "thumbs_down", "comment", "correction"))

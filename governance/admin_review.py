@@ -16,10 +16,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from accounts.permissions import authenticated_user
 from config.exceptions import DomainError
 from governance import amendments, gates, promotions
 from governance.models import PromotionRequest
-from governance.permissions import authenticated_user
 from governance.tiers import missing_roles, rule_for
 
 

@@ -7,9 +7,9 @@ given to the earlier content.
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from audit.services import record_event
 from evaluation.models import EvaluationRun
 from governance import decisions, notifications, promotions
-from governance.audit import record_event
 from governance.exceptions import GovernanceError, NotPermittedError
 from governance.models import DecisionLogEntry, PromotionRequest
 from governance.tiers import rule_for

@@ -4,10 +4,10 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import record_event
 from evaluation.models import EvaluationRun
 from evaluation.run_selectors import list_runs
 from governance import decisions, gates, promotions
-from governance.audit import record_event
 from governance.exceptions import GovernanceError, NotPermittedError
 from governance.models import CircuitBreaker, DecisionLogEntry
 from registry.models import PromptTemplate

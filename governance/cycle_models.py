@@ -7,10 +7,10 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from registry.models import ImmutableModel
+from audit.appendonly import AppendOnlyModel
 
 
-class DatasetSnapshot(ImmutableModel):
+class DatasetSnapshot(AppendOnlyModel):
     """Approved corrections and feedback statistics of one window, frozen.
 
     `content_hash` covers the template, the window, every row and the feedback

@@ -22,11 +22,11 @@ from django.conf import settings
 from evaluation.backends.prompts import build_messages
 from evaluation.models import GoldenExample, GoldenSetSnapshot
 from evaluation.scoring import normalize_sql
-from evaluation.targets import sqlglot_schema
 from feedback.models import Interaction
 from governance import contamination
 from governance.cycle_models import DatasetSnapshot
 from registry.models import PromptVersion
+from targets.schema import sqlglot_schema
 
 SEGMENTS = frozenset(GoldenExample.Difficulty.values)
 USABLE_CONSENT = frozenset(

@@ -21,11 +21,11 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 
+from audit.services import record_event
 from evaluation.models import GoldenExample
 from evaluation.spider import hardness
 from feedback.events import NEGATIVE_TYPES
 from feedback.models import Feedback, Interaction, ReviewItem
-from governance.audit import record_event
 from governance.cycle_models import DatasetSnapshot, RetrainingCycle
 from governance.models import DecisionLogEntry
 from registry.content import content_hash

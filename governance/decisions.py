@@ -8,8 +8,8 @@ from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from audit.services import record_event
 from governance import chain
-from governance.audit import record_event
 from governance.exceptions import GovernanceError
 from governance.models import DecisionLogEntry, TriggerEvent
 from registry.models import ModelVersion, PromptTemplate, PromptVersion

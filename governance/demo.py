@@ -22,16 +22,19 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, User
 
+from accounts.models import ApiToken
+from accounts.services import (
+    issue_api_token,
+    revoke_api_token,
+)
 from evaluation.importing import ImportItem, import_golden_examples, spider_table_ids
-from evaluation.models import TargetDatabase
 from evaluation.spider import load_examples
 from feedback.models import Interaction
 from feedback.redaction import redact
 from governance import chain, cycle, demo_traffic, promotions
 from governance.cycle_models import RetrainingCycle
 from governance.demo_traffic import Question, ReviewStats, TrafficStats
-from governance.models import ApiToken, PromotionRequest
-from governance.services import issue_api_token, revoke_api_token
+from governance.models import PromotionRequest
 from registry.models import Label, ModelVersion, PromptTemplate
 from registry.services import (
     create_prompt_version,
@@ -39,6 +42,7 @@ from registry.services import (
     move_label,
     register_model_version,
 )
+from targets.models import TargetDatabase
 
 DEMO_PASSWORD = "loopgate-demo"  # noqa: S105 (published demo credential)
 DEMO_USERS = {

@@ -20,14 +20,15 @@ from django.utils import timezone
 
 from evaluation.backends import Backend, backend_for
 from evaluation.scoring import ItemScore, score_item
-from evaluation.targets import sandbox_for_target, sqlglot_schema
 from feedback import services as review
-from feedback.execution import ExecutionFailed, execute_on_target
 from feedback.ingestion import ingest_events
 from feedback.models import ReviewItem
+from feedback.result_digest import ExecutionFailed, execute_on_target
 from feedback.selectors import list_review_queue
 from registry.models import PromptTemplate
 from registry.selectors import resolve_pair
+from targets.execution import sandbox_for_target
+from targets.schema import sqlglot_schema
 
 
 @dataclass(frozen=True)

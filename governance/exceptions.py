@@ -1,10 +1,6 @@
 from config.exceptions import ConflictError, DomainError
 
 
-class TokenError(DomainError):
-    """An API token operation was refused."""
-
-
 class GovernanceError(DomainError):
     """A governance rule refused the request (decision log, promotions, triggers)."""
 

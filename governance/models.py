@@ -3,76 +3,6 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 
-class ApiToken(models.Model):
-    """A client's API credential. Only a SHA-256 digest of the key is stored."""
-
-    name = models.CharField(max_length=100)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        related_name="api_tokens",
-        help_text="The client account the token acts as; its groups grant access.",
-    )
-    prefix = models.CharField(max_length=12, editable=False)
-    key_digest = models.CharField(max_length=64, unique=True, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    history = HistoricalRecords(excluded_fields=["key_digest"])
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
-
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
-
-
-class AuditEvent(models.Model):
-    """One governed action, written by the service that performs it.
-
-    Append-only: services create rows; nothing updates or deletes them.
-    """
-
-    event_type = models.CharField(max_length=80, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        help_text="Empty when the system acted on its own.",
-    )
-    subject_type = models.CharField(max_length=80)
-    subject_id = models.CharField(max_length=64)
-    reason = models.TextField(blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["subject_type", "subject_id"])]
-
-    def __str__(self) -> str:
-        return f"{self.event_type} {self.subject_type}:{self.subject_id}"
-
-
 class GovernancePolicy(models.Model):
     """Per-template thresholds for gates, triggers and the circuit breaker.
 
@@ -447,9 +377,7 @@ class CircuitBreaker(models.Model):
 from governance.cycle_models import DatasetSnapshot, RetrainingCycle  # noqa: E402
 
 __all__ = [
-    "ApiToken",
     "Approval",
-    "AuditEvent",
     "CircuitBreaker",
     "DatasetSnapshot",
     "DecisionLogEntry",

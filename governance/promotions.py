@@ -11,9 +11,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import record_event
 from evaluation.models import EvaluationRun
 from governance import decisions, gates, notifications, releases
-from governance.audit import record_event
 from governance.exceptions import (
     GovernanceError,
     NotPermittedError,

@@ -12,8 +12,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import record_event
 from governance import decisions, promotions
-from governance.audit import record_event
 from governance.exceptions import GovernanceError, NotPermittedError
 from governance.models import DecisionLogEntry, PromotionRequest
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion

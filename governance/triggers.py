@@ -16,10 +16,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from audit.services import record_event
 from evaluation.models import EvaluationRun, GoldenExample
 from evaluation.run_selectors import list_runs
 from governance import breaker, decisions, gates
-from governance.audit import record_event
 from governance.exceptions import GovernanceError
 from governance.models import DecisionLogEntry, PromotionRequest, TriggerEvent
 from registry.models import Label, PromptTemplate

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import authenticated_user
 from governance import (
     amendments,
     breaker,
@@ -30,7 +31,6 @@ from governance.filters import (
     TriggerEventFilter,
 )
 from governance.models import DecisionLogEntry, PromotionRequest, TriggerEvent
-from governance.permissions import authenticated_user
 from governance.serializers import (
     EXPORT_FIELDS,
     CircuitBreakerSerializer,

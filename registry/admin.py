@@ -10,8 +10,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from accounts.permissions import authenticated_user
 from config.exceptions import DomainError
-from governance.permissions import authenticated_user
 from registry import services
 from registry.content import (
     ContentError,

@@ -5,10 +5,6 @@ class RegistryError(DomainError):
     """A registry rule refused the request."""
 
 
-class ImmutableVersionError(ConflictError):
-    """A prompt or model version was about to be changed or deleted."""
-
-
 class DuplicateVersionError(ConflictError):
     """The same content is already registered."""
 

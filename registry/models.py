@@ -1,32 +1,11 @@
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from registry.exceptions import ImmutableVersionError
-
-
-class ImmutableModel(models.Model):
-    """Rows are written once: saving an existing row or deleting one is refused."""
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise ImmutableVersionError(
-                f"{self._meta.verbose_name} {self.pk} is immutable; "
-                "create a new version instead."
-            )
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise ImmutableVersionError(
-            f"{self._meta.verbose_name} {self.pk} is immutable and cannot be deleted."
-        )
+from audit.appendonly import AppendOnlyModel
 
 
 class PromptTemplate(models.Model):
@@ -42,7 +21,7 @@ class PromptTemplate(models.Model):
         help_text="1: automatic promotion when gates pass; 2: ML lead; 3: board.",
     )
     target_database = models.ForeignKey(
-        "evaluation.TargetDatabase", on_delete=models.PROTECT, related_name="+"
+        "targets.TargetDatabase", on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
@@ -61,7 +40,7 @@ class PromptTemplate(models.Model):
         return self.name
 
 
-class PromptVersion(ImmutableModel):
+class PromptVersion(AppendOnlyModel):
     """One immutable revision of a template's prompt."""
 
     template = models.ForeignKey(
@@ -102,7 +81,7 @@ class PromptVersion(ImmutableModel):
         return f"{self.template.name} v{self.number}"
 
 
-class ModelVersion(ImmutableModel):
+class ModelVersion(AppendOnlyModel):
     """One immutable model configuration, separate from prompts."""
 
     class Provider(models.TextChoices):

@@ -3,8 +3,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from evaluation.models import TargetDatabase
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
+from targets.models import TargetDatabase
 
 
 class PromptTemplateSerializer(serializers.ModelSerializer):

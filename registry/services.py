@@ -7,8 +7,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from evaluation.models import TargetDatabase
-from governance.audit import record_event
+from audit.services import record_event
 from registry.content import (
     ContentError,
     check_few_shot_examples,
@@ -17,6 +16,7 @@ from registry.content import (
 )
 from registry.exceptions import DuplicateVersionError, RegistryError
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
+from targets.models import TargetDatabase
 
 ENDPOINT_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 

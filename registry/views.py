@@ -8,8 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from feedback.tokens import issue_feedback_token
-from governance.permissions import authenticated_user
+from accounts.permissions import authenticated_user
+from accounts.widget_tokens import issue_feedback_token
 from registry import selectors, services
 from registry.content import diff_prompt_content
 from registry.filters import (

@@ -1,8 +1,6 @@
 """Personas and registry state shared by every test module."""
 
-import importlib
 import os
-import pkgutil
 import shutil
 import signal
 import subprocess
@@ -12,15 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.db import connection
 from rest_framework.test import APIClient
 
+from accounts.roles import ROLES, sync_roles
 from config.celery import app as celery_app
-from evaluation.models import TargetDatabase
-from evaluation.services import register_target_database
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 from registry.services import (
     create_prompt_version,
@@ -28,9 +24,10 @@ from registry.services import (
     move_label,
     register_model_version,
 )
+from targets.models import TargetDatabase
+from targets.services import register_target_database
 
 ROOT = Path(__file__).resolve().parent.parent
-ROLES = ("analyst", "senior_analyst", "ml_lead", "ai_safety", "product", "auditor")
 TEMPLATE_TEXT = "Schema:\n{schema}\nExamples:\n{examples}\nQuestion: {question}\nSQL:"
 
 
@@ -83,20 +80,9 @@ def browser() -> Iterator[Any]:
 
 
 def ensure_roles() -> None:
-    """Re-run the role data migrations when the groups are missing.
-
-    A transactional test ends with a flush that empties every table, including the
-    rows data migrations created; later tests still need the roles.
-    """
-    if Group.objects.filter(name__in=ROLES).count() == len(ROLES):
-        return
-    for app_label in ("governance", "registry", "evaluation", "feedback"):
-        package = importlib.import_module(f"{app_label}.migrations")
-        for info in pkgutil.iter_modules(package.__path__):
-            if info.name.endswith("roles"):
-                module = importlib.import_module(f"{package.__name__}.{info.name}")
-                for operation in module.Migration.operations:
-                    operation.code(apps, None)
+    """Restore the role groups when a transactional test's flush removed them."""
+    if Group.objects.filter(name__in=ROLES).count() != len(ROLES):
+        sync_roles()
 
 
 @pytest.fixture

@@ -24,7 +24,9 @@ def grant_run_roles(apps, schema_editor):
     # Permissions are normally created after migrate; roles need them now.
     for app_config in apps.get_app_configs():
         app_config.models_module = True
-        create_permissions(app_config, apply_migrations=False, verbosity=0)
+        create_permissions(
+            app_config, apply_migrations=False, verbosity=0, apps=apps
+        )
         app_config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

@@ -16,12 +16,12 @@ from evaluation.models import (
     EvaluationRun,
     GoldenExample,
     GoldenSetSnapshot,
-    TargetDatabase,
 )
 from evaluation.runner import execute_run, start_run
 from evaluation.services import add_golden_example, create_snapshot
 from registry.models import ModelVersion, PromptTemplate, PromptVersion
 from registry.services import create_prompt_version
+from targets.models import TargetDatabase
 
 TEMPLATE_TEXT = "Schema:\n{schema}\nExamples:\n{examples}\nQuestion: {question}\nSQL:"
 WRONG_SQL = "SELECT name FROM stadium"

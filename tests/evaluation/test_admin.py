@@ -8,13 +8,14 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from evaluation.models import GoldenExample, TargetDatabase
+from audit.models import AuditEvent
+from evaluation.models import GoldenExample
 from evaluation.services import (
     add_golden_example,
     create_snapshot,
     retire_golden_example,
 )
-from governance.models import AuditEvent
+from targets.models import TargetDatabase
 
 pytestmark = pytest.mark.django_db
 
@@ -226,22 +227,22 @@ def test_target_admin_registers_through_the_service(
         ("spider/nope.sqlite", b"No SQLite file"),
     ]:
         page = client.post(
-            "/admin/evaluation/targetdatabase/add/", {**form, "location": location}
+            "/admin/targets/targetdatabase/add/", {**form, "location": location}
         )
         assert page.status_code == 200
         assert error in page.content
     assert not TargetDatabase.objects.exists()
     done = client.post(
-        "/admin/evaluation/targetdatabase/add/",
+        "/admin/targets/targetdatabase/add/",
         {**form, "location": "spider/database/pets_1/pets_1.sqlite"},
     )
     assert done.status_code == 302, done.content
     target = TargetDatabase.objects.get()
     assert set(target.schema) == {"Pets", "Student", "Has_Pet"}
     assert AuditEvent.objects.filter(
-        event_type="evaluation.target_database.registered", actor=ml_lead
+        event_type="targets.target_database.registered", actor=ml_lead
     ).exists()
-    url = f"/admin/evaluation/targetdatabase/{target.pk}/change/"
+    url = f"/admin/targets/targetdatabase/{target.pk}/change/"
     client.post(url, {"name": "x", "location": "other.sqlite", "description": "d"})
     target.refresh_from_db()
     assert (target.name, target.location, target.description) == (

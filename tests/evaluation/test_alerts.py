@@ -14,17 +14,17 @@ from django.contrib.auth.models import User
 from django.core import mail
 from pytest_django.fixtures import Settings
 
+from audit.models import AuditEvent
 from config.celery import app as celery_app
 from evaluation.alerts import deliver_alert, raise_regression_alerts, verify_signature
 from evaluation.models import (
     EvaluationRun,
     GoldenSetSnapshot,
     RegressionAlert,
-    TargetDatabase,
 )
-from governance.models import AuditEvent
 from registry.models import Label, ModelVersion, PromptTemplate
 from registry.services import move_label
+from targets.models import TargetDatabase
 from tests.evaluation.run_fixtures import (
     add_goldens,
     finished_run,

@@ -10,14 +10,18 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from evaluation.models import GoldenExample, GoldenSetSnapshot, TargetDatabase
+from audit.models import AuditEvent
+from evaluation.models import (
+    GoldenExample,
+    GoldenSetSnapshot,
+)
 from evaluation.services import (
     add_golden_example,
     create_snapshot,
-    register_target_database,
     retire_golden_example,
 )
-from governance.models import AuditEvent
+from targets.models import TargetDatabase
+from targets.services import register_target_database
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +117,7 @@ def test_ml_lead_registers_a_target_under_the_data_root(
     assert response.status_code == 201, response.json()
     assert set(response.json()["schema"]) == {"Pets", "Student", "Has_Pet"}
     assert AuditEvent.objects.filter(
-        event_type="evaluation.target_database.registered", actor=ml_lead
+        event_type="targets.target_database.registered", actor=ml_lead
     ).exists()
 
 

@@ -15,11 +15,12 @@ from evaluation.backends.chat import ChatCompletionsBackend
 from evaluation.backends.offline import OfflineRetrievalBackend
 from evaluation.backends.prompts import extract_sql, select_examples
 from evaluation.backends.similarity import nearest, tokens
-from evaluation.models import EvaluationRun, TargetDatabase
+from evaluation.models import EvaluationRun
 from evaluation.run_exceptions import BackendConfigurationError
 from feedback.ingestion import ingest_events
 from registry.models import Label, PromptVersion
 from registry.services import register_model_version
+from targets.models import TargetDatabase
 from tests.evaluation.chat_server import Reply, answer_from, chat_server
 from tests.evaluation.run_fixtures import add_goldens, finished_run, snapshot_of
 

@@ -15,13 +15,16 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from evaluation.models import GoldenExample, GoldenSetSnapshot
-from evaluation.sandbox import SandboxError, close_all, sandbox_for
 from evaluation.scoring import prepare_gold, results_equal, score_item
-from evaluation.services import (
-    add_manual_golden_example,
-    register_target_database,
+from evaluation.services import add_manual_golden_example
+from targets.execution import run_on_target
+from targets.sandbox import (
+    SandboxError,
+    close_all,
+    sandbox_for,
 )
-from evaluation.targets import run_on_target, sqlglot_schema
+from targets.schema import sqlglot_schema
+from targets.services import register_target_database
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 SPIDER = DATA / "spider"

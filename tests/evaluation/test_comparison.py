@@ -10,11 +10,15 @@ import pytest
 from django.contrib.auth.models import User
 
 from evaluation.comparison import compare_runs, mcnemar, segment_regressions
-from evaluation.models import EvaluationRun, GoldenExample, TargetDatabase
+from evaluation.models import (
+    EvaluationRun,
+    GoldenExample,
+)
 from evaluation.reports import comparison_markdown
 from evaluation.run_exceptions import ComparisonError
 from evaluation.runner import start_run
 from registry.models import ModelVersion, PromptTemplate
+from targets.models import TargetDatabase
 from tests.evaluation.run_fixtures import (
     ITEMS,
     add_goldens,

@@ -12,9 +12,13 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from evaluation.charts import Point, Series, bar_chart, line_chart
-from evaluation.models import EvaluationRun, GoldenSetSnapshot, TargetDatabase
+from evaluation.models import (
+    EvaluationRun,
+    GoldenSetSnapshot,
+)
 from registry.models import ModelVersion, PromptTemplate
 from registry.services import move_label
+from targets.models import TargetDatabase
 from tests.evaluation.run_fixtures import (
     add_goldens,
     finished_run,

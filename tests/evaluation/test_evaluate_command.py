@@ -6,8 +6,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
-from evaluation.models import EvaluationRun, TargetDatabase
+from evaluation.models import EvaluationRun
 from registry.models import Label, PromptTemplate
+from targets.models import TargetDatabase
 from tests.evaluation.run_fixtures import add_goldens, snapshot_of
 
 

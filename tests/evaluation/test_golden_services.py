@@ -1,15 +1,16 @@
 import pytest
 from django.contrib.auth.models import User
 
+from audit.exceptions import AppendOnlyError
+from audit.models import AuditEvent
 from evaluation.exceptions import GoldenSetError
-from evaluation.models import GoldenExample, TargetDatabase
+from evaluation.models import GoldenExample
 from evaluation.services import (
     add_golden_example,
     create_snapshot,
     retire_golden_example,
 )
-from governance.models import AuditEvent
-from registry.exceptions import ImmutableVersionError
+from targets.models import TargetDatabase
 
 pytestmark = pytest.mark.django_db
 
@@ -109,9 +110,9 @@ def test_snapshot_cannot_change_or_take_retired_examples(
     examples = make_examples(target_db, 2)
     snapshot = create_snapshot(name="s", examples=examples, acting_user=None)
     snapshot.name = "renamed"
-    with pytest.raises(ImmutableVersionError):
+    with pytest.raises(AppendOnlyError):
         snapshot.save()
-    with pytest.raises(ImmutableVersionError):
+    with pytest.raises(AppendOnlyError):
         snapshot.items.first().delete()  # type: ignore[union-attr]
     retire_golden_example(example=examples[0], reason="wrong", acting_user=None)
     examples[0].refresh_from_db()

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from evaluation.importing import (
     MISSING_FILE,
     NOT_IN_TABLES,
@@ -19,7 +20,10 @@ from evaluation.importing import (
     read_spider_items,
     spider_table_ids,
 )
-from evaluation.models import GoldenExample, GoldenSetSnapshot, TargetDatabase
+from evaluation.models import (
+    GoldenExample,
+    GoldenSetSnapshot,
+)
 from evaluation.selectors import (
     golden_set_counts,
     list_golden_examples,
@@ -27,7 +31,7 @@ from evaluation.selectors import (
 )
 from evaluation.services import add_golden_example, retire_golden_example
 from evaluation.spider import hardness, load_examples
-from governance.models import AuditEvent
+from targets.models import TargetDatabase
 
 pytestmark = pytest.mark.django_db
 

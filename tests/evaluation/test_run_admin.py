@@ -4,9 +4,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from evaluation.models import EvaluationRun, GoldenSetSnapshot, TargetDatabase
+from evaluation.models import (
+    EvaluationRun,
+    GoldenSetSnapshot,
+)
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 from registry.services import move_label
+from targets.models import TargetDatabase
 from tests.evaluation.run_fixtures import (
     add_goldens,
     finished_run,

@@ -12,9 +12,9 @@ from evaluation.models import (
     EvaluationRun,
     GoldenSetSnapshot,
     RegressionAlert,
-    TargetDatabase,
 )
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
+from targets.models import TargetDatabase
 from tests.evaluation.run_fixtures import (
     add_goldens,
     finished_run,

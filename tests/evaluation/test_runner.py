@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth.models import User
 from pytest_django.fixtures import Settings as SettingsWrapper
 
+from audit.models import AuditEvent
 from config.celery import app as celery_app
 from evaluation import goldcache, runner
 from evaluation.goldcache import decode_rows, encode_rows
@@ -22,14 +23,13 @@ from evaluation.models import (
     GoldenExample,
     GoldenSetSnapshot,
     GoldResultCache,
-    TargetDatabase,
 )
 from evaluation.run_exceptions import BackendConfigurationError, RunError, RunStateError
 from evaluation.services import add_golden_example
 from evaluation.summaries import ItemOutcome, percentile, summarize
-from governance.models import AuditEvent
 from registry.models import ModelVersion, PromptTemplate, PromptVersion
 from registry.services import register_model_version
+from targets.models import TargetDatabase
 from tests.evaluation.chat_server import Reply, answer_from, chat_server
 from tests.evaluation.run_fixtures import (
     ITEMS,

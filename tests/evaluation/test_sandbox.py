@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.sandbox import (
+from targets.sandbox import (
     PostgresSandbox,
     QueryRefused,
     QueryTimeout,

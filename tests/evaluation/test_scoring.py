@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.sandbox import SqliteSandbox
 from evaluation.scoring import (
     SQLGLOT_VERSION,
     GoldResult,
@@ -30,6 +29,7 @@ from evaluation.spider import (
     read_gold,
     read_predictions,
 )
+from targets.sandbox import SqliteSandbox
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 DB_ROOT = DATA / "spider" / "database"

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from evaluation.spider import read_gold
-from evaluation.sqlgate import InvalidSQL, SQLRejected, UnsafeSQL, check_sql
+from targets.sqlgate import (
+    InvalidSQL,
+    SQLRejected,
+    UnsafeSQL,
+    check_sql,
+)
 from tests.evaluation.adversarial import CORPUS, Attack
 
 DATA = Path(__file__).resolve().parents[2] / "data"

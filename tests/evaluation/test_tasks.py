@@ -20,11 +20,11 @@ from evaluation.models import (
     EvaluationChunk,
     EvaluationRun,
     GoldenSetSnapshot,
-    TargetDatabase,
 )
 from evaluation.runner import start_run
 from registry.models import ModelVersion, PromptTemplate, PromptVersion
 from registry.services import register_model_version
+from targets.models import TargetDatabase
 from tests.evaluation.chat_server import Reply, answer_from, chat_server
 from tests.evaluation.run_fixtures import ITEMS, add_goldens, prompt_with, snapshot_of
 

@@ -10,8 +10,8 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.utils import timezone
 
+from audit.appendonly import suspended_guards
 from feedback.ingestion import ItemResult, ingest_events
-from governance.appendonly import suspended_guards
 from registry.models import Label
 
 Payload = dict[str, Any]

@@ -10,10 +10,10 @@ from django.contrib.auth.models import User
 from django.db import DatabaseError, connection, connections, transaction
 from django.test import Client
 
-from feedback.exceptions import AppendOnlyError
+from audit.appendonly import suspended_guards
+from audit.exceptions import AppendOnlyError
 from feedback.ingestion import ingest_events
 from feedback.models import Feedback, Interaction
-from governance.appendonly import suspended_guards
 
 Build = Callable[..., dict[str, Any]]
 

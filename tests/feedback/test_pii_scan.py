@@ -19,12 +19,15 @@ from django.contrib.auth.models import User
 from django.db import connection
 from rest_framework.test import APIClient
 
-from evaluation.sqlgate import SQLRejected, check_sql
 from feedback import services
 from feedback.logfilter import RedactingFilter
 from feedback.models import ReviewItem
 from feedback.pii_corpus import build_corpus
 from feedback.redaction import redact
+from targets.sqlgate import (
+    SQLRejected,
+    check_sql,
+)
 
 pytestmark = pytest.mark.django_db
 Build = Callable[..., dict[str, Any]]

@@ -10,12 +10,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from evaluation.models import GoldenExample
 from evaluation.services import retire_golden_example
 from feedback import selectors, services
 from feedback.exceptions import ReviewConflictError, ReviewError
 from feedback.models import ReviewItem
-from governance.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/feedback/review-items"

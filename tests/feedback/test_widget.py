@@ -12,10 +12,12 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from evaluation.models import TargetDatabase
+from accounts.widget_tokens import (
+    issue_feedback_token,
+    read_feedback_token,
+)
 from feedback.ingestion import ingest_events
 from feedback.models import Feedback, Interaction, ReviewItem
-from feedback.tokens import issue_feedback_token, read_feedback_token
 from feedback.views import TOKEN_HEADER, FeedbackTokenThrottle
 from registry.models import Label, PromptTemplate
 from registry.services import (
@@ -24,6 +26,7 @@ from registry.services import (
     move_label,
     register_model_version,
 )
+from targets.models import TargetDatabase
 from tests.conftest import TEMPLATE_TEXT
 
 WIDGET = "/api/v1/feedback/widget/"

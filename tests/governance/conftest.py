@@ -12,10 +12,10 @@ from evaluation.models import (
     GoldenExample,
     GoldenSetSnapshot,
     SnapshotItem,
-    TargetDatabase,
 )
 from registry.models import ModelVersion, PromptTemplate, PromptVersion
 from registry.services import create_prompt_version
+from targets.models import TargetDatabase
 from tests.conftest import TEMPLATE_TEXT, ensure_roles
 
 

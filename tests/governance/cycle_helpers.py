@@ -12,7 +12,10 @@ from pathlib import Path
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from evaluation.models import GoldenExample, GoldenSetSnapshot, TargetDatabase
+from evaluation.models import (
+    GoldenExample,
+    GoldenSetSnapshot,
+)
 from evaluation.services import add_golden_example, create_snapshot
 from evaluation.spider import hardness
 from feedback import services as review
@@ -20,6 +23,7 @@ from feedback.ingestion import ingest_events
 from feedback.models import ReviewItem
 from governance.cycle import CycleOptions, CycleOutcome, run_cycle
 from registry.models import Label, PromptTemplate
+from targets.models import TargetDatabase
 
 ROOT = Path(__file__).resolve().parents[2]
 # Spider dev concert_singer: (golden, paraphrase with the same SQL) positions.

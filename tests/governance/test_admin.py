@@ -4,9 +4,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from audit.models import AuditEvent
 from evaluation.models import EvaluationRun, GoldenSetSnapshot
 from governance.decisions import open_decision
-from governance.models import AuditEvent, DecisionLogEntry, PromotionRequest
+from governance.models import (
+    DecisionLogEntry,
+    PromotionRequest,
+)
 from governance.promotions import request_promotion
 from registry.models import Label, ModelVersion, PromptTemplate
 from tests.governance.conftest import make_run, new_prompt, summary
@@ -132,7 +136,7 @@ def test_auditor_reads_but_cannot_change_records_in_admin(
         ).status_code
         == 403
     )
-    assert client.get("/admin/governance/auditevent/add/").status_code == 403
+    assert client.get("/admin/audit/auditevent/add/").status_code == 403
     entry.refresh_from_db()
     assert entry.rationale == "wait"
     assert DecisionLogEntry.objects.count() == 1

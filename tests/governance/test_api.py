@@ -7,10 +7,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from evaluation.models import EvaluationRun, GoldenSetSnapshot
 from governance.breaker import check_circuit_breaker
 from governance.decisions import open_decision
-from governance.models import AuditEvent, DecisionLogEntry, PromotionRequest
+from governance.models import (
+    DecisionLogEntry,
+    PromotionRequest,
+)
 from governance.promotions import request_promotion
 from governance.triggers import raise_event_trigger
 from registry.models import Label, ModelVersion, PromptTemplate

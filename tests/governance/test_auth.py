@@ -8,9 +8,13 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework.views import APIView
 
-from governance.exceptions import TokenError
-from governance.models import ApiToken, AuditEvent
-from governance.services import issue_api_token, revoke_api_token
+from accounts.exceptions import TokenError
+from accounts.models import ApiToken
+from accounts.services import (
+    issue_api_token,
+    revoke_api_token,
+)
+from audit.models import AuditEvent
 from registry.models import Label
 
 pytestmark = pytest.mark.django_db
@@ -44,11 +48,11 @@ def test_revoked_token_is_refused(
         revoke_api_token(token=token, acting_user=ml_lead)
     assert list(
         AuditEvent.objects.filter(
-            subject_type="governance.apitoken", subject_id=str(token.pk)
+            subject_type="accounts.apitoken", subject_id=str(token.pk)
         )
         .order_by("id")
         .values_list("event_type", flat=True)
-    ) == ["governance.token.issued", "governance.token.revoked"]
+    ) == ["accounts.token.issued", "accounts.token.revoked"]
 
 
 @pytest.mark.parametrize(

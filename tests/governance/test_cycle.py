@@ -7,12 +7,12 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from evaluation.models import TargetDatabase
 from evaluation.services import create_snapshot
 from feedback.redaction import normalize_question
 from governance import datasets
 from governance.dataset_checks import Thresholds, schema_problem, validate_dataset
 from registry.models import Label
+from targets.models import TargetDatabase
 from tests.governance.cycle_helpers import (
     PAIRS,
     approve_spider,

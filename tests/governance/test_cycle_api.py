@@ -9,10 +9,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from evaluation.models import GoldenSetSnapshot, TargetDatabase
+from audit.models import AuditEvent
+from evaluation.models import GoldenSetSnapshot
 from governance.cycle_models import DatasetSnapshot, RetrainingCycle
-from governance.models import AuditEvent
 from registry.models import Label, PromptTemplate
+from targets.models import TargetDatabase
 from tests.governance.cycle_helpers import (
     PAIRS,
     approve_spider,

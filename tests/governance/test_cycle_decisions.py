@@ -6,7 +6,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import IntegrityError
 
-from evaluation.models import EvaluationRun, GoldenSetSnapshot, TargetDatabase
+from evaluation.models import (
+    EvaluationRun,
+    GoldenSetSnapshot,
+)
 from evaluation.runner import execute_run, start_run
 from evaluation.services import retire_golden_example
 from governance import breaker, cycle_steps
@@ -21,6 +24,7 @@ from governance.models import (
 from governance.promotions import approve_promotion
 from registry.models import Label, ModelVersion, PromptVersion
 from registry.services import create_prompt_version, register_model_version
+from targets.models import TargetDatabase
 from tests.conftest import TEMPLATE_TEXT
 from tests.governance.cycle_helpers import (
     PAIRS,

@@ -16,14 +16,16 @@ from django.test import Client
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from evaluation.models import GoldenSetSnapshot, TargetDatabase
+from audit.models import AuditEvent
+from evaluation.models import GoldenSetSnapshot
 from feedback.ingestion import ingest_events
 from governance import tasks
 from governance.cycle import end_shadow
 from governance.cycle_models import RetrainingCycle
-from governance.models import AuditEvent, PromotionRequest
+from governance.models import PromotionRequest
 from registry.models import Label, PromptTemplate
 from registry.selectors import resolve_pair
+from targets.models import TargetDatabase
 from tests.governance.cycle_helpers import (
     PAIRS,
     approve_spider,

@@ -7,11 +7,12 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 
-from governance.appendonly import suspended_guards
+from audit.appendonly import suspended_guards
+from audit.models import AuditEvent
 from governance.chain import GENESIS_HASH, export_head, verify_chain
 from governance.decisions import open_decision
 from governance.exceptions import GovernanceError
-from governance.models import AuditEvent, DecisionLogEntry
+from governance.models import DecisionLogEntry
 from registry.models import PromptTemplate
 
 pytestmark = pytest.mark.django_db

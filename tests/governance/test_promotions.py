@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core import mail
 
+from audit.models import AuditEvent
 from evaluation.models import EvaluationRun, GoldenSetSnapshot
 from governance.amendments import (
     edit_promotion_request,
@@ -18,7 +19,6 @@ from governance.exceptions import (
     StaleRequestError,
 )
 from governance.models import (
-    AuditEvent,
     DecisionLogEntry,
     GovernancePolicy,
     PromotionRequest,

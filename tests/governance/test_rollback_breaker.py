@@ -1,10 +1,11 @@
 import pytest
 from django.contrib.auth.models import User
 
+from audit.models import AuditEvent
 from evaluation.models import EvaluationRun, GoldenSetSnapshot
 from governance.breaker import check_circuit_breaker, is_halted, reset_circuit_breaker
 from governance.exceptions import GovernanceError, NotPermittedError, SelfApprovalError
-from governance.models import AuditEvent, DecisionLogEntry
+from governance.models import DecisionLogEntry
 from governance.promotions import approve_promotion, request_promotion
 from governance.rollbacks import previous_pair, request_rollback, rollback_label
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion

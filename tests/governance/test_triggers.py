@@ -6,7 +6,10 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.utils import timezone
 
-from evaluation.models import GoldenExample, GoldenSetSnapshot, TargetDatabase
+from evaluation.models import (
+    GoldenExample,
+    GoldenSetSnapshot,
+)
 from governance import tasks
 from governance.breaker import check_circuit_breaker
 from governance.exceptions import GovernanceError
@@ -20,6 +23,7 @@ from governance.triggers import (
     raise_event_trigger,
 )
 from registry.models import Label, PromptTemplate
+from targets.models import TargetDatabase
 from tests.governance.conftest import make_run, make_snapshot, new_prompt, summary
 
 pytestmark = pytest.mark.django_db

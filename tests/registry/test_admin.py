@@ -4,7 +4,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from governance.models import ApiToken, AuditEvent
+from accounts.models import ApiToken
+from audit.models import AuditEvent
 from registry.models import Label, ModelVersion, PromptVersion
 from registry.services import create_prompt_version
 from tests.conftest import TEMPLATE_TEXT
@@ -134,13 +135,13 @@ def test_auditor_reads_the_audit_trail_but_cannot_change_it(
     production: Label, auditor: User, admin_client_for: Callable[[User], Client]
 ) -> None:
     client = admin_client_for(auditor)
-    assert client.get("/admin/governance/auditevent/").status_code == 200
+    assert client.get("/admin/audit/auditevent/").status_code == 200
     event = AuditEvent.objects.first()
     assert event is not None
-    client.post(f"/admin/governance/auditevent/{event.pk}/change/", {"reason": "x"})
+    client.post(f"/admin/audit/auditevent/{event.pk}/change/", {"reason": "x"})
     assert (
         client.post(
-            f"/admin/governance/auditevent/{event.pk}/delete/", {"post": "yes"}
+            f"/admin/audit/auditevent/{event.pk}/delete/", {"post": "yes"}
         ).status_code
         == 403
     )
@@ -154,7 +155,7 @@ def test_admin_issues_a_token_and_shows_the_key_once(
 ) -> None:
     client = admin_client_for(superuser)
     response = client.post(
-        "/admin/governance/apitoken/add/",
+        "/admin/accounts/apitoken/add/",
         {"name": "bi-tool", "user": analyst.pk},
         follow=True,
     )

@@ -3,10 +3,10 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import User
 
-from governance.models import AuditEvent
+from audit.exceptions import AppendOnlyError
+from audit.models import AuditEvent
 from registry.exceptions import (
     DuplicateVersionError,
-    ImmutableVersionError,
     NotServableError,
     RegistryError,
 )
@@ -86,9 +86,9 @@ def test_malformed_content_names_the_field(
 
 def test_prompt_versions_cannot_be_saved_or_deleted(prompt_v1: PromptVersion) -> None:
     prompt_v1.template_text = "{question} changed"
-    with pytest.raises(ImmutableVersionError):
+    with pytest.raises(AppendOnlyError):
         prompt_v1.save()
-    with pytest.raises(ImmutableVersionError):
+    with pytest.raises(AppendOnlyError):
         prompt_v1.delete()
     prompt_v1.refresh_from_db()
     assert prompt_v1.template_text == TEMPLATE_TEXT
@@ -96,9 +96,9 @@ def test_prompt_versions_cannot_be_saved_or_deleted(prompt_v1: PromptVersion) ->
 
 def test_model_versions_cannot_be_saved_or_deleted(model_v1: ModelVersion) -> None:
     model_v1.model_identifier = "other"
-    with pytest.raises(ImmutableVersionError):
+    with pytest.raises(AppendOnlyError):
         model_v1.save()
-    with pytest.raises(ImmutableVersionError):
+    with pytest.raises(AppendOnlyError):
         model_v1.delete()
     model_v1.refresh_from_db()
     assert model_v1.model_identifier == "nearest-example"

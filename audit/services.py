@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 
-from governance.models import AuditEvent
+from audit.models import AuditEvent
 
 _SECRET_MARKERS = ("secret", "password", "token", "api_key", "apikey")
 

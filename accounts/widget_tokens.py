@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core import signing
 from django.utils import timezone
 
-from feedback.exceptions import FeedbackTokenError
+from accounts.exceptions import FeedbackTokenError
 
 SALT = "loopgate.feedback.widget"
 DEFAULT_TTL = timedelta(minutes=30)

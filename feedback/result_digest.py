@@ -1,8 +1,7 @@
-"""Running a correction's SQL on its target database, read-only, with a digest.
+"""A correction's result on its target, as a digest that tells corrections apart.
 
-Two layers, as evaluation does: the static gate (evaluation.sqlgate) and the
-engine sandbox (evaluation.sandbox). Error texts may quote the SQL, so they are
-redacted before anyone stores or shows them.
+The SQL runs through `targets.execution.run_on_target` (gate and sandbox). Error
+texts may quote the SQL, so they are redacted before anyone stores or shows them.
 """
 
 from __future__ import annotations
@@ -12,11 +11,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from evaluation.models import TargetDatabase
-from evaluation.sandbox import SandboxError, sandbox_for
-from evaluation.sqlgate import SQLRejected, check_sql
-from evaluation.targets import SchemaCaptureError, postgres_dsn, sqlite_path
 from feedback.redaction import redact
+from targets.execution import run_on_target
+from targets.models import TargetDatabase
+from targets.sandbox import SandboxError
+from targets.schema import SchemaCaptureError
+from targets.sqlgate import SQLRejected
 
 MAX_ROWS = 10_000
 
@@ -58,13 +58,7 @@ def result_digest(rows: list[tuple[Any, ...]]) -> str:
 def execute_on_target(*, target: TargetDatabase, sql: str) -> Execution:
     """Gate and run `sql` read-only on `target`; raise ExecutionFailed otherwise."""
     try:
-        statement = check_sql(sql, dialect=target.dialect)
-        location = (
-            str(sqlite_path(target.location))
-            if target.engine == TargetDatabase.Engine.SQLITE
-            else postgres_dsn(target.location)
-        )
-        result = sandbox_for(target.engine, location, max_rows=MAX_ROWS).run(statement)
+        result = run_on_target(target, sql, max_rows=MAX_ROWS)
     except SQLRejected as exc:
         raise ExecutionFailed(redact(f"Refused: {exc.reason}").text) from None
     except (SandboxError, SchemaCaptureError, ValueError) as exc:

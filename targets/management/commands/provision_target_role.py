@@ -4,8 +4,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evaluation.provisioning import ProvisioningError, provision_select_only_role
-from evaluation.targets import DSN_VARIABLE_PREFIX
+from targets.provisioning import (
+    ProvisioningError,
+    provision_select_only_role,
+)
+from targets.schema import DSN_VARIABLE_PREFIX
 
 
 class Command(BaseCommand):

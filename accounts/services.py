@@ -5,9 +5,9 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from governance.audit import record_event
-from governance.exceptions import TokenError
-from governance.models import ApiToken
+from accounts.exceptions import TokenError
+from accounts.models import ApiToken
+from audit.services import record_event
 
 TOKEN_PREFIX = "lg_"  # noqa: S105 (makes leaked keys easy to scan for)
 
@@ -23,7 +23,7 @@ def issue_api_token(
 ) -> tuple[ApiToken, str]:
     """Create a token for `user`'s client and return it with its key.
 
-    The key is returned once and never stored; records `governance.token.issued`.
+    The key is returned once and never stored; records `accounts.token.issued`.
     """
     if not name.strip():
         raise TokenError("A token needs a name.", field="name")
@@ -36,7 +36,7 @@ def issue_api_token(
         created_by=acting_user,
     )
     record_event(
-        event_type="governance.token.issued",
+        event_type="accounts.token.issued",
         actor=acting_user,
         subject=token,
         data={"user": user.get_username(), "name": token.name},
@@ -56,7 +56,7 @@ def revoke_api_token(
     token.revoked_by = acting_user
     token.save(update_fields=["revoked_at", "revoked_by"])
     record_event(
-        event_type="governance.token.revoked",
+        event_type="accounts.token.revoked",
         actor=acting_user,
         subject=token,
         reason=reason,

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.commands.flush import Command as FlushCommand
 
-from governance.appendonly import suspended_guards
+from audit.appendonly import suspended_guards
 
 
 class Command(FlushCommand):

@@ -5,22 +5,9 @@ import re
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import psycopg
 from django.conf import settings
-
-from evaluation.sandbox import (
-    DEFAULT_MAX_ROWS,
-    DEFAULT_TIMEOUT_S,
-    QueryResult,
-    Sandbox,
-    sandbox_for,
-)
-from evaluation.sqlgate import check_sql
-
-if TYPE_CHECKING:
-    from evaluation.models import TargetDatabase
 
 # Remote callers (the API) may only name DSN variables with this prefix, so that no
 # one can point a target at the control plane's own DATABASE_URL.
@@ -110,39 +97,9 @@ def remote_location_problem(*, engine: str, location: str) -> str | None:
     return None
 
 
-def sandbox_for_target(
-    target: "TargetDatabase",
-    *,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    max_rows: int = DEFAULT_MAX_ROWS,
-) -> Sandbox:
-    """The (per-thread cached) sandbox that runs queries on ``target``.
-
-    Raises SchemaCaptureError when a PostgreSQL target's DSN variable is unset,
-    and SandboxError subclasses when the engine cannot be opened safely.
-    """
-    if target.engine == "sqlite":
-        location: str | Path = sqlite_path(target.location)
-    else:
-        location = postgres_dsn(target.location)
-    return sandbox_for(target.engine, location, timeout_s=timeout_s, max_rows=max_rows)
-
-
 def sqlglot_schema(schema: Mapping[str, list[str]]) -> dict[str, dict[str, str]]:
     """A captured {table: [column]} schema in the shape sqlglot qualifies with.
 
     Types are not captured; qualification only needs names.
     """
     return {table: dict.fromkeys(cols, "unknown") for table, cols in schema.items()}
-
-
-def run_on_target(
-    target: "TargetDatabase", sql: str, *, timeout_s: float = DEFAULT_TIMEOUT_S
-) -> QueryResult:
-    """Run one query on ``target`` through the SQL gate and the engine sandbox.
-
-    Raises SQLRejected (gate), SandboxError (engine) or SchemaCaptureError (the
-    DSN variable is unset). Reads only; safe for untrusted SQL.
-    """
-    checked = check_sql(sql, dialect=target.dialect)
-    return sandbox_for_target(target, timeout_s=timeout_s).run(checked)

@@ -15,7 +15,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from evaluation.sandbox import PostgresSandbox, SandboxError
+from targets.sandbox import (
+    PostgresSandbox,
+    SandboxError,
+)
 
 __all__ = ["ProvisionedRole", "ProvisioningError", "provision_select_only_role"]
 

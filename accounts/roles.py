@@ -1,0 +1,200 @@
+"""The roles people hold, as groups, and the permissions each one carries.
+
+Migrations create and extend the groups (each role migration carries its own frozen
+list, as data migrations must); this module is the runtime statement of the
+result. `tests/accounts/test_roles.py` checks that a migrated database grants
+exactly this, so a migration that forgets a role, or a change here without a
+migration, fails CI. `sync_roles` restores the groups after a test flush.
+"""
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+ROLES = (
+    "analyst",
+    "senior_analyst",
+    "ml_lead",
+    "ai_safety",
+    "product",
+    "auditor",
+)
+
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "analyst": (
+        "evaluation.view_goldenexample",
+        "evaluation.view_goldensetsnapshot",
+        "feedback.add_feedback",
+        "feedback.add_interaction",
+        "registry.resolve_prompttemplate",
+        "registry.view_label",
+        "registry.view_modelversion",
+        "registry.view_prompttemplate",
+        "registry.view_promptversion",
+        "targets.view_targetdatabase",
+    ),
+    "senior_analyst": (
+        "evaluation.add_goldenexample",
+        "evaluation.change_goldenexample",
+        "evaluation.view_goldenexample",
+        "evaluation.view_goldensetsnapshot",
+        "feedback.add_feedback",
+        "feedback.add_interaction",
+        "feedback.review_reviewitem",
+        "feedback.view_feedback",
+        "feedback.view_interaction",
+        "feedback.view_reviewitem",
+        "governance.add_triggerevent",
+        "governance.view_datasetsnapshot",
+        "governance.view_decisionlogentry",
+        "governance.view_promotionrequest",
+        "governance.view_releasenote",
+        "governance.view_retrainingcycle",
+        "registry.resolve_prompttemplate",
+        "registry.view_label",
+        "registry.view_modelversion",
+        "registry.view_prompttemplate",
+        "registry.view_promptversion",
+        "targets.view_targetdatabase",
+    ),
+    "ml_lead": (
+        "evaluation.add_evaluationrun",
+        "evaluation.add_goldenexample",
+        "evaluation.add_goldensetsnapshot",
+        "evaluation.cancel_evaluationrun",
+        "evaluation.change_goldenexample",
+        "evaluation.view_evaluationresult",
+        "evaluation.view_evaluationrun",
+        "evaluation.view_goldenexample",
+        "evaluation.view_goldensetsnapshot",
+        "evaluation.view_regressionalert",
+        "feedback.view_feedback",
+        "feedback.view_interaction",
+        "feedback.view_reviewitem",
+        "governance.add_decisionlogentry",
+        "governance.add_governancepolicy",
+        "governance.add_promotionrequest",
+        "governance.add_triggerevent",
+        "governance.approve_promotionrequest",
+        "governance.change_governancepolicy",
+        "governance.change_promotionrequest",
+        "governance.check_triggers",
+        "governance.override_gate",
+        "governance.reset_circuitbreaker",
+        "governance.rollback_label",
+        "governance.run_retrainingcycle",
+        "governance.view_approval",
+        "governance.view_circuitbreaker",
+        "governance.view_datasetsnapshot",
+        "governance.view_decisionlogentry",
+        "governance.view_governancepolicy",
+        "governance.view_promotionrequest",
+        "governance.view_releasenote",
+        "governance.view_retrainingcycle",
+        "governance.view_triggerevent",
+        "registry.add_modelversion",
+        "registry.add_prompttemplate",
+        "registry.add_promptversion",
+        "registry.change_prompttemplate",
+        "registry.view_label",
+        "registry.view_modelversion",
+        "registry.view_prompttemplate",
+        "registry.view_promptversion",
+        "targets.add_targetdatabase",
+        "targets.change_targetdatabase",
+        "targets.view_targetdatabase",
+    ),
+    "ai_safety": (
+        "audit.view_auditevent",
+        "evaluation.view_evaluationresult",
+        "evaluation.view_evaluationrun",
+        "evaluation.view_goldenexample",
+        "evaluation.view_goldensetsnapshot",
+        "evaluation.view_regressionalert",
+        "feedback.view_feedback",
+        "feedback.view_interaction",
+        "feedback.view_reviewitem",
+        "governance.add_decisionlogentry",
+        "governance.add_triggerevent",
+        "governance.approve_promotionrequest",
+        "governance.rollback_label",
+        "governance.view_approval",
+        "governance.view_circuitbreaker",
+        "governance.view_datasetsnapshot",
+        "governance.view_decisionlogentry",
+        "governance.view_governancepolicy",
+        "governance.view_promotionrequest",
+        "governance.view_releasenote",
+        "governance.view_retrainingcycle",
+        "governance.view_triggerevent",
+        "registry.view_label",
+        "registry.view_modelversion",
+        "registry.view_prompttemplate",
+        "registry.view_promptversion",
+        "targets.view_targetdatabase",
+    ),
+    "product": (
+        "evaluation.view_evaluationresult",
+        "evaluation.view_evaluationrun",
+        "evaluation.view_goldenexample",
+        "evaluation.view_goldensetsnapshot",
+        "evaluation.view_regressionalert",
+        "governance.add_triggerevent",
+        "governance.approve_promotionrequest",
+        "governance.view_approval",
+        "governance.view_circuitbreaker",
+        "governance.view_datasetsnapshot",
+        "governance.view_decisionlogentry",
+        "governance.view_governancepolicy",
+        "governance.view_promotionrequest",
+        "governance.view_releasenote",
+        "governance.view_retrainingcycle",
+        "governance.view_triggerevent",
+        "registry.view_label",
+        "registry.view_modelversion",
+        "registry.view_prompttemplate",
+        "registry.view_promptversion",
+        "targets.view_targetdatabase",
+    ),
+    "auditor": (
+        "accounts.view_apitoken",
+        "audit.view_auditevent",
+        "evaluation.view_evaluationresult",
+        "evaluation.view_evaluationrun",
+        "evaluation.view_goldenexample",
+        "evaluation.view_goldensetsnapshot",
+        "evaluation.view_regressionalert",
+        "feedback.view_feedback",
+        "feedback.view_interaction",
+        "feedback.view_reviewitem",
+        "governance.view_approval",
+        "governance.view_circuitbreaker",
+        "governance.view_datasetsnapshot",
+        "governance.view_decisionlogentry",
+        "governance.view_governancepolicy",
+        "governance.view_promotionrequest",
+        "governance.view_releasenote",
+        "governance.view_retrainingcycle",
+        "governance.view_triggerevent",
+        "registry.view_label",
+        "registry.view_modelversion",
+        "registry.view_prompttemplate",
+        "registry.view_promptversion",
+        "targets.view_targetdatabase",
+    ),
+}
+
+
+@transaction.atomic
+def sync_roles() -> None:
+    """Create every role group with exactly its permissions (idempotent)."""
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for name in names:
+            app_label, codename = name.split(".")
+            wanted.append(
+                Permission.objects.get(
+                    content_type__app_label=app_label, codename=codename
+                )
+            )
+        group.permissions.set(wanted)

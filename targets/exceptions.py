@@ -1,0 +1,7 @@
+"""Errors of target databases; config.api maps them to HTTP."""
+
+from config.exceptions import DomainError
+
+
+class TargetDatabaseError(DomainError):
+    """A target database could not be registered or reached."""

@@ -1,0 +1,95 @@
+"""Engine-level sandboxes that run one untrusted read-only query each.
+
+The sandbox never relies on :mod:`targets.sqlgate`: a query that reaches it
+unchecked must still be unable to write, attach, change settings or run forever.
+Measured traps (see docs/security-notes.md): SQLite ``mode=ro`` protects only the
+main file and ``PRAGMA query_only`` can be switched off by the query itself, so the
+SQLite sandbox relies on an authorizer, limits and a progress-handler deadline;
+PostgreSQL read-only transactions can be escaped, so the PostgreSQL sandbox relies
+on a SELECT-only login role, which it verifies before use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from targets.sandbox.base import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_TIMEOUT_S,
+    MAX_SQL_LENGTH,
+    MAX_VALUE_LENGTH,
+    QueryFailed,
+    QueryRefused,
+    QueryResult,
+    QueryTimeout,
+    Sandbox,
+    SandboxError,
+    SandboxMisconfigured,
+)
+from targets.sandbox.postgres import PostgresSandbox
+from targets.sandbox.sqlite import SqliteSandbox
+
+__all__ = [
+    "DEFAULT_MAX_ROWS",
+    "DEFAULT_TIMEOUT_S",
+    "MAX_SQL_LENGTH",
+    "MAX_VALUE_LENGTH",
+    "PostgresSandbox",
+    "QueryFailed",
+    "QueryRefused",
+    "QueryResult",
+    "QueryTimeout",
+    "Sandbox",
+    "SandboxError",
+    "SandboxMisconfigured",
+    "SqliteSandbox",
+    "close_all",
+    "sandbox_for",
+]
+
+
+_local = threading.local()
+
+
+def sandbox_for(
+    engine: str,
+    location: str | Path,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> Sandbox:
+    """Return a cached sandbox for ``engine`` ("sqlite" path or "postgres" DSN).
+
+    Sandboxes are cached per thread, because SQLite connections are thread-bound
+    and reusing them is what makes warm scoring fast.
+    """
+    cache: dict[tuple[str, str, float, int], Sandbox] = _local.__dict__.setdefault(
+        "cache", {}
+    )
+    kind = engine.lower()
+    key = (kind, str(location), timeout_s, max_rows)
+    found = cache.get(key)
+    if found is not None:
+        return found
+    sandbox: Sandbox
+    if kind == "sqlite":
+        sandbox = SqliteSandbox(location, timeout_s=timeout_s, max_rows=max_rows)
+    elif kind in {"postgres", "postgresql"}:
+        sandbox = PostgresSandbox(str(location), timeout_s=timeout_s, max_rows=max_rows)
+    else:
+        raise ValueError(f"unsupported engine {engine!r}")
+    cache[key] = sandbox
+    return sandbox
+
+
+def close_all(sandboxes: Sequence[Sandbox] | None = None) -> None:
+    """Close the given sandboxes, or every sandbox cached for this thread."""
+    cache: dict[Any, Sandbox] = _local.__dict__.get("cache", {})
+    targets = list(sandboxes) if sandboxes is not None else list(cache.values())
+    for sandbox in targets:
+        sandbox.close()
+    if sandboxes is None:
+        cache.clear()
