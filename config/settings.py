@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "targets",
     "registry",
     "evaluation",
+    "evaluation.runs",
     "feedback",
     "governance",
 ]

@@ -13,7 +13,8 @@ urlpatterns = [
     path("feedback/", include("feedback.page_urls")),
     path("api/v1/evaluation/", include("targets.urls")),
     path("api/v1/evaluation/", include("evaluation.urls")),
-    # The accuracy dashboard for stakeholders (evaluation runs, issue 5).
-    path("evaluation/", include("evaluation.dashboard")),
+    path("api/v1/evaluation/", include("evaluation.runs.urls")),
+    # The accuracy dashboard for stakeholders.
+    path("evaluation/", include("evaluation.runs.dashboard")),
     path("api/v1/governance/", include("governance.urls")),
 ]

@@ -260,7 +260,3 @@ class GoldenSetSnapshotAdmin(admin.ModelAdmin):
             rows,
             tail,
         )
-
-
-# Evaluation runs, results and regression alerts (issue 5) register themselves.
-from evaluation import run_admin  # noqa: E402, F401

@@ -1,11 +1,10 @@
 from django.urls import path
 
 from evaluation import views
-from evaluation.run_views import run_urlpatterns
 
 app_name = "evaluation"
 
-urlpatterns: list[object] = [
+urlpatterns = [
     path(
         "golden-examples/",
         views.GoldenExampleListView.as_view(),
@@ -28,6 +27,3 @@ urlpatterns: list[object] = [
         name="snapshot-detail",
     ),
 ]
-
-# Evaluation runs (issue 5): runs, results, comparisons, alerts.
-urlpatterns += run_urlpatterns

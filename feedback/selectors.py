@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import (
     Count,
     F,
     FloatField,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -18,6 +20,7 @@ from django.utils import timezone
 
 from feedback.events import NEGATIVE_TYPES
 from feedback.models import Feedback, Interaction, ReviewItem
+from registry.models import PromptTemplate
 
 SEGMENT_WINDOW = timedelta(days=30)
 
@@ -87,3 +90,27 @@ def list_review_queue(*, state: str | None = None) -> QuerySet[ReviewItem]:
     if state:
         queryset = queryset.filter(state=state)
     return queryset.order_by("-impact", "created_at", "pk")
+
+
+def negative_feedback_windows(
+    *, template: PromptTemplate, end: datetime, window_days: int, windows: int
+) -> list[dict[str, Any]]:
+    """Interactions and those with negative feedback per window, oldest first.
+
+    Windows are `window_days` long and end at `end`. A negative is an interaction
+    with any signal in `NEGATIVE_TYPES`, the one definition every rate uses.
+    """
+    span = timedelta(days=window_days)
+    rows = []
+    for index in range(windows, 0, -1):
+        start, stop = end - span * index, end - span * (index - 1)
+        counts = Interaction.objects.filter(
+            template=template, occurred_at__gte=start, occurred_at__lt=stop
+        ).aggregate(
+            total=Count("pk", distinct=True),
+            negative=Count(
+                "pk", filter=Q(feedback__type__in=NEGATIVE_TYPES), distinct=True
+            ),
+        )
+        rows.append({"start": start.isoformat(), "end": stop.isoformat(), **counts})
+    return rows

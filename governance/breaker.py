@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from evaluation.models import EvaluationRun
-from evaluation.run_selectors import list_runs
+from evaluation.runs.selectors import list_runs
 from governance import decisions, gates, promotions
 from governance.exceptions import GovernanceError, NotPermittedError
 from governance.models import CircuitBreaker, DecisionLogEntry

@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
-from evaluation.comparison import compare_runs, segment_regressions
 from evaluation.models import EvaluationRun
+from evaluation.runs.comparison import (
+    compare_runs,
+    segment_regressions,
+)
 from governance import breaker, decisions, gates, online, promotions
 from governance.cycle_models import RetrainingCycle
 from governance.cycle_rules import RETRAIN, CycleFacts, Ruling, decide

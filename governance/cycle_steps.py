@@ -11,10 +11,15 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from config.celery import app as celery_app
-from evaluation.alerts import raise_regression_alerts
 from evaluation.models import EvaluationRun, GoldenExample, RegressionAlert
-from evaluation.run_selectors import latest_run_for
-from evaluation.runner import ACTIVE, execute_run, start_run, wait_for_run
+from evaluation.runs.alerts import raise_regression_alerts
+from evaluation.runs.selectors import latest_run_for
+from evaluation.runs.services import (
+    ACTIVE,
+    execute_run,
+    start_run,
+    wait_for_run,
+)
 from evaluation.spider import hardness
 from governance import breaker
 from governance.cycle_decide import evidence, settle

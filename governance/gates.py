@@ -3,11 +3,14 @@
 from collections.abc import Mapping
 from typing import Any
 
-from evaluation import comparison as evaluation_comparison
-from evaluation.comparison import ItemChange, segment_regressions
 from evaluation.models import EvaluationRun, GoldenSetSnapshot, RegressionAlert
-from evaluation.run_exceptions import ComparisonError
-from evaluation.run_selectors import latest_run_for
+from evaluation.runs import comparison as evaluation_comparison
+from evaluation.runs.comparison import (
+    ItemChange,
+    segment_regressions,
+)
+from evaluation.runs.exceptions import ComparisonError
+from evaluation.runs.selectors import latest_run_for
 from governance.models import GovernancePolicy
 from registry.models import Label, PromptTemplate
 

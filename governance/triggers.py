@@ -10,15 +10,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.apps import apps
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from audit.services import record_event
 from evaluation.models import EvaluationRun, GoldenExample
-from evaluation.run_selectors import list_runs
+from evaluation.runs.selectors import list_runs
+from feedback.selectors import negative_feedback_windows
 from governance import breaker, decisions, gates
 from governance.exceptions import GovernanceError
 from governance.models import DecisionLogEntry, PromotionRequest, TriggerEvent
@@ -32,7 +31,6 @@ DEFAULT_DECISION = {
     Kind.CALENDAR: DecisionLogEntry.Decision.RETRAIN,
     Kind.EVENT: DecisionLogEntry.Decision.INVESTIGATE,
 }
-NEGATIVE_FEEDBACK_TYPES = ("thumbs_down",)
 Finding = tuple[str, dict[str, Any]] | None
 
 
@@ -58,36 +56,6 @@ def detect_spike(rates: Sequence[float], *, sigma: float = 2.0) -> Spike:
     mean, sd = statistics.fmean(history), statistics.stdev(history)
     threshold = mean + sigma * sd
     return Spike(latest > threshold, latest, mean, sd, threshold, len(history))
-
-
-def negative_feedback_windows(
-    *, template: PromptTemplate, end: datetime, window_days: int, windows: int
-) -> list[dict[str, Any]] | None:
-    """(negatives, interactions) per window, oldest first; None without feedback.
-
-    Reads `feedback.Interaction`/`Feedback` when the feedback app provides them;
-    a negative is an interaction with thumbs-down feedback.
-    """
-    try:
-        interaction = apps.get_model("feedback", "Interaction")
-    except LookupError:
-        return None
-    span = timedelta(days=window_days)
-    rows = []
-    for index in range(windows, 0, -1):
-        start, stop = end - span * index, end - span * (index - 1)
-        counts = interaction.objects.filter(
-            template=template, occurred_at__gte=start, occurred_at__lt=stop
-        ).aggregate(
-            total=Count("pk", distinct=True),
-            negative=Count(
-                "pk",
-                filter=Q(feedback__type__in=NEGATIVE_FEEDBACK_TYPES),
-                distinct=True,
-            ),
-        )
-        rows.append({"start": start.isoformat(), "end": stop.isoformat(), **counts})
-    return rows
 
 
 def check_feedback_spike(template: PromptTemplate, now: datetime) -> Finding:

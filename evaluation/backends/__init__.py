@@ -1,23 +1,57 @@
 """Model backends: how a (prompt version, model version) pair produces SQL.
 
-`backend_for` is the one entry point; the providers are `openai` (any
-OpenAI-compatible chat-completions endpoint), `offline-retrieval` (the nearest
-few-shot example, no network) and `replay` (SQL production already generated).
+`backend_for` is the one entry point; the providers here are `openai` (any
+OpenAI-compatible chat-completions endpoint) and `offline-retrieval` (the nearest
+few-shot example, no network). Apps above evaluation add providers with
+`register_provider`: feedback adds `replay` (SQL production already generated).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 
 from evaluation.backends.base import Backend, Generation
 from evaluation.backends.chat import ChatCompletionsBackend
-from evaluation.backends.offline import OfflineRetrievalBackend
-from evaluation.run_exceptions import BackendConfigurationError
+from evaluation.backends.retrieval import OfflineRetrievalBackend
+from evaluation.runs.exceptions import BackendConfigurationError
 from registry.models import ModelVersion, PromptVersion
 
-__all__ = ["Backend", "Generation", "backend_for", "check_backend", "endpoint_for"]
+__all__ = [
+    "Backend",
+    "Generation",
+    "backend_for",
+    "check_backend",
+    "endpoint_for",
+    "register_provider",
+]
+
+
+@dataclass(frozen=True)
+class _Provider:
+    build: Callable[..., Backend]
+    check: Callable[[ModelVersion], object]
+
+
+_REGISTERED: dict[str, _Provider] = {}
+
+
+def register_provider(
+    provider: str,
+    *,
+    build: Callable[..., Backend],
+    check: Callable[[ModelVersion], object],
+) -> None:
+    """Let an app above evaluation supply the backend of a provider.
+
+    `build(prompt_version=..., model_version=...)` returns the backend;
+    `check(model_version)` raises BackendConfigurationError when it cannot run.
+    Called from an AppConfig's `ready()`; registering twice keeps the last.
+    """
+    _REGISTERED[provider] = _Provider(build=build, check=check)
 
 
 def endpoint_for(model_version: ModelVersion) -> tuple[str, str]:
@@ -43,11 +77,9 @@ def check_backend(model_version: ModelVersion) -> None:
     """Raise BackendConfigurationError if the model version cannot run here."""
     if model_version.provider == ModelVersion.Provider.OPENAI:
         endpoint_for(model_version)
-    elif model_version.provider == ModelVersion.Provider.REPLAY:
-        from evaluation.backends.replay import replayed_model
-
-        replayed_model(model_version)
-    elif model_version.provider not in ModelVersion.Provider.values:
+    elif model_version.provider in _REGISTERED:
+        _REGISTERED[model_version.provider].check(model_version)
+    elif model_version.provider != ModelVersion.Provider.OFFLINE_RETRIEVAL:
         raise BackendConfigurationError(
             f"Unknown provider {model_version.provider!r}.", field="model_version"
         )
@@ -67,10 +99,10 @@ def backend_for(
     provider = model_version.provider
     if provider == ModelVersion.Provider.OFFLINE_RETRIEVAL:
         return OfflineRetrievalBackend(examples=examples, example_database=database)
-    if provider == ModelVersion.Provider.REPLAY:
-        from evaluation.backends.replay import ReplayBackend
-
-        return ReplayBackend(prompt_version=prompt_version, model_version=model_version)
+    if provider in _REGISTERED:
+        return _REGISTERED[provider].build(
+            prompt_version=prompt_version, model_version=model_version
+        )
     url, key = endpoint_for(model_version)
     return ChatCompletionsBackend(
         base_url=url,

@@ -17,7 +17,10 @@ from evaluation.models import (
     GoldenExample,
     GoldenSetSnapshot,
 )
-from evaluation.runner import execute_run, start_run
+from evaluation.runs.services import (
+    execute_run,
+    start_run,
+)
 from evaluation.services import add_golden_example, create_snapshot
 from registry.models import ModelVersion, PromptTemplate, PromptVersion
 from registry.services import create_prompt_version

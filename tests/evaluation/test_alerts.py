@@ -16,11 +16,15 @@ from pytest_django.fixtures import Settings
 
 from audit.models import AuditEvent
 from config.celery import app as celery_app
-from evaluation.alerts import deliver_alert, raise_regression_alerts, verify_signature
 from evaluation.models import (
     EvaluationRun,
     GoldenSetSnapshot,
     RegressionAlert,
+)
+from evaluation.runs.alerts import (
+    deliver_alert,
+    raise_regression_alerts,
+    verify_signature,
 )
 from registry.models import Label, ModelVersion, PromptTemplate
 from registry.services import move_label
@@ -254,7 +258,7 @@ def test_the_webhook_is_never_sent_unsigned(
 
 
 def test_signatures_reject_tampered_bodies_wrong_secrets_and_stale_times() -> None:
-    from evaluation.alerts import sign
+    from evaluation.runs.alerts import sign
 
     body = b'{"segment": "overall"}'
     now = int(time.time())

@@ -12,11 +12,11 @@ from django.utils import timezone
 
 from evaluation.backends import backend_for
 from evaluation.backends.chat import ChatCompletionsBackend
-from evaluation.backends.offline import OfflineRetrievalBackend
 from evaluation.backends.prompts import extract_sql, select_examples
+from evaluation.backends.retrieval import OfflineRetrievalBackend
 from evaluation.backends.similarity import nearest, tokens
 from evaluation.models import EvaluationRun
-from evaluation.run_exceptions import BackendConfigurationError
+from evaluation.runs.exceptions import BackendConfigurationError
 from feedback.ingestion import ingest_events
 from registry.models import Label, PromptVersion
 from registry.services import register_model_version

@@ -9,14 +9,18 @@ discordant pairs: P(X <= 1 | n=3) = 4/8, p = 1.0, mid-p = 1.0 - 3/8 = 0.625.
 import pytest
 from django.contrib.auth.models import User
 
-from evaluation.comparison import compare_runs, mcnemar, segment_regressions
 from evaluation.models import (
     EvaluationRun,
     GoldenExample,
 )
-from evaluation.reports import comparison_markdown
-from evaluation.run_exceptions import ComparisonError
-from evaluation.runner import start_run
+from evaluation.runs.comparison import (
+    compare_runs,
+    mcnemar,
+    segment_regressions,
+)
+from evaluation.runs.exceptions import ComparisonError
+from evaluation.runs.reports import comparison_markdown
+from evaluation.runs.services import start_run
 from registry.models import ModelVersion, PromptTemplate
 from targets.models import TargetDatabase
 from tests.evaluation.run_fixtures import (

@@ -11,10 +11,15 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from evaluation.charts import Point, Series, bar_chart, line_chart
 from evaluation.models import (
     EvaluationRun,
     GoldenSetSnapshot,
+)
+from evaluation.runs.charts import (
+    Point,
+    Series,
+    bar_chart,
+    line_chart,
 )
 from registry.models import ModelVersion, PromptTemplate
 from registry.services import move_label

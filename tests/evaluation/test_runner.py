@@ -14,8 +14,6 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from audit.models import AuditEvent
 from config.celery import app as celery_app
-from evaluation import goldcache, runner
-from evaluation.goldcache import decode_rows, encode_rows
 from evaluation.models import (
     EvaluationChunk,
     EvaluationResult,
@@ -24,9 +22,23 @@ from evaluation.models import (
     GoldenSetSnapshot,
     GoldResultCache,
 )
-from evaluation.run_exceptions import BackendConfigurationError, RunError, RunStateError
+from evaluation.runs import chunks, services
+from evaluation.runs import gold_cache as goldcache
+from evaluation.runs.exceptions import (
+    BackendConfigurationError,
+    RunError,
+    RunStateError,
+)
+from evaluation.runs.gold_cache import (
+    decode_rows,
+    encode_rows,
+)
+from evaluation.runs.summaries import (
+    ItemOutcome,
+    percentile,
+    summarize,
+)
 from evaluation.services import add_golden_example
-from evaluation.summaries import ItemOutcome, percentile, summarize
 from registry.models import ModelVersion, PromptTemplate, PromptVersion
 from registry.services import register_model_version
 from targets.models import TargetDatabase
@@ -203,7 +215,7 @@ def test_gold_rows_round_trip_with_their_types() -> None:
 def test_a_redelivered_chunk_writes_nothing_twice(
     perfect: PromptVersion, model_v1: ModelVersion, snapshot: GoldenSetSnapshot
 ) -> None:
-    run = runner.start_run(
+    run = services.start_run(
         prompt_version=perfect,
         model_version=model_v1,
         snapshot=snapshot,
@@ -212,27 +224,27 @@ def test_a_redelivered_chunk_writes_nothing_twice(
         enqueue=False,
     )
     first = run.chunks.get(index=0)
-    runner.process_chunk(chunk_id=first.pk)
-    runner.process_chunk(chunk_id=first.pk)  # a second delivery: a no-op
+    chunks.process_chunk(chunk_id=first.pk)
+    chunks.process_chunk(chunk_id=first.pk)  # a second delivery: a no-op
     first.refresh_from_db()
     assert first.deliveries == 1 and first.status == EvaluationChunk.Status.DONE
     # A duplicate that claimed the chunk before the first one recorded it.
     EvaluationChunk.objects.filter(pk=first.pk).update(
         status=EvaluationChunk.Status.PENDING
     )
-    runner.process_chunk(chunk_id=first.pk)
+    chunks.process_chunk(chunk_id=first.pk)
     stored = list(run.results.values_list("golden_example_id", "created_at"))
     duplicate = [
         EvaluationResult(run=run, golden_example_id=pk, predicted_sql="SELECT 0")
         for pk in first.example_ids
     ]
     first.status = EvaluationChunk.Status.PENDING
-    runner._record(first, duplicate)
+    chunks._record(first, duplicate)
     assert list(run.results.values_list("golden_example_id", "created_at")) == stored
     assert not run.results.filter(predicted_sql="SELECT 0").exists()
     run.refresh_from_db()
     assert run.done == 2 and run.status == EvaluationRun.Status.RUNNING
-    final = runner.execute_run(run=run)
+    final = services.execute_run(run=run)
     assert final.done == 6 and final.results.count() == 6
     assert final.status == EvaluationRun.Status.SUCCEEDED
 
@@ -243,7 +255,7 @@ def test_a_cancelled_run_stops_and_writes_nothing_more(
     snapshot: GoldenSetSnapshot,
     ml_lead: User,
 ) -> None:
-    run = runner.start_run(
+    run = services.start_run(
         prompt_version=perfect,
         model_version=model_v1,
         snapshot=snapshot,
@@ -251,9 +263,9 @@ def test_a_cancelled_run_stops_and_writes_nothing_more(
         chunk_size=2,
         enqueue=False,
     )
-    runner.process_chunk(chunk_id=run.chunks.get(index=0).pk)
-    runner.cancel_run(run=run, acting_user=ml_lead, reason="wrong snapshot")
-    final = runner.execute_run(run=run)
+    chunks.process_chunk(chunk_id=run.chunks.get(index=0).pk)
+    services.cancel_run(run=run, acting_user=ml_lead, reason="wrong snapshot")
+    final = services.execute_run(run=run)
     assert final.status == EvaluationRun.Status.CANCELLED
     assert final.results.count() == 2 and final.done == 2 and final.finished_at
     assert final.summary == {}
@@ -261,7 +273,7 @@ def test_a_cancelled_run_stops_and_writes_nothing_more(
     event = AuditEvent.objects.get(event_type="evaluation.run.cancelled")
     assert event.actor == ml_lead and event.reason == "wrong snapshot"
     with pytest.raises(RunStateError):
-        runner.cancel_run(run=final, acting_user=ml_lead)
+        services.cancel_run(run=final, acting_user=ml_lead)
 
 
 def test_a_chunk_whose_workers_keep_dying_is_abandoned_and_the_run_finishes(
@@ -271,7 +283,7 @@ def test_a_chunk_whose_workers_keep_dying_is_abandoned_and_the_run_finishes(
     settings: SettingsWrapper,
 ) -> None:
     settings.EVALUATION_MAX_DELIVERIES = 3
-    run = runner.start_run(
+    run = services.start_run(
         prompt_version=perfect,
         model_version=model_v1,
         snapshot=snapshot,
@@ -282,7 +294,7 @@ def test_a_chunk_whose_workers_keep_dying_is_abandoned_and_the_run_finishes(
     poison = run.chunks.get(index=0)
     # Three deliveries started and never recorded: their workers died.
     EvaluationChunk.objects.filter(pk=poison.pk).update(deliveries=3)
-    final = runner.execute_run(run=run)
+    final = services.execute_run(run=run)
     poison.refresh_from_db()
     assert poison.status == EvaluationChunk.Status.ABANDONED
     assert final.status == EvaluationRun.Status.SUCCEEDED
@@ -394,17 +406,17 @@ def test_start_run_refuses_bad_inputs_and_reuses_an_active_run(
         "enqueue": False,
     }
     with pytest.raises(RunError) as err:
-        runner.start_run(model_version=model_v1, mode="fuzzy", **common)
+        services.start_run(model_version=model_v1, mode="fuzzy", **common)
     assert err.value.field == "mode"
     with pytest.raises(RunError):
-        runner.start_run(model_version=model_v1, chunk_size=0, **common)
+        services.start_run(model_version=model_v1, chunk_size=0, **common)
     monkeypatch.delenv("LOOPGATE_ENDPOINT_RUNNER_TEST_URL", raising=False)
     with pytest.raises(BackendConfigurationError):
-        runner.start_run(model_version=chat_model(ml_lead), **common)
+        services.start_run(model_version=chat_model(ml_lead), **common)
     assert not EvaluationRun.objects.exists()
-    first = runner.start_run(model_version=model_v1, **common)
-    assert runner.start_run(model_version=model_v1, **common) == first
-    assert runner.start_run(model_version=model_v1, mode="bird", **common) != first
+    first = services.start_run(model_version=model_v1, **common)
+    assert services.start_run(model_version=model_v1, **common) == first
+    assert services.start_run(model_version=model_v1, mode="bird", **common) != first
 
 
 def test_starting_a_run_enqueues_it_on_commit(
@@ -416,7 +428,7 @@ def test_starting_a_run_enqueues_it_on_commit(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        run = runner.start_run(
+        run = services.start_run(
             prompt_version=perfect,
             model_version=model_v1,
             snapshot=snapshot,
@@ -428,7 +440,7 @@ def test_starting_a_run_enqueues_it_on_commit(
     assert run.status == EvaluationRun.Status.QUEUED and run.done == 0
     with django_capture_on_commit_callbacks(execute=True):
         callbacks[0]()
-    finished = runner.wait_for_run(run=run, timeout_s=5)
+    finished = services.wait_for_run(run=run, timeout_s=5)
     assert finished.status == EvaluationRun.Status.SUCCEEDED and finished.done == 6
 
 
@@ -440,7 +452,7 @@ def test_resume_re_enqueues_only_pending_chunks(
     eager: None,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    run = runner.start_run(
+    run = services.start_run(
         prompt_version=perfect,
         model_version=model_v1,
         snapshot=snapshot,
@@ -448,13 +460,13 @@ def test_resume_re_enqueues_only_pending_chunks(
         chunk_size=2,
         enqueue=False,
     )
-    runner.process_chunk(chunk_id=run.chunks.get(index=0).pk)
+    chunks.process_chunk(chunk_id=run.chunks.get(index=0).pk)
     with django_capture_on_commit_callbacks(execute=True):
-        sent = runner.resume_run(run=run, acting_user=ml_lead)
+        sent = services.resume_run(run=run, acting_user=ml_lead)
     assert sent == 2
     run.refresh_from_db()
     assert run.status == EvaluationRun.Status.SUCCEEDED
     assert run.chunks.get(index=0).deliveries == 1
     assert AuditEvent.objects.filter(event_type="evaluation.run.resumed").count() == 1
     with pytest.raises(RunStateError):
-        runner.resume_run(run=run, acting_user=ml_lead)
+        services.resume_run(run=run, acting_user=ml_lead)

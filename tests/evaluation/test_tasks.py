@@ -15,13 +15,13 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from config.celery import app as celery_app
-from evaluation import tasks
 from evaluation.models import (
     EvaluationChunk,
     EvaluationRun,
     GoldenSetSnapshot,
 )
-from evaluation.runner import start_run
+from evaluation.runs import tasks
+from evaluation.runs.services import start_run
 from registry.models import ModelVersion, PromptTemplate, PromptVersion
 from registry.services import register_model_version
 from targets.models import TargetDatabase
@@ -63,7 +63,7 @@ def test_process_chunk_task_evaluates_its_chunk(
 def test_tasks_for_missing_rows_log_and_return(
     db: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="evaluation.tasks"):
+    with caplog.at_level(logging.WARNING, logger="evaluation.runs.tasks"):
         tasks.dispatch_run(987654)
         tasks.send_regression_alert.apply(args=[987654]).get()
     tasks.process_chunk(987654)  # a chunk that no longer exists: nothing to do

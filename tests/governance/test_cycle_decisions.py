@@ -10,7 +10,10 @@ from evaluation.models import (
     EvaluationRun,
     GoldenSetSnapshot,
 )
-from evaluation.runner import execute_run, start_run
+from evaluation.runs.services import (
+    execute_run,
+    start_run,
+)
 from evaluation.services import retire_golden_example
 from governance import breaker, cycle_steps
 from governance.cycle_models import RetrainingCycle

@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evaluation.offline import (
+from evaluation.prediction_files import (
     PredictionFileError,
     format_report,
     score_prediction_file,

@@ -6,7 +6,6 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -16,11 +15,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import authenticated_user
-from evaluation import run_selectors, runner
-from evaluation.comparison import compare_runs
 from evaluation.models import EvaluationResult, EvaluationRun, RegressionAlert
-from evaluation.reports import comparison_markdown
-from evaluation.run_serializers import (
+from evaluation.runs import selectors, services
+from evaluation.runs.comparison import compare_runs
+from evaluation.runs.reports import comparison_markdown
+from evaluation.runs.serializers import (
     AlertSerializer,
     CancelInputSerializer,
     ComparisonInputSerializer,
@@ -49,16 +48,16 @@ class RunListView(generics.ListAPIView):
     filterset_class = RunFilter
 
     def get_queryset(self) -> QuerySet[EvaluationRun]:
-        return run_selectors.list_runs()
+        return selectors.list_runs()
 
     @extend_schema(request=RunInputSerializer, responses={202: RunSerializer})
     def post(self, request: Request) -> Response:
         data = RunInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        run = runner.start_run(
+        run = services.start_run(
             **data.validated_data, acting_user=authenticated_user(request)
         )
-        run = run_selectors.list_runs().get(pk=run.pk)
+        run = selectors.list_runs().get(pk=run.pk)
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -69,7 +68,7 @@ class RunDetailView(generics.RetrieveAPIView):
     serializer_class = RunSerializer
 
     def get_queryset(self) -> QuerySet[EvaluationRun]:
-        return run_selectors.list_runs()
+        return selectors.list_runs()
 
 
 class RunCancelView(APIView):
@@ -80,13 +79,13 @@ class RunCancelView(APIView):
 
     @extend_schema(request=CancelInputSerializer, responses=RunSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        run = get_object_or_404(run_selectors.list_runs(), pk=pk)
+        run = get_object_or_404(selectors.list_runs(), pk=pk)
         data = CancelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        runner.cancel_run(
+        services.cancel_run(
             run=run, acting_user=authenticated_user(request), **data.validated_data
         )
-        return Response(RunSerializer(run_selectors.list_runs().get(pk=pk)).data)
+        return Response(RunSerializer(selectors.list_runs().get(pk=pk)).data)
 
 
 class ResultFilter(django_filters.FilterSet):
@@ -106,7 +105,7 @@ class RunResultListView(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return EvaluationResult.objects.none()
         run = get_object_or_404(EvaluationRun, pk=self.kwargs["pk"])
-        return run_selectors.list_results(run=run)
+        return selectors.list_results(run=run)
 
 
 class MarkdownRenderer(BaseRenderer):
@@ -162,14 +161,4 @@ class AlertListView(generics.ListAPIView):
     filterset_class = AlertFilter
 
     def get_queryset(self) -> QuerySet[RegressionAlert]:
-        return run_selectors.list_alerts()
-
-
-run_urlpatterns = [
-    path("runs/", RunListView.as_view(), name="run-list"),
-    path("runs/<int:pk>/", RunDetailView.as_view(), name="run-detail"),
-    path("runs/<int:pk>/cancel/", RunCancelView.as_view(), name="run-cancel"),
-    path("runs/<int:pk>/results/", RunResultListView.as_view(), name="run-results"),
-    path("comparisons/", ComparisonView.as_view(), name="comparison"),
-    path("alerts/", AlertListView.as_view(), name="alert-list"),
-]
+        return selectors.list_alerts()

@@ -7,6 +7,10 @@ interactions by the keyed hash of the normalized raw question (feedback stores
 only redacted text, so the hash is the one exact key). Only interactions whose
 consent allows quality improvement are used, and the latest answer wins. The
 latency is the one production measured.
+
+Evaluation knows backends only through `evaluation.backends.register_provider`;
+the feedback app registers this one when it loads (`FeedbackConfig.ready`),
+because production's answers are feedback data.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from collections.abc import Mapping, Sequence
 from django.conf import settings
 
 from evaluation.backends.base import Generation
-from evaluation.run_exceptions import BackendConfigurationError
+from evaluation.runs.exceptions import BackendConfigurationError
+from feedback.models import Interaction
+from feedback.redaction import question_hash
 from registry.models import ModelVersion, PromptVersion
 
 __all__ = ["ReplayBackend", "replayed_model"]
@@ -55,10 +61,6 @@ class ReplayBackend:
         dialect: str = "sqlite",
     ) -> Generation:
         """Production's latest SQL for `question`, or a `no_interaction` error."""
-        # feedback depends on evaluation, not the reverse: import at use.
-        from feedback.models import Interaction
-        from feedback.redaction import question_hash
-
         digest = question_hash(question, key=settings.PSEUDONYM_KEY.encode())
         found = (
             Interaction.objects.filter(

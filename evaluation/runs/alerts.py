@@ -25,9 +25,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record_event
-from evaluation.comparison import segment_regressions
 from evaluation.models import EvaluationRun, RegressionAlert
-from evaluation.run_selectors import find_champion_run
+from evaluation.runs.comparison import segment_regressions
+from evaluation.runs.selectors import find_champion_run
 
 __all__ = [
     "alert_payload",
@@ -85,7 +85,7 @@ def raise_regression_alerts(*, run: EvaluationRun) -> list[RegressionAlert]:
                 subject=alert,
                 data={"run": run.pk, "champion_run": champion.pk, "segment": segment},
             )
-    from evaluation.tasks import send_regression_alert
+    from evaluation.runs.tasks import send_regression_alert
 
     for alert in created:
         send_regression_alert.delay_on_commit(alert.pk)  # type: ignore[attr-defined]  # Celery makes Django-app tasks DjangoTask

@@ -10,8 +10,8 @@ import logging
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
-from evaluation import alerts, runner
 from evaluation.models import EvaluationRun, RegressionAlert
+from evaluation.runs import alerts, chunks, services
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def dispatch_run(run_id: int) -> None:
     if run is None:
         logger.warning("evaluation run %s does not exist", run_id)
         return
-    runner.enqueue_chunks(run=run)
+    services.enqueue_chunks(run=run)
 
 
 @shared_task(
@@ -37,7 +37,7 @@ def dispatch_run(run_id: int) -> None:
 )
 def process_chunk(chunk_id: int) -> None:
     """Evaluate one chunk (idempotent; a lost database connection is retried)."""
-    runner.process_chunk(chunk_id=chunk_id)
+    chunks.process_chunk(chunk_id=chunk_id)
 
 
 @shared_task(bind=True, name="evaluation.send_regression_alert", acks_late=True)

@@ -5,9 +5,9 @@ from tqdm import tqdm
 
 from config.celery import app as celery_app
 from config.exceptions import DomainError
-from evaluation import runner
 from evaluation.models import EvaluationRun, GoldenSetSnapshot
-from evaluation.summaries import METRICS
+from evaluation.runs import services
+from evaluation.runs.summaries import METRICS
 from registry.models import Label, ModelVersion, PromptVersion
 
 
@@ -76,7 +76,7 @@ class Command(BaseCommand):
         snapshot = self._snapshot(options["snapshot"])
         inline = options["inline"] or celery_app.conf.task_always_eager
         try:
-            run = runner.start_run(
+            run = services.start_run(
                 prompt_version=prompt,
                 model_version=model,
                 snapshot=snapshot,
@@ -98,10 +98,10 @@ class Command(BaseCommand):
                 bar.set_postfix(errors=current.errors, refresh=False)
 
             if inline:
-                run = runner.execute_run(run=run, on_progress=advance)
+                run = services.execute_run(run=run, on_progress=advance)
             else:
                 try:
-                    run = runner.wait_for_run(
+                    run = services.wait_for_run(
                         run=run, timeout_s=options["timeout"], on_progress=advance
                     )
                 except TimeoutError as exc:

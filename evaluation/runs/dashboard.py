@@ -20,10 +20,18 @@ from django.shortcuts import render
 from django.urls import path, reverse_lazy
 from django.utils.safestring import mark_safe
 
-from evaluation.charts import Point, Series, bar_chart, line_chart
 from evaluation.models import EvaluationRun, GoldenSetSnapshot
-from evaluation.run_selectors import latest_run_for, list_runs
-from evaluation.summaries import METRICS
+from evaluation.runs.charts import (
+    Point,
+    Series,
+    bar_chart,
+    line_chart,
+)
+from evaluation.runs.selectors import (
+    latest_run_for,
+    list_runs,
+)
+from evaluation.runs.summaries import METRICS
 from registry.models import Label, PromptTemplate
 
 app_name = "dashboard"

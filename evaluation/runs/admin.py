@@ -1,6 +1,6 @@
 """Admin for evaluation runs, results and alerts (imported by evaluation.admin).
 
-Runs are started through `runner.start_run` (the add form) and otherwise only
+Runs are started through `services.start_run` (the add form) and otherwise only
 read, cancelled or resumed; the comparison page shows a run against the
 champion (or any run on the same snapshot) with the figures of the API.
 """
@@ -20,10 +20,10 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.permissions import authenticated_user
 from config.exceptions import DomainError
-from evaluation import run_selectors, runner
-from evaluation.comparison import compare_runs
 from evaluation.models import EvaluationResult, EvaluationRun, RegressionAlert
-from evaluation.reports import comparison_markdown
+from evaluation.runs import selectors, services
+from evaluation.runs.comparison import compare_runs
+from evaluation.runs.reports import comparison_markdown
 
 
 class RunForm(forms.ModelForm):
@@ -97,7 +97,7 @@ class EvaluationRunAdmin(SimpleHistoryAdmin):
         if change:
             return
         try:
-            run = runner.start_run(
+            run = services.start_run(
                 prompt_version=obj.prompt_version,
                 model_version=obj.model_version,
                 snapshot=obj.snapshot,
@@ -150,7 +150,7 @@ class EvaluationRunAdmin(SimpleHistoryAdmin):
     ) -> None:
         for run in queryset:
             try:
-                runner.cancel_run(
+                services.cancel_run(
                     run=run, acting_user=authenticated_user(request), reason="admin"
                 )
                 self.message_user(request, f"Run {run.pk} cancelled.")
@@ -163,7 +163,7 @@ class EvaluationRunAdmin(SimpleHistoryAdmin):
     ) -> None:
         for run in queryset:
             try:
-                sent = runner.resume_run(
+                sent = services.resume_run(
                     run=run, acting_user=authenticated_user(request)
                 )
                 self.message_user(request, f"Run {run.pk}: {sent} chunk(s) re-sent.")
@@ -180,13 +180,13 @@ class EvaluationRunAdmin(SimpleHistoryAdmin):
     def compare_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        run = get_object_or_404(run_selectors.list_runs(), pk=pk)
+        run = get_object_or_404(selectors.list_runs(), pk=pk)
         other_id = request.GET.get("with", "")
         champion: EvaluationRun | None
         if other_id.isdigit():
-            champion = get_object_or_404(run_selectors.list_runs(), pk=int(other_id))
+            champion = get_object_or_404(selectors.list_runs(), pk=int(other_id))
         else:
-            champion = run_selectors.find_champion_run(
+            champion = selectors.find_champion_run(
                 template=run.prompt_version.template,
                 snapshot=run.snapshot,
                 mode=run.mode,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from evaluation.comparison import Comparison
-from evaluation.summaries import METRICS
+from evaluation.runs.comparison import Comparison
+from evaluation.runs.summaries import METRICS
 
 __all__ = ["comparison_markdown"]
 

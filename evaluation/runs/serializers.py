@@ -11,7 +11,7 @@ from evaluation.models import (
     GoldenSetSnapshot,
     RegressionAlert,
 )
-from evaluation.run_selectors import list_runs
+from evaluation.runs.selectors import list_runs
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 
 

@@ -14,9 +14,9 @@ from fractions import Fraction
 from typing import Any
 
 from evaluation.models import EvaluationResult, EvaluationRun, GoldResultCache
-from evaluation.run_exceptions import ComparisonError
+from evaluation.runs.exceptions import ComparisonError
+from evaluation.runs.summaries import METRICS
 from evaluation.scoring import SQLGLOT_VERSION, normalize_sql
-from evaluation.summaries import METRICS
 
 __all__ = [
     "Comparison",
