@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "evaluation.runs",
     "feedback",
     "governance",
+    "governance.cycle",
+    "demo",
 ]
 
 MIDDLEWARE = [

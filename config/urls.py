@@ -17,4 +17,5 @@ urlpatterns = [
     # The accuracy dashboard for stakeholders.
     path("evaluation/", include("evaluation.runs.dashboard")),
     path("api/v1/governance/", include("governance.urls")),
+    path("api/v1/governance/", include("governance.cycle.urls")),
 ]

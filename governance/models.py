@@ -373,18 +373,13 @@ class CircuitBreaker(models.Model):
         return f"{self.template}: {'halted' if self.halted else 'closed'}"
 
 
-# The retraining cycle's records live in their own module (this one is long).
-from governance.cycle_models import DatasetSnapshot, RetrainingCycle  # noqa: E402
-
 __all__ = [
     "Approval",
     "CircuitBreaker",
-    "DatasetSnapshot",
     "DecisionLogEntry",
     "DecisionLogHead",
     "GovernancePolicy",
     "PromotionRequest",
     "ReleaseNote",
-    "RetrainingCycle",
     "TriggerEvent",
 ]

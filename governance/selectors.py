@@ -2,7 +2,6 @@
 
 from django.db.models import Prefetch, QuerySet
 
-from governance.cycle_models import DatasetSnapshot, RetrainingCycle
 from governance.decisions import list_decision_log
 from governance.models import (
     Approval,
@@ -15,11 +14,9 @@ from governance.models import (
 
 __all__ = [
     "list_circuit_breakers",
-    "list_dataset_snapshots",
     "list_decision_log",
     "list_promotion_requests",
     "list_release_notes",
-    "list_retraining_cycles",
     "list_trigger_events",
 ]
 
@@ -57,31 +54,4 @@ def list_circuit_breakers() -> QuerySet[CircuitBreaker]:
     """Every template's breaker state."""
     return CircuitBreaker.objects.select_related(
         "template", "reset_by", "halt_decision"
-    )
-
-
-def list_retraining_cycles() -> QuerySet[RetrainingCycle]:
-    """Cycles, newest first, with what the API shows joined (constant queries).
-
-    The dataset's rows and manifest are deferred: a cycle shows only the
-    snapshot's id and hash, and the rows can be large.
-    """
-    return RetrainingCycle.objects.select_related(
-        "template", "requested_by", "dataset", "decision"
-    ).defer("dataset__rows", "dataset__manifest")
-
-
-def list_dataset_snapshots(*, with_manifest: bool = False) -> QuerySet[DatasetSnapshot]:
-    """Dataset snapshots, newest first, with the cycles that used them.
-
-    The rows (the training data itself) are never loaded; the manifest only
-    when `with_manifest` (detail reads), since lists do not show it.
-    """
-    deferred = ["rows"] if with_manifest else ["rows", "manifest"]
-    return (
-        DatasetSnapshot.objects.select_related("template", "created_by")
-        .defer(*deferred)
-        .prefetch_related(
-            Prefetch("cycles", queryset=RetrainingCycle.objects.only("id", "dataset"))
-        )
     )

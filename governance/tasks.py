@@ -2,7 +2,7 @@ import logging
 
 from celery import shared_task
 
-from governance import cycle, notifications, triggers
+from governance import notifications, triggers
 from governance.models import PromotionRequest
 
 logger = logging.getLogger(__name__)
@@ -23,22 +23,3 @@ def check_triggers() -> None:
     """Run every retraining-trigger check (the beat entry seeded in migration 0006)."""
     fired = triggers.check_triggers()
     logger.info("retraining trigger check: %s fired", len(fired))
-
-
-@shared_task(name="governance.run_weekly_cycles")
-def run_weekly_cycles() -> None:
-    """Advance every production template's retraining cycle (beat entry, 0008)."""
-    for template_id in cycle.templates_to_retrain():
-        advance_cycle.delay(template_id)
-
-
-@shared_task(name="governance.advance_cycle")
-def advance_cycle(template_id: int, attempt: int = 0) -> None:
-    """Advance one template's cycle without blocking this worker; while its
-    evaluation runs are on other workers, look again later (bounded)."""
-    if cycle.advance_scheduled_cycle(template_id=template_id) and (
-        attempt < cycle.MAX_ADVANCES
-    ):
-        advance_cycle.apply_async(
-            (template_id, attempt + 1), countdown=cycle.ADVANCE_EVERY_S
-        )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from governance import cycle_views, views
+from governance import views
 
 app_name = "governance"
 
@@ -79,21 +79,5 @@ urlpatterns = [
         "circuit-breakers/<slug:template>/reset/",
         views.CircuitBreakerResetView.as_view(),
         name="circuit-breaker-reset",
-    ),
-    path("cycles/", cycle_views.RetrainingCycleListView.as_view(), name="cycle-list"),
-    path(
-        "cycles/<int:pk>/",
-        cycle_views.RetrainingCycleDetailView.as_view(),
-        name="cycle-detail",
-    ),
-    path(
-        "datasets/",
-        cycle_views.DatasetSnapshotListView.as_view(),
-        name="dataset-list",
-    ),
-    path(
-        "datasets/<int:pk>/",
-        cycle_views.DatasetSnapshotDetailView.as_view(),
-        name="dataset-detail",
     ),
 ]

@@ -14,12 +14,15 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from demo.loop import (
+    run_demo,
+    split_questions,
+)
 from evaluation.models import EvaluationRun
 from feedback.models import ReviewItem
 from feedback.redaction import normalize_question
 from governance.chain import verify_chain
-from governance.cycle_models import RetrainingCycle
-from governance.demo import run_demo, split_questions
+from governance.cycle.models import RetrainingCycle
 from governance.models import DecisionLogEntry, PromotionRequest, ReleaseNote
 from registry.models import Label, PromptVersion
 from tests.conftest import ensure_roles

@@ -21,7 +21,11 @@ from evaluation.spider import hardness
 from feedback import services as review
 from feedback.ingestion import ingest_events
 from feedback.models import ReviewItem
-from governance.cycle import CycleOptions, CycleOutcome, run_cycle
+from governance.cycle.progress import (
+    CycleOptions,
+    CycleOutcome,
+)
+from governance.cycle.services import run_cycle
 from registry.models import Label, PromptTemplate
 from targets.models import TargetDatabase
 

@@ -9,8 +9,12 @@ from django.utils import timezone
 
 from evaluation.services import create_snapshot
 from feedback.redaction import normalize_question
-from governance import datasets
-from governance.dataset_checks import Thresholds, schema_problem, validate_dataset
+from governance.cycle import collect as datasets
+from governance.cycle.validate import (
+    Thresholds,
+    schema_problem,
+    validate_dataset,
+)
 from registry.models import Label
 from targets.models import TargetDatabase
 from tests.governance.cycle_helpers import (

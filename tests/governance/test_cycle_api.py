@@ -11,7 +11,10 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from evaluation.models import GoldenSetSnapshot
-from governance.cycle_models import DatasetSnapshot, RetrainingCycle
+from governance.cycle.models import (
+    DatasetSnapshot,
+    RetrainingCycle,
+)
 from registry.models import Label, PromptTemplate
 from targets.models import TargetDatabase
 from tests.governance.cycle_helpers import (

@@ -15,8 +15,9 @@ from evaluation.runs.services import (
     start_run,
 )
 from evaluation.services import retire_golden_example
-from governance import breaker, cycle_steps
-from governance.cycle_models import RetrainingCycle
+from governance import breaker
+from governance.cycle import evaluate as evaluate_step
+from governance.cycle.models import RetrainingCycle
 from governance.exceptions import GovernanceError
 from governance.models import (
     DecisionLogEntry,
@@ -234,7 +235,7 @@ def test_a_failed_step_leaves_a_resumable_cycle(
     def broken(*args: object, **kwargs: object) -> bool:
         raise RuntimeError("worker pool on fire")
 
-    monkeypatch.setattr(cycle_steps, "evaluate", broken)
+    monkeypatch.setattr(evaluate_step, "evaluate", broken)
     with pytest.raises(RuntimeError):
         cycle(production.template, None)
     failed = RetrainingCycle.objects.get()

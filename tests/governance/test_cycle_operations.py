@@ -19,9 +19,9 @@ from django_celery_beat.models import PeriodicTask
 from audit.models import AuditEvent
 from evaluation.models import GoldenSetSnapshot
 from feedback.ingestion import ingest_events
-from governance import tasks
-from governance.cycle import end_shadow
-from governance.cycle_models import RetrainingCycle
+from governance.cycle import tasks
+from governance.cycle.models import RetrainingCycle
+from governance.cycle.shadow import end_shadow
 from governance.models import PromotionRequest
 from registry.models import Label, PromptTemplate
 from registry.selectors import resolve_pair

@@ -3,7 +3,7 @@ selection and decisions, on engineered inputs."""
 
 import pytest
 
-from governance.contamination import (
+from governance.cycle.contamination import (
     NEAR_DUPLICATE_THRESHOLD,
     Candidate,
     Golden,
@@ -13,7 +13,7 @@ from governance.contamination import (
     question_tokens,
     total_variation,
 )
-from governance.cycle_rules import (
+from governance.cycle.rules import (
     APPROVED,
     PRODUCTION,
     ChangelogFacts,

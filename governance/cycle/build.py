@@ -1,30 +1,26 @@
-"""The retraining cycle's steps after validation: build, evaluate, decide, shadow.
-
-Orchestrated by `governance.cycle.run_cycle`; each step reuses what an earlier
-attempt of the same cycle stored, so a resumed cycle repeats no write.
+"""Build the challenger: refresh the prompt's few-shot examples from approved data,
+and optionally export the usable rows for fine-tuning elsewhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
-from config.celery import app as celery_app
-from evaluation.models import EvaluationRun, GoldenExample, RegressionAlert
-from evaluation.runs.alerts import raise_regression_alerts
-from evaluation.runs.selectors import latest_run_for
-from evaluation.runs.services import (
-    ACTIVE,
-    execute_run,
-    start_run,
-    wait_for_run,
-)
+from django.conf import settings
+
+from evaluation.backends.prompts import build_messages
+from evaluation.models import GoldenExample
 from evaluation.spider import hardness
+from feedback.models import Interaction
 from governance import breaker
-from governance.cycle_decide import evidence, settle
-from governance.cycle_models import RetrainingCycle
-from governance.cycle_rules import (
+from governance.cycle.decide import evidence, settle
+from governance.cycle.models import DatasetSnapshot, RetrainingCycle
+from governance.cycle.progress import CycleOptions, CycleOutcome, StepRecorder
+from governance.cycle.rules import (
     APPROVED,
     PRODUCTION,
     ChangelogFacts,
@@ -34,46 +30,10 @@ from governance.cycle_rules import (
     decide,
     select_few_shot,
 )
-from governance.dataset_checks import Validation, export_training_data
+from governance.cycle.validate import Validation
 from registry.content import content_hash
 from registry.models import PromptVersion
 from registry.services import create_prompt_version
-
-if TYPE_CHECKING:
-    from governance.cycle import CycleOptions, CycleOutcome, StepRecorder
-
-Status = RetrainingCycle.Status
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What the cycle is doing, for progress bars: a step, or items of a run."""
-
-    step: str
-    done: int = 0
-    total: int = 0
-
-
-ProgressCallback = Callable[[Progress], None]
-SHOWN_ITEMS = 10
-
-
-def describe_reuse(cycle: RetrainingCycle, outcome: CycleOutcome) -> None:
-    """List what a completed cycle already holds, for the caller to show."""
-    outcome.reused.append(f"cycle #{cycle.pk} (completed)")
-    if cycle.challenger_prompt is not None:
-        outcome.reused.append(f"challenger prompt v{cycle.challenger_prompt.number}")
-    for role in ("champion", "challenger"):
-        run = getattr(cycle, f"{role}_run")
-        if run is not None:
-            outcome.reused.append(f"{role} run #{run.pk}")
-    if cycle.decision is not None:
-        outcome.reused.append(
-            f"decision #{cycle.decision.sequence} ({cycle.decision.decision})"
-        )
-    if cycle.promotion_request is not None:
-        request = cycle.promotion_request
-        outcome.reused.append(f"promotion request #{request.pk} ({request.status})")
 
 
 def _segment(sql: str, dialect: str) -> str:
@@ -234,99 +194,57 @@ def export(cycle: RetrainingCycle, validation: Validation) -> dict[str, Any]:
     )
 
 
-def _run(cycle: RetrainingCycle, role: str, inline: bool) -> tuple[EvaluationRun, bool]:
-    """The role's run and whether an earlier run was reused."""
-    run = getattr(cycle, f"{role}_run")
-    if run is not None and run.status not in (
-        EvaluationRun.Status.FAILED,
-        EvaluationRun.Status.CANCELLED,
-    ):
-        return run, True
-    prompt, model = getattr(cycle, f"{role}_prompt"), getattr(cycle, f"{role}_model")
-    assert cycle.golden_snapshot is not None  # noqa: S101
-    run = latest_run_for(
-        prompt_version=prompt, model_version=model, snapshot=cycle.golden_snapshot
-    )
-    reused = run is not None
-    if run is None:
-        run = start_run(
-            prompt_version=prompt,
-            model_version=model,
-            snapshot=cycle.golden_snapshot,
-            acting_user=cycle.requested_by,
-            enqueue=not inline,
-        )
-    setattr(cycle, f"{role}_run", run)
-    cycle.save(update_fields=[f"{role}_run"])
-    return run, reused
+def export_training_data(
+    *,
+    dataset: DatasetSnapshot,
+    usable: list[dict[str, Any]],
+    production: PromptVersion,
+    directory: Path | None = None,
+) -> dict[str, Any]:
+    """Write the usable rows with `training` consent as chat-format JSON Lines.
 
-
-def _accuracy(run: EvaluationRun) -> float | None:
-    value = run.summary.get("overall", {}).get("execution_accuracy")
-    return round(value, 4) if value is not None else None
-
-
-def evaluate(
-    cycle: RetrainingCycle,
-    options: CycleOptions,
-    outcome: CycleOutcome,
-    recorder: StepRecorder,
-    wait: bool,
-) -> bool:
-    """Evaluate champion then challenger on the golden snapshot; True when done.
-
-    In process without a broker; on workers with one (waiting up to the
-    options' timeout, or returning False at once with `wait=False`).
+    One object per line, `{"messages": [system, user, assistant]}`: the
+    production prompt rendered without examples, then the approved SQL. Files
+    (train.jsonl, manifest.json) go to
+    `DATA_DIR/training/<template>/dataset-<id>-<hash12>/`; rewriting gives
+    identical bytes. Returns the manifest.
     """
-    started = recorder.begin("evaluate")
-    inline = bool(celery_app.conf.task_always_eager)
-    runs = []
-    for role in ("champion", "challenger"):
-        run, reused = _run(cycle, role, inline)
-        if reused:
-            outcome.reused.append(f"{role} run #{run.pk} ({run.status})")
-        runs.append(run)
-    total = sum(run.total for run in runs)
-
-    def tick(_: EvaluationRun) -> None:
-        if recorder.on_progress is not None:
-            done = sum(run.done for run in runs)
-            recorder.on_progress(Progress(step="evaluate", done=done, total=total))
-
-    for run in runs:
-        if run.status not in ACTIVE:
-            continue
-        if inline:
-            execute_run(run=run, on_progress=tick)
-        elif wait:
-            wait_for_run(run=run, timeout_s=options.timeout_s, on_progress=tick)
-        else:
-            run.refresh_from_db()
-    waiting = [run for run in runs if run.status in ACTIVE]
-    numbers: dict[str, Any] = {
-        "champion_run": runs[0].pk,
-        "challenger_run": runs[1].pk,
-    }
-    if waiting:
-        recorder.end(started, status="waiting", numbers=numbers)
-        outcome.waiting = "evaluation runs " + ", ".join(f"#{r.pk}" for r in waiting)
-        return False
-    champion, challenger = runs
-    alerts = []
-    if challenger.status == EvaluationRun.Status.SUCCEEDED:
-        raise_regression_alerts(run=challenger)
-        alerts = list(
-            RegressionAlert.objects.filter(run=challenger).values_list(
-                "segment", flat=True
-            )
+    template = dataset.template
+    target = template.target_database
+    rows = [
+        r for r in usable if r["consent_scope"] == Interaction.ConsentScope.TRAINING
+    ]
+    lines = []
+    for row in sorted(rows, key=lambda r: r["review_item"]):
+        messages = build_messages(
+            template_text=production.template_text,
+            parameters=production.parameters,
+            schema=target.schema,
+            examples=[],
+            question=row["question"],
+            dialect=target.dialect,
         )
-    numbers.update(
-        {
-            "items": total,
-            "champion_accuracy": _accuracy(champion),
-            "challenger_accuracy": _accuracy(challenger),
-            "regression_alerts": alerts,
-        }
+        messages.append({"role": "assistant", "content": row["sql"]})
+        lines.append(json.dumps({"messages": messages}, ensure_ascii=False))
+    body = ("\n".join(lines) + "\n" if lines else "").encode()
+    folder = directory or (
+        Path(settings.DATA_DIR)
+        / "training"
+        / template.name
+        / f"dataset-{dataset.pk}-{dataset.content_hash[:12]}"
     )
-    recorder.end(started, numbers=numbers)
-    return True
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train.jsonl").write_bytes(body)
+    manifest = {
+        "dataset_snapshot": dataset.pk,
+        "dataset_hash": dataset.content_hash,
+        "template": template.name,
+        "format": "openai-chat-jsonl",
+        "rows": len(lines),
+        "left_out_without_training_consent": len(usable) - len(rows),
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "path": str(folder / "train.jsonl"),
+        "prompt_version": production.pk,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest

@@ -1,6 +1,7 @@
 """Records of the retraining cycle: dataset snapshots and the cycles themselves.
 
-Imported by `governance.models`, so they belong to the governance app.
+They keep the `governance` app label (`Meta.app_label`): their tables,
+migrations and permission codenames were created in governance and stay there.
 """
 
 from django.conf import settings
@@ -45,6 +46,7 @@ class DatasetSnapshot(AppendOnlyModel):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        app_label = "governance"
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -172,6 +174,7 @@ class RetrainingCycle(models.Model):
     history = HistoricalRecords(excluded_fields=["steps"])
 
     class Meta:
+        app_label = "governance"
         ordering = ["-started_at", "-id"]
         permissions = [("run_retrainingcycle", "Can run a retraining cycle")]
         constraints = [

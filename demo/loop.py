@@ -27,13 +27,24 @@ from accounts.services import (
     issue_api_token,
     revoke_api_token,
 )
+from demo import traffic as demo_traffic
+from demo.traffic import (
+    Question,
+    ReviewStats,
+    TrafficStats,
+)
 from evaluation.importing import ImportItem, import_golden_examples, spider_table_ids
 from evaluation.spider import load_examples
 from feedback.models import Interaction
 from feedback.redaction import redact
-from governance import chain, cycle, demo_traffic, promotions
-from governance.cycle_models import RetrainingCycle
-from governance.demo_traffic import Question, ReviewStats, TrafficStats
+from governance import (
+    chain,
+    promotions,
+)
+from governance.cycle.models import RetrainingCycle
+from governance.cycle.progress import CycleOptions
+from governance.cycle.services import run_cycle
+from governance.cycle.shadow import end_shadow
 from governance.models import PromotionRequest
 from registry.models import Label, ModelVersion, PromptTemplate
 from registry.services import (
@@ -293,14 +304,12 @@ def _loop(
         adjudicator=users["senior2"],
     )
     say(f"{template.name}: retraining cycle")
-    options = cycle.CycleOptions(
+    options = CycleOptions(
         shadow_share=SHADOW_SHARE,
         min_shadow_interactions=MIN_SHADOW_INTERACTIONS,
         timeout_s=timeout_s,
     )
-    outcome = cycle.run_cycle(
-        template=template, acting_user=users["mleng"], options=options
-    )
+    outcome = run_cycle(template=template, acting_user=users["mleng"], options=options)
     report.reused += [f"{template.name}: {line}" for line in outcome.reused]
     for period in ("week2", "week3", "week4"):
         if not outcome.waiting.startswith("shadow"):
@@ -315,7 +324,7 @@ def _loop(
             days_ago=0.0,
         )
         result.shadow = served
-        outcome = cycle.run_cycle(template=template, acting_user=users["mleng"])
+        outcome = run_cycle(template=template, acting_user=users["mleng"])
     result.cycle = outcome.cycle
     request = outcome.cycle.promotion_request
     if request is not None and request.status == PromotionRequest.Status.PENDING:
@@ -326,6 +335,6 @@ def _loop(
             comment="Reviewed the gates, the per-segment table and the shadow "
             "traffic; promote.",
         )
-        cycle.end_shadow(template=template, acting_user=users["mllead"])
+        end_shadow(template=template, acting_user=users["mllead"])
         request.refresh_from_db()
     result.request = request

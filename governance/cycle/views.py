@@ -7,14 +7,20 @@ cycles are started by `manage.py run_cycle` or the weekly schedule only.
 from django.db.models import QuerySet
 from rest_framework import generics
 
-from governance import selectors
-from governance.cycle_models import DatasetSnapshot, RetrainingCycle
-from governance.cycle_serializers import (
+from governance.cycle import selectors
+from governance.cycle.filters import (
+    DatasetSnapshotFilter,
+    RetrainingCycleFilter,
+)
+from governance.cycle.models import (
+    DatasetSnapshot,
+    RetrainingCycle,
+)
+from governance.cycle.serializers import (
     DatasetSnapshotDetailSerializer,
     DatasetSnapshotSerializer,
     RetrainingCycleSerializer,
 )
-from governance.filters import DatasetSnapshotFilter, RetrainingCycleFilter
 
 
 class RetrainingCycleListView(generics.ListAPIView):

@@ -26,7 +26,10 @@ from evaluation.models import GoldenExample
 from evaluation.spider import hardness
 from feedback.events import NEGATIVE_TYPES
 from feedback.models import Feedback, Interaction, ReviewItem
-from governance.cycle_models import DatasetSnapshot, RetrainingCycle
+from governance.cycle.models import (
+    DatasetSnapshot,
+    RetrainingCycle,
+)
 from governance.models import DecisionLogEntry
 from registry.content import content_hash
 from registry.models import Label, PromptTemplate

@@ -1,4 +1,4 @@
-"""Validation of a dataset snapshot, and its fine-tuning export.
+"""Validation of a dataset snapshot (the cycle's validate step).
 
 Validation checks the schema of every row, the volume per segment, the shift of
 the segment mix against the previous snapshot, and contamination by the golden
@@ -9,22 +9,17 @@ cycle (it logs `investigate`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sqlglot
-from django.conf import settings
 
-from evaluation.backends.prompts import build_messages
 from evaluation.models import GoldenExample, GoldenSetSnapshot
 from evaluation.scoring import normalize_sql
 from feedback.models import Interaction
-from governance import contamination
-from governance.cycle_models import DatasetSnapshot
+from governance.cycle import contamination
+from governance.cycle.models import DatasetSnapshot
 from registry.models import PromptVersion
 from targets.schema import sqlglot_schema
 
@@ -218,59 +213,3 @@ def validate_dataset(
             "golden examples of the evaluation snapshot (or near-duplicates)"
         )
     return result
-
-
-def export_training_data(
-    *,
-    dataset: DatasetSnapshot,
-    usable: list[dict[str, Any]],
-    production: PromptVersion,
-    directory: Path | None = None,
-) -> dict[str, Any]:
-    """Write the usable rows with `training` consent as chat-format JSON Lines.
-
-    One object per line, `{"messages": [system, user, assistant]}`: the
-    production prompt rendered without examples, then the approved SQL. Files
-    (train.jsonl, manifest.json) go to
-    `DATA_DIR/training/<template>/dataset-<id>-<hash12>/`; rewriting gives
-    identical bytes. Returns the manifest.
-    """
-    template = dataset.template
-    target = template.target_database
-    rows = [
-        r for r in usable if r["consent_scope"] == Interaction.ConsentScope.TRAINING
-    ]
-    lines = []
-    for row in sorted(rows, key=lambda r: r["review_item"]):
-        messages = build_messages(
-            template_text=production.template_text,
-            parameters=production.parameters,
-            schema=target.schema,
-            examples=[],
-            question=row["question"],
-            dialect=target.dialect,
-        )
-        messages.append({"role": "assistant", "content": row["sql"]})
-        lines.append(json.dumps({"messages": messages}, ensure_ascii=False))
-    body = ("\n".join(lines) + "\n" if lines else "").encode()
-    folder = directory or (
-        Path(settings.DATA_DIR)
-        / "training"
-        / template.name
-        / f"dataset-{dataset.pk}-{dataset.content_hash[:12]}"
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "train.jsonl").write_bytes(body)
-    manifest = {
-        "dataset_snapshot": dataset.pk,
-        "dataset_hash": dataset.content_hash,
-        "template": template.name,
-        "format": "openai-chat-jsonl",
-        "rows": len(lines),
-        "left_out_without_training_consent": len(usable) - len(rows),
-        "sha256": hashlib.sha256(body).hexdigest(),
-        "path": str(folder / "train.jsonl"),
-        "prompt_version": production.pk,
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest

@@ -13,7 +13,10 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from governance.cycle_models import DatasetSnapshot, RetrainingCycle
+from governance.cycle.models import (
+    DatasetSnapshot,
+    RetrainingCycle,
+)
 
 
 def _pretty(value: Any) -> str:

@@ -12,128 +12,37 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
+from dataclasses import asdict
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.exceptions import DomainError
-from governance import cycle_decide, cycle_steps, datasets
-from governance.cycle_models import DatasetSnapshot, RetrainingCycle
-from governance.cycle_steps import Progress, ProgressCallback
-from governance.dataset_checks import Thresholds, validate_dataset
+from governance.cycle import build, collect, decide, evaluate, shadow
+from governance.cycle.models import DatasetSnapshot, RetrainingCycle
+from governance.cycle.progress import (
+    ACTIVE,
+    CycleOptions,
+    CycleOutcome,
+    Progress,
+    ProgressCallback,
+    StepRecorder,
+    complete,
+)
+from governance.cycle.validate import validate_dataset
 from governance.exceptions import GovernanceError, NotPermittedError
 from governance.gates import current_snapshot
 from registry.models import Label, ModelVersion, PromptTemplate
-from registry.services import move_label
 
 __all__ = [
-    "CycleOptions",
-    "CycleOutcome",
-    "Progress",
-    "ProgressCallback",
     "advance_scheduled_cycle",
-    "end_shadow",
     "run_cycle",
     "templates_to_retrain",
 ]
 
 logger = logging.getLogger(__name__)
 Status = RetrainingCycle.Status
-ACTIVE = (Status.RUNNING, Status.SHADOWING)
-
-
-@dataclass(frozen=True)
-class CycleOptions:
-    """Bounds and switches of one cycle; stored on it and reused on resume."""
-
-    max_per_segment: int = 8
-    max_total: int = 40
-    min_examples: int = 5
-    max_shift: float = 0.5
-    max_contaminated_share: float = 0.5
-    shadow_share: str = ""
-    min_shadow_interactions: int = 20
-    export_training: bool = False
-    challenger_model: str = ""
-    timeout_s: float = 3600.0
-
-    def __post_init__(self) -> None:
-        if self.max_per_segment < 1 or self.max_total < 1:
-            raise GovernanceError("Few-shot bounds must be at least 1.", field="bounds")
-        if self.min_examples < 1:
-            raise GovernanceError("At least one example is needed.", field="min")
-        if self.shadow_share:
-            try:
-                share = Decimal(self.shadow_share)
-            except ArithmeticError:
-                raise GovernanceError(
-                    "A share is a number such as 0.2.", field="shadow_share"
-                ) from None
-            if not Decimal(0) < share < Decimal(1):
-                raise GovernanceError(
-                    "The shadow share lies strictly between 0 and 1.",
-                    field="shadow_share",
-                )
-
-    def thresholds(self) -> Thresholds:
-        return Thresholds(
-            min_examples=self.min_examples,
-            max_shift=self.max_shift,
-            max_contaminated_share=self.max_contaminated_share,
-        )
-
-
-@dataclass
-class CycleOutcome:
-    """The cycle, what this call reused, and what it still waits for ("")."""
-
-    cycle: RetrainingCycle
-    reused: list[str] = field(default_factory=list)
-    waiting: str = ""
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
-
-
-class StepRecorder:
-    """Times a step and stores it on the cycle (a repeated step replaces its row)."""
-
-    def __init__(self, cycle: RetrainingCycle, on_progress: ProgressCallback | None):
-        self.cycle = cycle
-        self.on_progress = on_progress
-
-    def begin(self, name: str) -> tuple[str, float, datetime]:
-        if self.on_progress is not None:
-            self.on_progress(Progress(step=name))
-        return name, time.monotonic(), timezone.now()
-
-    def end(
-        self,
-        started: tuple[str, float, datetime],
-        *,
-        status: str = "ok",
-        numbers: dict[str, Any] | None = None,
-        detail: str = "",
-    ) -> None:
-        name, clock, at = started
-        row = {
-            "name": name,
-            "status": status,
-            "started_at": _iso(at),
-            "finished_at": _iso(timezone.now()),
-            "duration_ms": round((time.monotonic() - clock) * 1000),
-            "numbers": numbers or {},
-            "detail": detail,
-        }
-        steps = [s for s in self.cycle.steps if s["name"] != name]
-        self.cycle.steps = [*steps, row]
-        self.cycle.save(update_fields=["steps"])
 
 
 def _create_cycle(
@@ -179,10 +88,9 @@ def _open_cycle(
     if (cycle := active.first()) is not None:
         outcome.reused.append(f"cycle #{cycle.pk} ({cycle.status}): resumed")
         return cycle
-    latest = datasets.latest_dataset(template)
+    latest = collect.latest_dataset(template)
     unchanged = (
-        latest is not None
-        and datasets.approvals_after(template, latest.window_end) == 0
+        latest is not None and collect.approvals_after(template, latest.window_end) == 0
     )
     if unchanged:
         assert latest is not None  # noqa: S101
@@ -209,9 +117,9 @@ def _open_cycle(
             if unchanged and latest is not None:
                 dataset, created = latest, False
             else:
-                dataset, created = datasets.build_dataset(
+                dataset, created = collect.build_dataset(
                     template=template,
-                    window_start=datasets.baseline_window_start(template),
+                    window_start=collect.baseline_window_start(template),
                     window_end=timezone.now(),
                     acting_user=acting_user,
                 )
@@ -242,7 +150,7 @@ def _run_steps(
     wait: bool,
 ) -> None:
     if cycle.status == Status.SHADOWING:
-        cycle_decide.finish_shadow(cycle, options, outcome, recorder)
+        shadow.finish_shadow(cycle, options, outcome, recorder)
         return
     assert cycle.dataset is not None and cycle.champion_prompt is not None  # noqa: S101
     started = recorder.begin("validate")
@@ -268,19 +176,19 @@ def _run_steps(
     )
     if (decision := cycle.decision) is not None:
         outcome.reused.append(f"decision #{decision.sequence}")
-        cycle_decide.complete(cycle)
+        complete(cycle)
         return
-    facts = cycle_steps.build(cycle, validation, options, outcome, recorder)
+    facts = build.build(cycle, validation, options, outcome, recorder)
     if facts is None:
         return
     if options.export_training and not cycle.training_export:
         started = recorder.begin("export")
-        cycle.training_export = cycle_steps.export(cycle, validation)
+        cycle.training_export = build.export(cycle, validation)
         cycle.save(update_fields=["training_export"])
         recorder.end(started, numbers=cycle.training_export)
-    if not cycle_steps.evaluate(cycle, options, outcome, recorder, wait):
+    if not evaluate.evaluate(cycle, options, outcome, recorder, wait):
         return
-    cycle_decide.decide_after_evaluation(cycle, facts, options, outcome, recorder)
+    decide.decide_after_evaluation(cycle, facts, options, outcome, recorder)
 
 
 def run_cycle(
@@ -319,7 +227,7 @@ def run_cycle(
     )
     outcome.cycle = cycle
     if cycle.status == Status.COMPLETED:
-        cycle_steps.describe_reuse(cycle, outcome)
+        describe_reuse(cycle, outcome)
         return outcome
     stored = CycleOptions(**cycle.options)
     recorder = StepRecorder(cycle, on_progress)
@@ -333,23 +241,6 @@ def run_cycle(
         cycle.save(update_fields=["status", "error", "finished_at"])
         raise
     return outcome
-
-
-def end_shadow(*, template: PromptTemplate, acting_user: User | None) -> Label | None:
-    """Stop routing sessions to the challenger label (after its promotion or
-    when giving up on it). A recorded label move; a no-op at share 0."""
-    label = Label.objects.filter(template=template, name=Label.Name.CHALLENGER).first()
-    if label is None or label.traffic_share == 0:
-        return label
-    return move_label(
-        template=template,
-        name=Label.Name.CHALLENGER,
-        prompt_version=label.prompt_version,
-        model_version=label.model_version,
-        reason="Shadow serving ended.",
-        acting_user=acting_user,
-        traffic_share=Decimal(0),
-    )
 
 
 # The schedule looks at a cycle waiting for its runs every minute, for a day.
@@ -393,3 +284,21 @@ def templates_to_retrain() -> list[int]:
         .order_by("template_id")
         .values_list("template_id", flat=True)
     )
+
+
+def describe_reuse(cycle: RetrainingCycle, outcome: CycleOutcome) -> None:
+    """List what a completed cycle already holds, for the caller to show."""
+    outcome.reused.append(f"cycle #{cycle.pk} (completed)")
+    if cycle.challenger_prompt is not None:
+        outcome.reused.append(f"challenger prompt v{cycle.challenger_prompt.number}")
+    for role in ("champion", "challenger"):
+        run = getattr(cycle, f"{role}_run")
+        if run is not None:
+            outcome.reused.append(f"{role} run #{run.pk}")
+    if cycle.decision is not None:
+        outcome.reused.append(
+            f"decision #{cycle.decision.sequence} ({cycle.decision.decision})"
+        )
+    if cycle.promotion_request is not None:
+        request = cycle.promotion_request
+        outcome.reused.append(f"promotion request #{request.pk} ({request.status})")

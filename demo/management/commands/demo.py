@@ -4,7 +4,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from governance.demo import (
+from demo.loop import (
     ASSISTANT_CLIENT,
     DEMO_PASSWORD,
     DEMO_USERS,

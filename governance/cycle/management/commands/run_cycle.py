@@ -5,8 +5,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from config.exceptions import DomainError
-from governance.cycle import CycleOptions, Progress, run_cycle
-from governance.cycle_models import RetrainingCycle
+from governance.cycle.models import RetrainingCycle
+from governance.cycle.progress import (
+    CycleOptions,
+    Progress,
+)
+from governance.cycle.services import run_cycle
 from registry.models import PromptTemplate
 
 

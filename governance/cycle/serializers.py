@@ -3,7 +3,10 @@
 from django.contrib.auth.models import User
 from rest_framework import serializers
 
-from governance.cycle_models import DatasetSnapshot, RetrainingCycle
+from governance.cycle.models import (
+    DatasetSnapshot,
+    RetrainingCycle,
+)
 from governance.models import DecisionLogEntry
 from registry.models import PromptTemplate
 

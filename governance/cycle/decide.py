@@ -1,4 +1,4 @@
-"""The retraining cycle's decision, shadow serving and promotion request.
+"""The retraining cycle's decision: compare, check the breaker, decide, settle.
 
 A cycle logs exactly one decision: `settle` takes a row lock on the cycle and
 reuses a decision already stored, so concurrent or repeated runs never log a
@@ -8,37 +8,35 @@ second one for the same dataset snapshot.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from evaluation.models import EvaluationRun
-from evaluation.runs.comparison import (
-    compare_runs,
-    segment_regressions,
+from evaluation.runs.comparison import compare_runs, segment_regressions
+from governance import breaker, decisions, gates
+from governance.cycle.models import RetrainingCycle
+from governance.cycle.progress import (
+    CycleOptions,
+    CycleOutcome,
+    StepRecorder,
+    complete,
 )
-from governance import breaker, decisions, gates, online, promotions
-from governance.cycle_models import RetrainingCycle
-from governance.cycle_rules import RETRAIN, CycleFacts, Ruling, decide
+from governance.cycle.request import open_request
+from governance.cycle.rules import (
+    RETRAIN,
+    CycleFacts,
+    Ruling,
+    decide,
+)
+from governance.cycle.shadow import start_shadow
 from governance.models import DecisionLogEntry, PromotionRequest
 from registry.models import Label
-from registry.services import move_label
-
-if TYPE_CHECKING:
-    from governance.cycle import CycleOptions, CycleOutcome, StepRecorder
 
 Status = RetrainingCycle.Status
 SHOWN_ITEMS = 10
 METRIC = "execution_accuracy"
-
-
-def complete(cycle: RetrainingCycle) -> None:
-    """Mark the cycle finished."""
-    cycle.status, cycle.finished_at = Status.COMPLETED, timezone.now()
-    cycle.save(update_fields=["status", "finished_at"])
 
 
 def _trim(comparison: dict[str, Any]) -> dict[str, Any]:
@@ -88,72 +86,6 @@ def evidence(
     return data
 
 
-def _percent(value: Any) -> str:
-    return f"{value:.1%}" if isinstance(value, int | float) else "n/a"
-
-
-def request_rationale(cycle: RetrainingCycle, extra: str = "") -> str:
-    """Why the cycle asks for a promotion: the numbers a reviewer checks first."""
-    dataset, overall = cycle.dataset, cycle.comparison.get("overall", {})
-    assert dataset is not None and cycle.challenger_prompt is not None  # noqa: S101
-    accuracy = overall.get(METRIC, {})
-    test = cycle.comparison.get("mcnemar", {})
-    seen = cycle.comparison.get("seen_split", {}).get("challenger", {})
-    champion_number = cycle.champion_prompt.number if cycle.champion_prompt else "?"
-    text = (
-        f"Retraining cycle #{cycle.pk}, dataset snapshot #{dataset.pk} "
-        f"({dataset.content_hash[:12]}): challenger v{cycle.challenger_prompt.number} "
-        f"scores {_percent(accuracy.get('challenger'))} execution accuracy vs "
-        f"production v{champion_number} {_percent(accuracy.get('champion'))} on "
-        f"golden snapshot #{cycle.golden_snapshot_id} (McNemar p="
-        f"{test.get('p_value', 1.0):.3g}; golden items whose SQL the challenger "
-        f"has seen: {_percent(seen.get('seen', {}).get(METRIC))} of "
-        f"{seen.get('seen', {}).get('n', 0)}, unseen: "
-        f"{_percent(seen.get('unseen', {}).get(METRIC))} of "
-        f"{seen.get('unseen', {}).get('n', 0)})."
-    )
-    return f"{text} {extra}".strip()
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
-
-
-def _start_shadow(cycle: RetrainingCycle, share: Decimal) -> None:
-    assert cycle.challenger_prompt and cycle.challenger_model  # noqa: S101
-    sequence = cycle.decision.sequence if cycle.decision else "?"
-    move_label(
-        template=cycle.template,
-        name=Label.Name.CHALLENGER,
-        prompt_version=cycle.challenger_prompt,
-        model_version=cycle.challenger_model,
-        reason=f"Retraining cycle #{cycle.pk}: serve the challenger to {share:.0%} "
-        f"of sessions before promotion (decision #{sequence}).",
-        acting_user=cycle.requested_by,
-        traffic_share=share,
-    )
-    cycle.status = Status.SHADOWING
-    cycle.online_comparison = {"since": _iso(timezone.now())}
-    cycle.save(update_fields=["status", "online_comparison"])
-
-
-def _open_request(cycle: RetrainingCycle, extra: str = "") -> PromotionRequest:
-    assert cycle.challenger_prompt and cycle.challenger_model  # noqa: S101
-    assert cycle.challenger_run is not None  # noqa: S101
-    request = promotions.request_promotion(
-        template=cycle.template,
-        prompt_version=cycle.challenger_prompt,
-        model_version=cycle.challenger_model,
-        candidate_run=cycle.challenger_run,
-        rationale=request_rationale(cycle, extra),
-        requested_by=cycle.requested_by,
-        decision=cycle.decision,
-    )
-    cycle.promotion_request = request
-    cycle.save(update_fields=["promotion_request"])
-    return request
-
-
 @transaction.atomic
 def settle(
     cycle: RetrainingCycle,
@@ -192,10 +124,10 @@ def settle(
     if ruling.decision != RETRAIN:
         complete(cycle)
     elif options.shadow_share:
-        _start_shadow(cycle, Decimal(options.shadow_share))
+        start_shadow(cycle, Decimal(options.shadow_share))
         outcome.waiting = "shadow traffic on the challenger label"
     else:
-        _open_request(cycle)
+        open_request(cycle)
         complete(cycle)
 
 
@@ -268,49 +200,4 @@ def decide_after_evaluation(
             "shadow_share": options.shadow_share or None,
         },
         detail=ruling.reason,
-    )
-
-
-def finish_shadow(
-    cycle: RetrainingCycle,
-    options: CycleOptions,
-    outcome: CycleOutcome,
-    recorder: StepRecorder,
-) -> None:
-    """Compare the shadowed challenger with production online; once it served
-    `min_shadow_interactions` sessions, open the promotion request with the
-    comparison in its rationale (what approvers sign) and finish."""
-    started = recorder.begin("shadow")
-    assert cycle.challenger_prompt and cycle.challenger_model  # noqa: S101
-    assert cycle.champion_prompt and cycle.champion_model  # noqa: S101
-    since = datetime.fromisoformat(cycle.online_comparison["since"])
-    comparison = online.compare_online(
-        template=cycle.template,
-        champion=(cycle.champion_prompt.pk, cycle.champion_model.pk),
-        challenger=(cycle.challenger_prompt.pk, cycle.challenger_model.pk),
-        since=since,
-    )
-    cycle.online_comparison = comparison
-    cycle.save(update_fields=["online_comparison"])
-    served = comparison["challenger"]["interactions"]
-    numbers = {
-        "challenger_interactions": served,
-        "champion_interactions": comparison["champion"]["interactions"],
-        "needed": options.min_shadow_interactions,
-        **comparison["delta"],
-    }
-    if served < options.min_shadow_interactions:
-        recorder.end(started, status="waiting", numbers=numbers)
-        outcome.waiting = (
-            f"shadow traffic: {served} of {options.min_shadow_interactions} "
-            "challenger interactions"
-        )
-        return
-    recorder.end(started, numbers=numbers, detail=online.describe(comparison))
-    started = recorder.begin("request")
-    with transaction.atomic():
-        request = _open_request(cycle, online.describe(comparison))
-        complete(cycle)
-    recorder.end(
-        started, numbers={"promotion_request": request.pk, "status": request.status}
     )

@@ -1,0 +1,30 @@
+import django_filters
+
+from governance.cycle.models import DatasetSnapshot, RetrainingCycle
+from governance.models import DecisionLogEntry
+
+
+class RetrainingCycleFilter(django_filters.FilterSet):
+    template = django_filters.CharFilter(field_name="template__name")
+    decision = django_filters.ChoiceFilter(
+        field_name="decision__decision", choices=DecisionLogEntry.Decision.choices
+    )
+    started_after = django_filters.IsoDateTimeFilter(
+        field_name="started_at", lookup_expr="gte"
+    )
+    started_before = django_filters.IsoDateTimeFilter(
+        field_name="started_at", lookup_expr="lt"
+    )
+
+    class Meta:
+        model = RetrainingCycle
+        fields = ["template", "status", "trigger", "decision"]
+
+
+class DatasetSnapshotFilter(django_filters.FilterSet):
+    template = django_filters.CharFilter(field_name="template__name")
+
+    class Meta:
+        model = DatasetSnapshot
+        # The hash is what a decision entry cites (`data_snapshot_hash`).
+        fields = ["template", "content_hash"]
