@@ -38,8 +38,8 @@ from evaluation.spider import load_examples
 from feedback.models import Interaction
 from feedback.redaction import redact
 from governance import (
+    approvals,
     chain,
-    promotions,
 )
 from governance.cycle.models import RetrainingCycle
 from governance.cycle.progress import CycleOptions
@@ -329,7 +329,7 @@ def _loop(
     request = outcome.cycle.promotion_request
     if request is not None and request.status == PromotionRequest.Status.PENDING:
         say(f"{template.name}: tier-2 approval by mllead")
-        promotions.approve_promotion(
+        approvals.approve_promotion(
             request=request,
             approver=users["mllead"],
             comment="Reviewed the gates, the per-segment table and the shadow "

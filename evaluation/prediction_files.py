@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from evaluation.exact_match import Schema
 from evaluation.scoring import (
     MODES,
     SQLGLOT_VERSION,
     GoldQueryError,
     ItemScore,
     Mode,
-    Schema,
     aggregate,
     prepare_gold,
     score_item,

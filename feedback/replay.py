@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from django.conf import settings
 
 from evaluation.backends.base import Generation
-from evaluation.runs.exceptions import BackendConfigurationError
+from evaluation.exceptions import BackendConfigurationError
 from feedback.models import Interaction
 from feedback.redaction import question_hash
 from registry.models import ModelVersion, PromptVersion

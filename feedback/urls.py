@@ -1,6 +1,6 @@
 from django.urls import path
 
-from feedback import views
+from feedback import review_views, views
 
 app_name = "feedback"
 
@@ -14,10 +14,12 @@ urlpatterns = [
     path("feedback/", views.FeedbackListView.as_view(), name="feedback-list"),
     path("batch/", views.EventBatchView.as_view(), name="event-batch"),
     path("widget/", views.WidgetFeedbackView.as_view(), name="widget-feedback"),
-    path("review-items/", views.ReviewItemListView.as_view(), name="review-list"),
+    path(
+        "review-items/", review_views.ReviewItemListView.as_view(), name="review-list"
+    ),
     path(
         "review-items/<int:pk>/",
-        views.ReviewItemDetailView.as_view(),
+        review_views.ReviewItemDetailView.as_view(),
         name="review-detail",
     ),
     *(
@@ -27,11 +29,11 @@ urlpatterns = [
             name=f"review-{verb}",
         )
         for verb, view in (
-            ("claim", views.ReviewItemClaimView),
-            ("release", views.ReviewItemReleaseView),
-            ("approve", views.ReviewItemApproveView),
-            ("reject", views.ReviewItemRejectView),
-            ("escalate", views.ReviewItemEscalateView),
+            ("claim", review_views.ReviewItemClaimView),
+            ("release", review_views.ReviewItemReleaseView),
+            ("approve", review_views.ReviewItemApproveView),
+            ("reject", review_views.ReviewItemRejectView),
+            ("escalate", review_views.ReviewItemEscalateView),
         )
     ),
 ]

@@ -1,4 +1,4 @@
-"""Feedback API: ingestion (API key or widget token) and the review queue."""
+"""Feedback API: ingestion, by API key or widget token, and reading events back."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections import Counter
 from typing import Any
 
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -23,12 +22,11 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from accounts.exceptions import FeedbackTokenError
-from accounts.permissions import authenticated_user
 from accounts.widget_tokens import (
     FeedbackToken,
     read_feedback_token,
 )
-from feedback import selectors, services
+from feedback import selectors
 from feedback.exceptions import (
     EventConflictError,
     FeedbackError,
@@ -41,9 +39,8 @@ from feedback.ingestion import (
     ItemResult,
     ingest_events,
 )
-from feedback.models import Feedback, Interaction, ReviewItem
+from feedback.models import Feedback, Interaction
 from feedback.serializers import (
-    ApproveInputSerializer,
     BatchInputSerializer,
     BatchResultSerializer,
     ConflictSerializer,
@@ -51,8 +48,6 @@ from feedback.serializers import (
     FeedbackSerializer,
     InteractionInputSerializer,
     InteractionSerializer,
-    ReasonInputSerializer,
-    ReviewItemSerializer,
     WidgetFeedbackInputSerializer,
     WidgetResultSerializer,
 )
@@ -303,101 +298,3 @@ class WidgetFeedbackView(APIView):
 
 def _now_iso() -> str:
     return timezone.now().isoformat()
-
-
-class ReviewItemListView(generics.ListAPIView):
-    required_permission = "feedback.view_reviewitem"
-    serializer_class = ReviewItemSerializer
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("state", str, enum=list(ReviewItem.State.values)),
-        ]
-    )
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
-
-    def get_queryset(self) -> QuerySet[ReviewItem]:
-        state = self.request.query_params.get("state") or None
-        if state is not None and state not in ReviewItem.State.values:
-            raise FeedbackError(
-                f"One of: {', '.join(ReviewItem.State.values)}.", field="state"
-            )
-        return selectors.list_review_queue(state=state)
-
-
-class ReviewItemDetailView(generics.RetrieveAPIView):
-    required_permission = "feedback.view_reviewitem"
-    serializer_class = ReviewItemSerializer
-
-    def get_queryset(self) -> QuerySet[ReviewItem]:
-        return selectors.list_review_queue()
-
-
-def _review_response(item: ReviewItem) -> Response:
-    fresh = selectors.list_review_queue().get(pk=item.pk)
-    return Response(ReviewItemSerializer(fresh).data)
-
-
-class ReviewActionView(APIView):
-    write_permission = "feedback.review_reviewitem"
-
-    def item(self, pk: int) -> ReviewItem:
-        return get_object_or_404(ReviewItem, pk=pk)
-
-
-class ReviewItemClaimView(ReviewActionView):
-    @extend_schema(request=None, responses=ReviewItemSerializer)
-    def post(self, request: Request, pk: int) -> Response:
-        item = services.claim_review_item(
-            item=self.item(pk), acting_user=authenticated_user(request)
-        )
-        return _review_response(item)
-
-
-class ReviewItemReleaseView(ReviewActionView):
-    @extend_schema(request=None, responses=ReviewItemSerializer)
-    def post(self, request: Request, pk: int) -> Response:
-        item = services.release_review_item(
-            item=self.item(pk), acting_user=authenticated_user(request)
-        )
-        return _review_response(item)
-
-
-class ReviewItemApproveView(ReviewActionView):
-    @extend_schema(request=ApproveInputSerializer, responses=ReviewItemSerializer)
-    def post(self, request: Request, pk: int) -> Response:
-        data = ApproveInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        item = services.approve_review_item(
-            item=self.item(pk),
-            acting_user=authenticated_user(request),
-            **data.validated_data,
-        )
-        return _review_response(item)
-
-
-class ReviewItemRejectView(ReviewActionView):
-    @extend_schema(request=ReasonInputSerializer, responses=ReviewItemSerializer)
-    def post(self, request: Request, pk: int) -> Response:
-        data = ReasonInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        item = services.reject_review_item(
-            item=self.item(pk),
-            acting_user=authenticated_user(request),
-            **data.validated_data,
-        )
-        return _review_response(item)
-
-
-class ReviewItemEscalateView(ReviewActionView):
-    @extend_schema(request=ReasonInputSerializer, responses=ReviewItemSerializer)
-    def post(self, request: Request, pk: int) -> Response:
-        data = ReasonInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        item = services.escalate_review_item(
-            item=self.item(pk),
-            acting_user=authenticated_user(request),
-            **data.validated_data,
-        )
-        return _review_response(item)

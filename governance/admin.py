@@ -22,7 +22,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from accounts.permissions import authenticated_user
 from audit.admin import ReadOnlyAdmin
 from config.exceptions import DomainError
-from governance import amendments, decisions, gates, promotions
+from governance import amendments, approvals, decisions, gates
 from governance.models import (
     Approval,
     CircuitBreaker,
@@ -239,14 +239,14 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
             raise PermissionDenied
         try:
             if action == "approve":
-                promotions.approve_promotion(
+                approvals.approve_promotion(
                     request=obj,
                     approver=authenticated_user(request),
                     comment=comment,
                     seen_hash=seen,
                 )
             elif action == "reject":
-                promotions.reject_promotion(
+                approvals.reject_promotion(
                     request=obj,
                     reviewer=authenticated_user(request),
                     comment=comment,
@@ -323,13 +323,13 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
         for obj in queryset:
             try:
                 if verb == "approve":
-                    promotions.approve_promotion(
+                    approvals.approve_promotion(
                         request=obj,
                         approver=authenticated_user(request),
                         comment=comment,
                     )
                 else:
-                    promotions.reject_promotion(
+                    approvals.reject_promotion(
                         request=obj,
                         reviewer=authenticated_user(request),
                         comment=comment,

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from audit.services import record_event
 from evaluation.models import EvaluationRun
-from governance import decisions, notifications, promotions
+from governance import approvals, decisions, notifications, promotions
 from governance.exceptions import GovernanceError, NotPermittedError
 from governance.models import DecisionLogEntry, PromotionRequest
 from governance.tiers import rule_for
@@ -40,9 +40,9 @@ def override_gates(
     override promotes at once; otherwise the tier's approvals are still needed.
     Records `governance.promotion_request.gate_overridden`.
     """
-    request = promotions.lock_open_request(request, seen_hash)
-    promotions.guard_four_eyes(request, acting_user)
-    if not promotions.has_explicit_permission(acting_user, "override_gate"):
+    request = approvals.lock_open_request(request, seen_hash)
+    approvals.guard_four_eyes(request, acting_user)
+    if not approvals.has_explicit_permission(acting_user, "override_gate"):
         raise NotPermittedError("Overriding a gate needs the override_gate permission.")
     if not reason.strip():
         raise GovernanceError("An override needs a reason.", field="reason")
@@ -63,7 +63,7 @@ def override_gates(
         data={"failed_gates": failed, "voided_approvals": voided},
     )
     if rule_for(request.tier).automatic:
-        promotions.promote(request, acting_user=acting_user)
+        approvals.promote(request, acting_user=acting_user)
     return request
 
 
@@ -82,7 +82,7 @@ def edit_promotion_request(
     A gate override does not carry over to changed content. Records
     `governance.promotion_request.edited` with the number of voided approvals.
     """
-    request = promotions.lock_open_request(request, None)
+    request = approvals.lock_open_request(request, None)
     if request.kind != PromotionRequest.Kind.PROMOTION:
         raise GovernanceError("Only promotion requests can be edited.")
     if rationale is not None:
@@ -117,10 +117,10 @@ def withdraw_promotion_request(
     *, request: PromotionRequest, acting_user: User, reason: str
 ) -> PromotionRequest:
     """Close a pending request without a verdict; appends a `withdrawn` outcome."""
-    request = promotions.lock_open_request(request, None)
+    request = approvals.lock_open_request(request, None)
     if not reason.strip():
         raise GovernanceError("A withdrawal needs a reason.", field="reason")
-    promotions.close_request(request, PromotionRequest.Status.WITHDRAWN)
+    approvals.close_request(request, PromotionRequest.Status.WITHDRAWN)
     decisions.record_outcome(
         decision=request.decision,
         outcome=DecisionLogEntry.Outcome.WITHDRAWN,

@@ -7,7 +7,7 @@ from django.utils import timezone
 from audit.services import record_event
 from evaluation.models import EvaluationRun
 from evaluation.runs.selectors import list_runs
-from governance import decisions, gates, promotions
+from governance import approvals, decisions, gates
 from governance.exceptions import GovernanceError, NotPermittedError
 from governance.models import CircuitBreaker, DecisionLogEntry
 from registry.models import PromptTemplate
@@ -97,7 +97,7 @@ def reset_circuit_breaker(
     *, template: PromptTemplate, acting_user: User, reason: str
 ) -> CircuitBreaker:
     """Close a halted breaker: an ML lead with a reason; logs a `resume` decision."""
-    if "ml_lead" not in promotions.roles_of(acting_user) or not acting_user.has_perm(
+    if "ml_lead" not in approvals.roles_of(acting_user) or not acting_user.has_perm(
         "governance.reset_circuitbreaker"
     ):
         raise NotPermittedError("Only an ML lead may reset the circuit breaker.")

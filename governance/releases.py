@@ -95,7 +95,7 @@ def write_release_note(
 ) -> ReleaseNote:
     """Store the release note of a promotion that just took effect.
 
-    Called by `promotions.promote` only, in its transaction; one per request.
+    Called by `approvals.promote` only, in its transaction; one per request.
     """
     new_prompt = request.prompt_version
     old_prompt = previous.prompt_version if previous else None

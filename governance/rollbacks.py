@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record_event
-from governance import decisions, promotions
+from governance import approvals, decisions, promotions
 from governance.exceptions import GovernanceError, NotPermittedError
 from governance.models import DecisionLogEntry, PromotionRequest
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
@@ -102,7 +102,7 @@ def rollback_label(
     Needs `governance.rollback_label` and the ml_lead or ai_safety role. Logs a
     `rollback` decision already deployed, and `governance.label.rolled_back`.
     """
-    roles = promotions.roles_of(acting_user) & FAST_PATH_ROLES
+    roles = approvals.roles_of(acting_user) & FAST_PATH_ROLES
     if not roles or not acting_user.has_perm("governance.rollback_label"):
         raise NotPermittedError("The incident rollback is for ml_lead or ai_safety.")
     if not reason.strip():

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from governance import views
+from governance import promotion_views, views
 
 app_name = "governance"
 
@@ -21,51 +21,55 @@ urlpatterns = [
         views.DecisionLogDetailView.as_view(),
         name="decision-detail",
     ),
-    path("promotions/", views.PromotionListView.as_view(), name="promotion-list"),
+    path(
+        "promotions/",
+        promotion_views.PromotionListView.as_view(),
+        name="promotion-list",
+    ),
     path(
         "promotions/<int:pk>/",
-        views.PromotionDetailView.as_view(),
+        promotion_views.PromotionDetailView.as_view(),
         name="promotion-detail",
     ),
     path(
         "promotions/<int:pk>/approve/",
-        views.PromotionApproveView.as_view(),
+        promotion_views.PromotionApproveView.as_view(),
         name="promotion-approve",
     ),
     path(
         "promotions/<int:pk>/reject/",
-        views.PromotionRejectView.as_view(),
+        promotion_views.PromotionRejectView.as_view(),
         name="promotion-reject",
     ),
     path(
         "promotions/<int:pk>/override/",
-        views.PromotionOverrideView.as_view(),
+        promotion_views.PromotionOverrideView.as_view(),
         name="promotion-override",
     ),
     path(
         "promotions/<int:pk>/edit/",
-        views.PromotionEditView.as_view(),
+        promotion_views.PromotionEditView.as_view(),
         name="promotion-edit",
     ),
     path(
         "promotions/<int:pk>/withdraw/",
-        views.PromotionWithdrawView.as_view(),
+        promotion_views.PromotionWithdrawView.as_view(),
         name="promotion-withdraw",
     ),
     path(
         "promotions/<int:pk>/release-notes/",
-        views.ReleaseNoteView.as_view(),
+        promotion_views.ReleaseNoteView.as_view(),
         name="release-notes",
     ),
     path(
         "promotions/<int:pk>/release-notes.<str:fmt>",
-        views.ReleaseNoteView.as_view(),
+        promotion_views.ReleaseNoteView.as_view(),
         name="release-notes-export",
     ),
-    path("rollbacks/", views.RollbackView.as_view(), name="rollback"),
+    path("rollbacks/", promotion_views.RollbackView.as_view(), name="rollback"),
     path(
         "rollback-requests/",
-        views.RollbackRequestView.as_view(),
+        promotion_views.RollbackRequestView.as_view(),
         name="rollback-request",
     ),
     path("triggers/", views.TriggerListView.as_view(), name="trigger-list"),

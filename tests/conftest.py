@@ -15,7 +15,6 @@ from django.contrib.auth.models import Group, User
 from django.db import connection
 from rest_framework.test import APIClient
 
-from accounts.roles import ROLES, sync_roles
 from config.celery import app as celery_app
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 from registry.services import (
@@ -26,9 +25,9 @@ from registry.services import (
 )
 from targets.models import TargetDatabase
 from targets.services import register_target_database
+from tests.helpers import TEMPLATE_TEXT, ensure_roles, worker_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_TEXT = "Schema:\n{schema}\nExamples:\n{examples}\nQuestion: {question}\nSQL:"
 
 
 def pytest_collection_modifyitems(
@@ -77,12 +76,6 @@ def browser() -> Iterator[Any]:
         )
         yield instance
         instance.close()
-
-
-def ensure_roles() -> None:
-    """Restore the role groups when a transactional test's flush removed them."""
-    if Group.objects.filter(name__in=ROLES).count() != len(ROLES):
-        sync_roles()
 
 
 @pytest.fixture
@@ -189,15 +182,6 @@ def production(
         model_version=model_v1,
         reason="initial",
         acting_user=ml_lead,
-    )
-
-
-def worker_database_url() -> str:
-    """The DSN of the PostgreSQL test database, for worker processes."""
-    db = connection.settings_dict
-    return (
-        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/{db['NAME']}"
     )
 
 

@@ -25,7 +25,7 @@ from governance.chain import verify_chain
 from governance.cycle.models import RetrainingCycle
 from governance.models import DecisionLogEntry, PromotionRequest, ReleaseNote
 from registry.models import Label, PromptVersion
-from tests.conftest import ensure_roles
+from tests.helpers import ensure_roles
 
 WORD = re.compile(r"[a-z0-9]+")
 

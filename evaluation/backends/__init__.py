@@ -17,7 +17,7 @@ from django.conf import settings
 from evaluation.backends.base import Backend, Generation
 from evaluation.backends.chat import ChatCompletionsBackend
 from evaluation.backends.retrieval import OfflineRetrievalBackend
-from evaluation.runs.exceptions import BackendConfigurationError
+from evaluation.exceptions import BackendConfigurationError
 from registry.models import ModelVersion, PromptVersion
 
 __all__ = [

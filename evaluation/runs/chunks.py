@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from evaluation.backends import Backend, Generation, backend_for
+from evaluation.exceptions import BackendConfigurationError
 from evaluation.models import (
     EvaluationChunk,
     EvaluationResult,
@@ -25,7 +26,6 @@ from evaluation.models import (
     GoldenExample,
 )
 from evaluation.runs.alerts import raise_regression_alerts
-from evaluation.runs.exceptions import BackendConfigurationError
 from evaluation.runs.gold_cache import gold_results_for
 from evaluation.runs.summaries import ItemOutcome, summarize
 from evaluation.scoring import GoldResult, score_item

@@ -13,10 +13,11 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
 
+from evaluation.exact_match import normalize_sql
 from evaluation.models import EvaluationResult, EvaluationRun, GoldResultCache
 from evaluation.runs.exceptions import ComparisonError
 from evaluation.runs.summaries import METRICS
-from evaluation.scoring import SQLGLOT_VERSION, normalize_sql
+from evaluation.scoring import SQLGLOT_VERSION
 
 __all__ = [
     "Comparison",

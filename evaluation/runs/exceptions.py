@@ -3,10 +3,6 @@
 from config.exceptions import ConflictError, DomainError
 
 
-class BackendConfigurationError(DomainError):
-    """A model version cannot be run: unknown provider or missing endpoint."""
-
-
 class RunError(DomainError):
     """An evaluation run was requested with inputs that cannot work."""
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import sqlglot
 
+from evaluation.exact_match import normalize_sql
 from evaluation.models import GoldenExample, GoldenSetSnapshot
-from evaluation.scoring import normalize_sql
 from feedback.models import Interaction
 from governance.cycle import contamination
 from governance.cycle.models import DatasetSnapshot

@@ -15,14 +15,14 @@ from evaluation.backends.chat import ChatCompletionsBackend
 from evaluation.backends.prompts import extract_sql, select_examples
 from evaluation.backends.retrieval import OfflineRetrievalBackend
 from evaluation.backends.similarity import nearest, tokens
+from evaluation.exceptions import BackendConfigurationError
 from evaluation.models import EvaluationRun
-from evaluation.runs.exceptions import BackendConfigurationError
 from feedback.ingestion import ingest_events
 from registry.models import Label, PromptVersion
 from registry.services import register_model_version
 from targets.models import TargetDatabase
 from tests.evaluation.chat_server import Reply, answer_from, chat_server
-from tests.evaluation.run_fixtures import add_goldens, finished_run, snapshot_of
+from tests.evaluation.runs.run_fixtures import add_goldens, finished_run, snapshot_of
 
 SCHEMA = {
     "singer": ["Singer_ID", "Name", "Country", "Age"],

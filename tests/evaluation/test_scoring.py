@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.exact_match import normalize_sql
 from evaluation.scoring import (
     SQLGLOT_VERSION,
     GoldResult,
     ItemScore,
     aggregate,
-    normalize_sql,
     prepare_gold,
     remove_distinct,
     results_equal,

@@ -27,7 +27,7 @@ from registry.services import (
     register_model_version,
 )
 from targets.models import TargetDatabase
-from tests.conftest import TEMPLATE_TEXT
+from tests.helpers import TEMPLATE_TEXT
 
 WIDGET = "/api/v1/feedback/widget/"
 Build = Callable[..., dict[str, Any]]

@@ -13,7 +13,7 @@ from governance.models import (
 )
 from governance.promotions import request_promotion
 from registry.models import Label, ModelVersion, PromptTemplate
-from tests.governance.conftest import make_run, new_prompt, summary
+from tests.governance.run_builders import make_run, new_prompt, summary
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from evaluation.models import GoldenSetSnapshot
 from governance.promotions import request_promotion
 from registry.models import Label, ModelVersion, PromptTemplate
-from tests.governance.conftest import make_run, new_prompt, summary
+from tests.governance.run_builders import make_run, new_prompt, summary
 
 
 @pytest.mark.django_db(transaction=True)

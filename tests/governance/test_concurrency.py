@@ -8,13 +8,14 @@ from django.contrib.auth.models import User
 from django.db import connections
 
 from evaluation.models import GoldenSetSnapshot
+from governance.approvals import approve_promotion
 from governance.chain import verify_chain
 from governance.decisions import open_decision
 from governance.exceptions import StaleRequestError
 from governance.models import DecisionLogEntry, PromotionRequest, ReleaseNote
-from governance.promotions import approve_promotion, request_promotion
+from governance.promotions import request_promotion
 from registry.models import Label, ModelVersion, PromptTemplate
-from tests.governance.conftest import make_run, new_prompt, summary
+from tests.governance.run_builders import make_run, new_prompt, summary
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -11,6 +11,10 @@ from governance.amendments import (
     override_gates,
     withdraw_promotion_request,
 )
+from governance.approvals import (
+    approve_promotion,
+    reject_promotion,
+)
 from governance.chain import verify_chain
 from governance.exceptions import (
     GovernanceError,
@@ -23,10 +27,10 @@ from governance.models import (
     GovernancePolicy,
     PromotionRequest,
 )
-from governance.promotions import approve_promotion, reject_promotion, request_promotion
+from governance.promotions import request_promotion
 from governance.tiers import TIER_RULES
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
-from tests.governance.conftest import make_run, make_snapshot, new_prompt, summary
+from tests.governance.run_builders import make_run, make_snapshot, new_prompt, summary
 
 pytestmark = pytest.mark.django_db
 

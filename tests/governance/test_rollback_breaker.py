@@ -3,13 +3,14 @@ from django.contrib.auth.models import User
 
 from audit.models import AuditEvent
 from evaluation.models import EvaluationRun, GoldenSetSnapshot
+from governance.approvals import approve_promotion
 from governance.breaker import check_circuit_breaker, is_halted, reset_circuit_breaker
 from governance.exceptions import GovernanceError, NotPermittedError, SelfApprovalError
 from governance.models import DecisionLogEntry
-from governance.promotions import approve_promotion, request_promotion
+from governance.promotions import request_promotion
 from governance.rollbacks import previous_pair, request_rollback, rollback_label
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
-from tests.governance.conftest import make_run, new_prompt, summary
+from tests.governance.run_builders import make_run, new_prompt, summary
 
 pytestmark = pytest.mark.django_db
 

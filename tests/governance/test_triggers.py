@@ -1,3 +1,4 @@
+import uuid
 from datetime import timedelta
 from io import StringIO
 
@@ -10,6 +11,7 @@ from evaluation.models import (
     GoldenExample,
     GoldenSetSnapshot,
 )
+from feedback.ingestion import ingest_events
 from governance import tasks
 from governance.breaker import check_circuit_breaker
 from governance.exceptions import GovernanceError
@@ -17,6 +19,7 @@ from governance.models import DecisionLogEntry, GovernancePolicy, TriggerEvent
 from governance.triggers import (
     check_calendar,
     check_data_volume,
+    check_feedback_spike,
     check_metric_degradation,
     check_triggers,
     detect_spike,
@@ -24,7 +27,7 @@ from governance.triggers import (
 )
 from registry.models import Label, PromptTemplate
 from targets.models import TargetDatabase
-from tests.governance.conftest import make_run, make_snapshot, new_prompt, summary
+from tests.governance.run_builders import make_run, make_snapshot, new_prompt, summary
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +153,80 @@ def test_task_and_command_run_the_check(template: PromptTemplate) -> None:
     out = StringIO()
     call_command("check_triggers", template="concerts", stdout=out)
     assert "0 trigger(s) fired." in out.getvalue()
+
+
+MIDNIGHT = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _traffic(
+    production: Label, analyst: User, day: int, total: int, negative: str | None
+) -> None:
+    """`total` interactions at noon `day` days before MIDNIGHT; half of them get
+    the `negative` signal."""
+    moment = MIDNIGHT - timedelta(days=day) + timedelta(hours=12)
+    events: list[dict[str, object]] = []
+    for index in range(total):
+        event_id = str(uuid.uuid4())
+        events.append(
+            {
+                "kind": "interaction",
+                "event_id": event_id,
+                "user_id": f"u{index}",
+                "tenant_id": "acme",
+                "task_type": "adhoc",
+                "question": f"question {day} {index}",
+                "prompt_version": production.prompt_version_id,
+                "model_version": production.model_version_id,
+                "outcome": "success",
+                "consent_scope": "improvement",
+                "occurred_at": moment.isoformat(),
+            }
+        )
+        if negative and index < total // 2:
+            events.append(
+                {
+                    "kind": "feedback",
+                    "event_id": str(uuid.uuid4()),
+                    "interaction_id": event_id,
+                    "type": negative,
+                    "submitter_role": "analyst",
+                    "occurred_at": moment.isoformat(),
+                }
+            )
+    results = ingest_events(events=events, acting_user=analyst, channel="api")
+    assert {r.status for r in results} == {"created"}
+
+
+@pytest.mark.parametrize("signal", ["thumbs_down", "retried", "abandoned"])
+def test_a_spike_of_any_negative_signal_fires_from_stored_feedback(
+    production: Label, analyst: User, signal: str
+) -> None:
+    GovernancePolicy.objects.create(
+        template=production.template,
+        feedback_history_windows=4,
+        feedback_min_interactions=4,
+    )
+    for day in range(5, 1, -1):  # four quiet days: no negative feedback at all
+        _traffic(production, analyst, day, 4, None)
+    now = MIDNIGHT + timedelta(hours=1)  # the latest window is the day before
+    assert check_feedback_spike(production.template, now) is None
+    _traffic(production, analyst, 1, 6, signal)  # yesterday: half negative
+    finding = check_feedback_spike(production.template, now)
+    assert finding is not None
+    _, evidence = finding
+    assert evidence["latest"] == 0.5 and evidence["windows"][-1]["negative"] == 3
+
+
+def test_feedback_outside_the_negative_set_never_fires(
+    production: Label, analyst: User
+) -> None:
+    GovernancePolicy.objects.create(
+        template=production.template,
+        feedback_history_windows=4,
+        feedback_min_interactions=4,
+    )
+    for day in range(5, 1, -1):
+        _traffic(production, analyst, day, 4, None)
+    _traffic(production, analyst, 1, 6, "thumbs_up")
+    now = MIDNIGHT + timedelta(hours=1)
+    assert check_feedback_spike(production.template, now) is None

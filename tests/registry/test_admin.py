@@ -8,7 +8,7 @@ from accounts.models import ApiToken
 from audit.models import AuditEvent
 from registry.models import Label, ModelVersion, PromptVersion
 from registry.services import create_prompt_version
-from tests.conftest import TEMPLATE_TEXT
+from tests.helpers import TEMPLATE_TEXT
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from registry.services import (
     move_label,
     register_model_version,
 )
-from tests.conftest import TEMPLATE_TEXT
+from tests.helpers import TEMPLATE_TEXT
 
 
 def new_version(

@@ -21,7 +21,7 @@ from targets.sandbox import (
     SqliteSandbox,
     sandbox_for,
 )
-from tests.evaluation.adversarial import CORPUS, Attack
+from tests.targets.adversarial import CORPUS, Attack
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 SOURCE_DB = DATA / "spider" / "database" / "concert_singer" / "concert_singer.sqlite"

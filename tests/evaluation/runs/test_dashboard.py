@@ -24,7 +24,7 @@ from evaluation.runs.charts import (
 from registry.models import ModelVersion, PromptTemplate
 from registry.services import move_label
 from targets.models import TargetDatabase
-from tests.evaluation.run_fixtures import (
+from tests.evaluation.runs.run_fixtures import (
     add_goldens,
     finished_run,
     prompt_with,

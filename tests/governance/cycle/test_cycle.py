@@ -17,7 +17,7 @@ from governance.cycle.validate import (
 )
 from registry.models import Label
 from targets.models import TargetDatabase
-from tests.governance.cycle_helpers import (
+from tests.governance.cycle.helpers import (
     PAIRS,
     approve_spider,
     correct,

@@ -29,7 +29,7 @@ from evaluation.runs.alerts import (
 from registry.models import Label, ModelVersion, PromptTemplate
 from registry.services import move_label
 from targets.models import TargetDatabase
-from tests.evaluation.run_fixtures import (
+from tests.evaluation.runs.run_fixtures import (
     add_goldens,
     finished_run,
     prompt_with,

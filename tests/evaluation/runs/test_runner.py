@@ -14,6 +14,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from audit.models import AuditEvent
 from config.celery import app as celery_app
+from evaluation.exceptions import BackendConfigurationError
 from evaluation.models import (
     EvaluationChunk,
     EvaluationResult,
@@ -25,7 +26,6 @@ from evaluation.models import (
 from evaluation.runs import chunks, services
 from evaluation.runs import gold_cache as goldcache
 from evaluation.runs.exceptions import (
-    BackendConfigurationError,
     RunError,
     RunStateError,
 )
@@ -43,7 +43,7 @@ from registry.models import ModelVersion, PromptTemplate, PromptVersion
 from registry.services import register_model_version
 from targets.models import TargetDatabase
 from tests.evaluation.chat_server import Reply, answer_from, chat_server
-from tests.evaluation.run_fixtures import (
+from tests.evaluation.runs.run_fixtures import (
     ITEMS,
     add_goldens,
     finished_run,

@@ -16,6 +16,7 @@ from evaluation.runs.services import (
 )
 from evaluation.services import retire_golden_example
 from governance import breaker
+from governance.approvals import approve_promotion
 from governance.cycle import evaluate as evaluate_step
 from governance.cycle.models import RetrainingCycle
 from governance.exceptions import GovernanceError
@@ -25,12 +26,10 @@ from governance.models import (
     PromotionRequest,
     ReleaseNote,
 )
-from governance.promotions import approve_promotion
 from registry.models import Label, ModelVersion, PromptVersion
 from registry.services import create_prompt_version, register_model_version
 from targets.models import TargetDatabase
-from tests.conftest import TEMPLATE_TEXT
-from tests.governance.cycle_helpers import (
+from tests.governance.cycle.helpers import (
     PAIRS,
     approve_spider,
     correct_paraphrases,
@@ -38,6 +37,7 @@ from tests.governance.cycle_helpers import (
     golden_snapshot,
     spider,
 )
+from tests.helpers import TEMPLATE_TEXT
 
 pytestmark = pytest.mark.django_db
 GOLDEN = [golden for golden, _ in PAIRS]

@@ -11,7 +11,7 @@ from evaluation.models import (
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 from registry.services import move_label
 from targets.models import TargetDatabase
-from tests.evaluation.run_fixtures import (
+from tests.evaluation.runs.run_fixtures import (
     add_goldens,
     finished_run,
     prompt_with,

@@ -23,7 +23,7 @@ from evaluation.runs.reports import comparison_markdown
 from evaluation.runs.services import start_run
 from registry.models import ModelVersion, PromptTemplate
 from targets.models import TargetDatabase
-from tests.evaluation.run_fixtures import (
+from tests.evaluation.runs.run_fixtures import (
     ITEMS,
     add_goldens,
     finished_run,

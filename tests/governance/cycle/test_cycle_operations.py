@@ -26,7 +26,7 @@ from governance.models import PromotionRequest
 from registry.models import Label, PromptTemplate
 from registry.selectors import resolve_pair
 from targets.models import TargetDatabase
-from tests.governance.cycle_helpers import (
+from tests.governance.cycle.helpers import (
     PAIRS,
     approve_spider,
     correct_paraphrases,

@@ -7,7 +7,6 @@ never by writing rows directly.
 import json
 import uuid
 from functools import cache
-from pathlib import Path
 
 from django.contrib.auth.models import User
 from django.utils import timezone
@@ -28,8 +27,8 @@ from governance.cycle.progress import (
 from governance.cycle.services import run_cycle
 from registry.models import Label, PromptTemplate
 from targets.models import TargetDatabase
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 # Spider dev concert_singer: (golden, paraphrase with the same SQL) positions.
 PAIRS = [(2, 3), (4, 5), (6, 7), (8, 9), (10, 11), (12, 13), (20, 21), (26, 27)]
 

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,9 +25,12 @@ from registry.models import ModelVersion, PromptTemplate, PromptVersion
 from registry.services import register_model_version
 from targets.models import TargetDatabase
 from tests.evaluation.chat_server import Reply, answer_from, chat_server
-from tests.evaluation.run_fixtures import ITEMS, add_goldens, prompt_with, snapshot_of
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.evaluation.runs.run_fixtures import (
+    ITEMS,
+    add_goldens,
+    prompt_with,
+    snapshot_of,
+)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from targets.sqlgate import (
     UnsafeSQL,
     check_sql,
 )
-from tests.evaluation.adversarial import CORPUS, Attack
+from tests.targets.adversarial import CORPUS, Attack
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

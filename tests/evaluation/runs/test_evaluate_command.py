@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from evaluation.models import EvaluationRun
 from registry.models import Label, PromptTemplate
 from targets.models import TargetDatabase
-from tests.evaluation.run_fixtures import add_goldens, snapshot_of
+from tests.evaluation.runs.run_fixtures import add_goldens, snapshot_of
 
 
 def test_evaluate_shows_progress_and_prints_the_summary(

@@ -1,0 +1,28 @@
+"""Plain helpers shared by test modules (fixtures stay in conftest.py files)."""
+
+from pathlib import Path
+
+from django.contrib.auth.models import Group
+from django.db import connection
+
+from accounts.roles import ROLES, sync_roles
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+
+TEMPLATE_TEXT = "Schema:\n{schema}\nExamples:\n{examples}\nQuestion: {question}\nSQL:"
+
+
+def ensure_roles() -> None:
+    """Restore the role groups when a transactional test's flush removed them."""
+    if Group.objects.filter(name__in=ROLES).count() != len(ROLES):
+        sync_roles()
+
+
+def worker_database_url() -> str:
+    """The DSN of the PostgreSQL test database, for worker processes."""
+    db = connection.settings_dict
+    return (
+        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}"
+    )
