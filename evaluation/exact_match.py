@@ -13,19 +13,22 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 
-__all__ = ["Schema", "normalize_sql"]
+__all__ = ["Schema", "dequote_values", "known_names", "normalize_sql"]
 
 # table -> column -> type, as sqlglot's MappingSchema accepts it.
 Schema = Mapping[str, Mapping[str, str]]
 
 
-def _known_names(schema: Schema) -> set[str]:
+def known_names(schema: Schema) -> set[str]:
+    """Every table and column name of a schema, lowercased."""
     names = {t.lower() for t in schema}
     names.update(c.lower() for cols in schema.values() for c in cols)
     return names
 
 
-def _dequote_values(tree: exp.Expr, known: set[str]) -> exp.Expr:
+def dequote_values(tree: exp.Expr, known: set[str]) -> exp.Expr:
+    """Double-quoted names that name no table or column become string literals."""
+
     # SQLite reads "JetBlue Airways" as a string when no such column exists; sqlglot
     # reads an identifier, and qualify() then fails or invents a column.
     def swap(node: exp.Expr) -> exp.Expr:
@@ -79,7 +82,7 @@ def normalize_sql(
             return None
         tree = statements[0]
         if schema is not None:
-            tree = _dequote_values(tree, _known_names(schema))
+            tree = dequote_values(tree, known_names(schema))
         tree = qualify(
             tree,
             dialect=read,

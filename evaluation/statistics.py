@@ -1,0 +1,58 @@
+"""Small statistics for reports: Wilson intervals and the stability of a mix.
+
+Django-free. Model cards (per-segment accuracy) and release safety use the
+interval; the error-taxonomy trend uses the stability measures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+__all__ = ["Z_95", "share_spread", "total_variation", "wilson_interval"]
+
+# Two-sided 95%: the 0.975 quantile of the standard normal distribution.
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(
+    successes: int, n: int, *, z: float = Z_95
+) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion, or None when n is 0.
+
+    Unlike the normal approximation it stays inside [0, 1] and is honest at
+    0/n and n/n (Wilson 1927; Brown, Cai & DasGupta 2001).
+    """
+    if n < 0 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n, got {successes}/{n}")
+    if n == 0:
+        return None
+    p = successes / n
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    # At 0/n and n/n the bound is exactly 0 or 1; rounding must not move it.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
+def total_variation(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    """Total variation distance between two mixes given as counts or shares."""
+    total_a, total_b = sum(a.values()), sum(b.values())
+    if total_a <= 0 or total_b <= 0:
+        return 0.0 if total_a == total_b else 1.0
+    keys = set(a) | set(b)
+    return 0.5 * sum(abs(a.get(k, 0) / total_a - b.get(k, 0) / total_b) for k in keys)
+
+
+def share_spread(shares: Sequence[float]) -> float | None:
+    """Coefficient of variation of a share over periods (None: fewer than two,
+    or a share that is zero throughout)."""
+    if len(shares) < 2:
+        return None
+    mean = sum(shares) / len(shares)
+    if mean == 0:
+        return None
+    variance = sum((s - mean) ** 2 for s in shares) / (len(shares) - 1)
+    return math.sqrt(variance) / mean
