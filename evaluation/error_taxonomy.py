@@ -320,9 +320,9 @@ def classify_correction(
         )
         return _result(found)
     compare(gen, cor, found)
-    if not found.details and _canonical(
-        generated_tree, read, schema
-    ) != _canonical(corrected_tree, read, schema):
+    if not found.details and _canonical(generated_tree, read, schema) != _canonical(
+        corrected_tree, read, schema
+    ):
         found.add(OTHER, _diff(generated, corrected, read) or "the queries differ")
     return _result(found)
 

@@ -62,6 +62,9 @@ class GoldenExample(models.Model):
         related_name="+",
     )
     approved_at = models.DateTimeField(null=True, blank=True)
+    # For approved corrections: the error classes of evaluation.error_taxonomy
+    # ({"version", "classes", "details", "segment"}) of the correction it fixed.
+    error_taxonomy = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     retired_at = models.DateTimeField(null=True, blank=True)
     retired_by = models.ForeignKey(

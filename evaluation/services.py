@@ -43,6 +43,7 @@ def add_golden_example(
     source_interaction_id: UUID | None = None,
     source_feedback_id: UUID | None = None,
     approved_by: User | None = None,
+    error_taxonomy: dict[str, Any] | None = None,
 ) -> GoldenExample:
     """Add a golden example; the only writer of new golden rows.
 
@@ -76,6 +77,7 @@ def add_golden_example(
         source_interaction_id=source_interaction_id,
         source_feedback_id=source_feedback_id,
         approved_by=approved_by,
+        error_taxonomy=error_taxonomy or {},
         approved_at=timezone.now() if approved_by is not None else None,
     )
     record_event(

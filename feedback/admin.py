@@ -12,9 +12,10 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
+from audit.admin import ReadOnlyAdmin
 from config.exceptions import DomainError
 from feedback import selectors, services
-from feedback.models import Feedback, Interaction, ReviewItem
+from feedback.models import Feedback, FeedbackTopic, Interaction, ReviewItem
 
 
 class AppendOnlyAdmin(admin.ModelAdmin):
@@ -173,3 +174,21 @@ class ReviewItemAdmin(SimpleHistoryAdmin):
         self, request: HttpRequest, queryset: QuerySet[ReviewItem]
     ) -> HttpResponse | None:
         return self._with_reason(request, queryset, "escalate")
+
+
+@admin.register(FeedbackTopic)
+class FeedbackTopicAdmin(ReadOnlyAdmin):
+    """Feedback categories as assigned, client's and reviewers', newest first."""
+
+    list_display = [
+        "created_at",
+        "feedback",
+        "topic",
+        "previous_topic",
+        "source",
+        "assigned_by",
+        "taxonomy_version",
+    ]
+    list_filter = ["topic", "source", "taxonomy_version"]
+    list_select_related = ["feedback", "assigned_by"]
+    search_fields = ["reason"]

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from feedback.categories import topic_problem
+
 OUTCOMES = frozenset(
     ("success", "sql_error", "empty_result", "timeout", "refused", "not_executed")
 )
@@ -224,7 +226,16 @@ def feedback_rules(now: datetime) -> dict[str, Rule]:
         "submitter_id": lambda v: _text(v, max_length=200, required=False),
         "submitter_role": lambda v: DEFAULT_ROLE if v is None else _role(v),
         "occurred_at": lambda v: _timestamp(v, now=now),
+        "topic": _topic,
     }
+
+
+def _topic(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        raise Invalid("Must be a string.")
+    return value
 
 
 def _role(value: Any) -> str:
@@ -257,6 +268,8 @@ def _feedback_cross_rules(clean: dict[str, Any], errors: Errors) -> None:
         errors.setdefault("value", ["Must be zero or more milliseconds."])
     if clean.get("comment") and FEEDBACK_CATEGORY[kind] != "explicit":
         errors.setdefault("comment", ["Only explicit feedback carries a comment."])
+    if clean.get("topic") and (problem := topic_problem(kind, clean["topic"])):
+        errors.setdefault("topic", [problem])
 
 
 class Validator:

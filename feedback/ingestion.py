@@ -25,8 +25,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from feedback.categories import TAXONOMY_VERSION
 from feedback.events import FEEDBACK_CATEGORY, ROLE_WEIGHTS, Validator
-from feedback.models import Feedback, Interaction, ReviewItem
+from feedback.models import Feedback, FeedbackTopic, Interaction, ReviewItem
 from feedback.redaction import pseudonymize, question_hash, redact
 from feedback.rows import insert_rows
 from registry.models import ModelVersion, PromptVersion
@@ -138,6 +139,9 @@ def ingest_events(
         if errors:
             continue
         clean.pop("kind", None)
+        if not clean.get("topic"):
+            # Absent, not empty: events stored before categories keep their prints.
+            clean.pop("topic", None)
         print_ = fingerprint(event_kind, clean, key=key)
         seen = pending[event_kind].get(event_id)
         if seen is not None:
@@ -363,6 +367,23 @@ def _review_items(stored: Iterable[_Pending]) -> list[ReviewItem]:
     return items
 
 
+def _store_topics(stored: Iterable[_Pending]) -> None:
+    topics = [
+        FeedbackTopic(
+            feedback_id=item.row["event_id"],
+            topic=item.clean["topic"],
+            taxonomy_version=TAXONOMY_VERSION,
+            source=FeedbackTopic.Source.CLIENT,
+            assigned_by_id=item.row["submitted_by_id"],
+            created_at=item.row["received_at"],
+        )
+        for item in stored
+        if item.row is not None and item.clean.get("topic")
+    ]
+    if topics:
+        FeedbackTopic.objects.bulk_create(topics)
+
+
 def _store(pending: dict[str, dict[uuid.UUID, _Pending]]) -> None:
     interactions = [i for i in pending["interaction"].values() if i.row is not None]
     feedback = [i for i in pending["feedback"].values() if i.row is not None]
@@ -375,6 +396,7 @@ def _store(pending: dict[str, dict[uuid.UUID, _Pending]]) -> None:
                 item.result.status = CREATED
                 if model is Feedback:
                     inserted_feedback.append(item)
+        _store_topics(inserted_feedback)
         reviews = _review_items(inserted_feedback)
         if reviews:
             reviews = bulk_create_with_history(reviews, ReviewItem)

@@ -215,6 +215,9 @@ class ReviewItem(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
     approved_sql = models.TextField(blank=True)
+    # {"version", "classes", "details", "segment"} from evaluation.error_taxonomy:
+    # what kind of mistake the (approved, else submitted) correction fixed.
+    error_taxonomy = models.JSONField(default=dict, blank=True)
     golden_example = models.OneToOneField(
         "evaluation.GoldenExample",
         on_delete=models.PROTECT,
@@ -247,3 +250,46 @@ class ReviewItem(models.Model):
             self.State.CLAIMED,
             self.State.ADJUDICATION,
         )
+
+
+class FeedbackTopic(AppendOnlyModel):
+    """One assignment of a category (topic) to explicit feedback.
+
+    The client's category arrives with the event; a reviewer's re-categorization
+    is a new row, so every change stays readable. The latest row is current.
+    """
+
+    class Source(models.TextChoices):
+        CLIENT = "client", "Sent by the client"
+        REVIEWER = "reviewer", "Re-categorized by a reviewer"
+
+    feedback = models.ForeignKey(
+        Feedback, on_delete=models.PROTECT, related_name="topics"
+    )
+    topic = models.CharField(max_length=30)
+    taxonomy_version = models.CharField(max_length=40)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    previous_topic = models.CharField(max_length=30, blank=True)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("recategorize_feedback", "Can re-categorize feedback (reviewer)")
+        ]
+        indexes = [
+            models.Index(
+                fields=["feedback", "-created_at"], name="feedbacktopic_latest"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} for {self.feedback_id}"

@@ -18,8 +18,9 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
+from feedback.categories import TOPICS, WRONG_ANSWER
 from feedback.events import NEGATIVE_TYPES
-from feedback.models import Feedback, Interaction, ReviewItem
+from feedback.models import Feedback, FeedbackTopic, Interaction, ReviewItem
 from registry.models import PromptTemplate
 
 SEGMENT_WINDOW = timedelta(days=30)
@@ -33,8 +34,73 @@ def list_interactions() -> QuerySet[Interaction]:
 
 
 def list_feedback() -> QuerySet[Feedback]:
-    """Feedback events, newest first."""
-    return Feedback.objects.all()
+    """Feedback events, newest first, with their current category."""
+    return Feedback.objects.annotate(current_topic=current_topic())
+
+
+def current_topic() -> Subquery:
+    """The latest category assigned to the outer feedback row (None if none)."""
+    return Subquery(
+        FeedbackTopic.objects.filter(feedback=OuterRef("pk"))
+        .order_by("-created_at", "-id")
+        .values("topic")[:1]
+    )
+
+
+def wrong_answer_feedback() -> QuerySet[Feedback]:
+    """Negative signals that count as a wrong answer: the one definition of
+    negative feedback every rate and trigger uses.
+
+    A signal of `NEGATIVE_TYPES` counts unless its current category says it is
+    about something else than the SQL being wrong (slow, confusing, a missing
+    feature): uncategorized signals (implicit ones, older clients) still count.
+    """
+    return (
+        Feedback.objects.filter(type__in=NEGATIVE_TYPES)
+        .annotate(current_topic=current_topic())
+        .filter(Q(current_topic__isnull=True) | Q(current_topic=WRONG_ANSWER))
+    )
+
+
+def feedback_topic_counts(
+    *,
+    template: PromptTemplate | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict[str, Any]:
+    """Explicit feedback given (`occurred_at`) in [start, end) by current
+    category and type.
+
+    `uncategorized` counts explicit feedback without a category;
+    `wrong_answer_signals` is what the negative-feedback trigger counts.
+    """
+    window = Q()
+    if start is not None:
+        window &= Q(occurred_at__gte=start)
+    if end is not None:
+        window &= Q(occurred_at__lt=end)
+    if template is not None:
+        window &= Q(interaction__template=template)
+    explicit = Feedback.objects.filter(window, category="explicit").annotate(
+        current_topic=current_topic()
+    )
+    rows = explicit.values_list("current_topic", "type").annotate(n=Count("pk"))
+    by_topic: dict[str, dict[str, int]] = {t: {} for t in [*TOPICS, "uncategorized"]}
+    for topic, kind, n in rows.order_by():
+        by_topic[topic or "uncategorized"][kind] = n
+    return {
+        "by_topic": {
+            topic: {
+                "total": sum(types.values()),
+                "by_type": dict(sorted(types.items())),
+            }
+            for topic, types in by_topic.items()
+        },
+        "wrong_answer_signals": wrong_answer_feedback().filter(window).count(),
+        "negative_signals": Feedback.objects.filter(
+            window, type__in=NEGATIVE_TYPES
+        ).count(),
+    }
 
 
 def list_review_queue(*, state: str | None = None) -> QuerySet[ReviewItem]:
@@ -53,11 +119,11 @@ def list_review_queue(*, state: str | None = None) -> QuerySet[ReviewItem]:
     ).order_by()
     volume = segment.values("template").annotate(n=Count("pk")).values("n")
     negatives = (
-        Feedback.objects.filter(
+        wrong_answer_feedback()
+        .filter(
             interaction__template=OuterRef("template"),
             interaction__task_type=OuterRef("task_type"),
             interaction__occurred_at__gte=since,
-            type__in=NEGATIVE_TYPES,
         )
         .order_by()
         .values("interaction__template")
@@ -98,7 +164,8 @@ def negative_feedback_windows(
     """Interactions and those with negative feedback per window, oldest first.
 
     Windows are `window_days` long and end at `end`. A negative is an interaction
-    with any signal in `NEGATIVE_TYPES`, the one definition every rate uses.
+    with a signal counting as a wrong answer (`wrong_answer_feedback`): a
+    complaint categorized as slow or confusing does not count.
     """
     span = timedelta(days=window_days)
     rows = []
@@ -109,7 +176,9 @@ def negative_feedback_windows(
         ).aggregate(
             total=Count("pk", distinct=True),
             negative=Count(
-                "pk", filter=Q(feedback__type__in=NEGATIVE_TYPES), distinct=True
+                "pk",
+                filter=Q(feedback__in=wrong_answer_feedback().values("pk")),
+                distinct=True,
             ),
         )
         rows.append({"start": start.isoformat(), "end": stop.isoformat(), **counts})

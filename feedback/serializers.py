@@ -4,8 +4,9 @@ validation itself runs in feedback.events (fast, per item, field-precise)."""
 from django.contrib.auth.models import User
 from rest_framework import serializers
 
+from feedback.categories import TOPICS
 from feedback.events import CONSENT_SCOPES, FEEDBACK_CATEGORY, OUTCOMES, ROLE_WEIGHTS
-from feedback.models import Feedback, Interaction, ReviewItem
+from feedback.models import Feedback, FeedbackTopic, Interaction, ReviewItem
 from registry.models import PromptTemplate
 from targets.models import TargetDatabase
 
@@ -53,6 +54,15 @@ class FeedbackInputSerializer(serializers.Serializer):
         choices=sorted(ROLE_WEIGHTS), required=False, default="end_user"
     )
     occurred_at = serializers.DateTimeField()
+    topic = serializers.ChoiceField(
+        choices=list(TOPICS),
+        required=False,
+        help_text="Feedback category (taxonomy feedback-categories/1): thumbs_up "
+        "takes praise, slow, confusing, missing_feature; thumbs_down takes "
+        "wrong_answer, slow, confusing, missing_feature; comment any; "
+        "correction only wrong_answer. Only wrong_answer (or no category) counts "
+        "towards the negative-feedback trigger.",
+    )
 
 
 class BatchInputSerializer(serializers.Serializer):
@@ -140,6 +150,17 @@ class InteractionSerializer(serializers.ModelSerializer):
 
 
 class FeedbackSerializer(serializers.ModelSerializer):
+    topic = serializers.SerializerMethodField(
+        help_text="Current feedback category (wrong_answer, slow, confusing, "
+        "missing_feature, praise) or null."
+    )
+
+    def get_topic(self, obj: Feedback) -> str | None:
+        if hasattr(obj, "current_topic"):
+            return obj.current_topic
+        latest = obj.topics.order_by("-created_at", "-id").first()
+        return latest.topic if latest else None
+
     class Meta:
         model = Feedback
         fields = [
@@ -147,6 +168,7 @@ class FeedbackSerializer(serializers.ModelSerializer):
             "interaction",
             "type",
             "category",
+            "topic",
             "comment",
             "corrected_sql",
             "metric_name",
@@ -217,6 +239,7 @@ class ReviewItemSerializer(serializers.ModelSerializer):
             "decided_at",
             "decision_reason",
             "approved_sql",
+            "error_taxonomy",
             "golden_example",
             "interaction",
             "feedback",
@@ -235,3 +258,40 @@ class ApproveInputSerializer(serializers.Serializer):
         max_length=100_000,
         help_text="Replaces the submitted correction (redacted, must execute).",
     )
+
+
+class RecategorizeInputSerializer(serializers.Serializer):
+    topic = serializers.ChoiceField(choices=list(TOPICS))
+    reason = serializers.CharField(allow_blank=False, max_length=5000)
+
+
+class FeedbackTopicSerializer(serializers.ModelSerializer):
+    assigned_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+
+    class Meta:
+        model = FeedbackTopic
+        fields = [
+            "feedback",
+            "topic",
+            "previous_topic",
+            "taxonomy_version",
+            "source",
+            "assigned_by",
+            "reason",
+            "created_at",
+        ]
+
+
+class CategoryCountsQuerySerializer(serializers.Serializer):
+    template = serializers.SlugField(required=False)
+    start = serializers.DateTimeField(required=False)
+    end = serializers.DateTimeField(required=False)
+
+
+class ErrorTrendQuerySerializer(serializers.Serializer):
+    template = serializers.SlugField()
+    period_days = serializers.IntegerField(min_value=1, max_value=366, default=7)
+    periods = serializers.IntegerField(min_value=1, max_value=52, default=4)
+    end = serializers.DateTimeField(required=False)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from audit.services import record_event
 from evaluation.models import GoldenExample
 from evaluation.services import add_golden_example
+from feedback.error_classes import classify
 from feedback.exceptions import ReviewConflictError, ReviewError
 from feedback.models import ReviewItem
 from feedback.redaction import redact
@@ -193,6 +194,7 @@ def approve_review_item(
             f"Approved item {other.pk} answers this question differently; "
             "retire its golden example and reject it first."
         )
+    taxonomy = classify(item, final_sql)
     golden = add_golden_example(
         target_database=item.target_database,
         question=item.interaction.question,
@@ -205,7 +207,9 @@ def approve_review_item(
         source_interaction_id=item.interaction_id,
         source_feedback_id=item.feedback_id,
         approved_by=acting_user,
+        error_taxonomy=taxonomy,
     )
+    item.error_taxonomy = taxonomy
     item.state, item.decided_by, item.decided_at = (
         State.APPROVED,
         acting_user,
@@ -226,6 +230,7 @@ def approve_review_item(
             "result_digest",
             "result_rows",
             "check_status",
+            "error_taxonomy",
         ]
     )
     _audit(item, "approved", acting_user, reason)
@@ -235,13 +240,15 @@ def approve_review_item(
 def check_review_items(*, item_ids: Sequence[int]) -> None:
     """Run unchecked corrections on their targets, then look for disagreements.
 
-    Idempotent: checked items are skipped. The system is the actor.
+    Each is classified by the error taxonomy too. Idempotent: checked items are
+    skipped. The system is the actor.
     """
     items = ReviewItem.objects.filter(
         pk__in=list(item_ids), check_status=ReviewItem.Check.UNCHECKED
-    ).select_related("feedback", "target_database")
+    ).select_related("feedback", "interaction", "target_database")
     groups = set()
     for item in items:
+        item.error_taxonomy = classify(item, item.feedback.corrected_sql)
         try:
             execution = execute_on_target(
                 target=item.target_database, sql=item.feedback.corrected_sql
@@ -258,6 +265,7 @@ def check_review_items(*, item_ids: Sequence[int]) -> None:
                 "check_error",
                 "result_digest",
                 "result_rows",
+                "error_taxonomy",
             ]
         )
     for target_database_id, question_hash in groups:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from feedback import review_views, views
+from feedback import category_views, review_views, views
 
 app_name = "feedback"
 
@@ -12,6 +12,21 @@ urlpatterns = [
         name="interaction-detail",
     ),
     path("feedback/", views.FeedbackListView.as_view(), name="feedback-list"),
+    path(
+        "feedback/<uuid:pk>/categorize/",
+        category_views.FeedbackRecategorizeView.as_view(),
+        name="feedback-categorize",
+    ),
+    path(
+        "categories/",
+        category_views.FeedbackCategoryCountsView.as_view(),
+        name="category-counts",
+    ),
+    path(
+        "error-classes/",
+        category_views.ErrorClassTrendView.as_view(),
+        name="error-classes",
+    ),
     path("batch/", views.EventBatchView.as_view(), name="event-batch"),
     path("widget/", views.WidgetFeedbackView.as_view(), name="widget-feedback"),
     path(

@@ -12,8 +12,8 @@ from typing import Any
 
 from django.db.models import Avg, Count
 
-from feedback.events import NEGATIVE_TYPES
 from feedback.models import Feedback, Interaction
+from feedback.selectors import wrong_answer_feedback
 from registry.models import PromptTemplate
 
 Pair = tuple[int, int]
@@ -23,7 +23,7 @@ def pair_stats(
     *, template: PromptTemplate, pair: Pair, since: datetime
 ) -> dict[str, Any]:
     """Interactions served by `pair` (prompt, model ids) since `since`, and their
-    feedback: negative rate (an interaction with any negative signal), thumbs,
+    feedback: negative rate (an interaction with a wrong-answer signal), thumbs,
     outcome shares and the mean of each outcome metric."""
     interactions = Interaction.objects.filter(
         template=template,
@@ -34,7 +34,7 @@ def pair_stats(
     total = interactions.count()
     feedback = Feedback.objects.filter(interaction__in=interactions)
     negative = (
-        feedback.filter(type__in=NEGATIVE_TYPES)
+        feedback.filter(pk__in=wrong_answer_feedback().values("pk"))
         .values("interaction_id")
         .distinct()
         .count()

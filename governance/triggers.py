@@ -17,7 +17,7 @@ from django.utils import timezone
 from audit.services import record_event
 from evaluation.models import EvaluationRun, GoldenExample
 from evaluation.runs.selectors import list_runs
-from feedback.selectors import negative_feedback_windows
+from feedback.selectors import feedback_topic_counts, negative_feedback_windows
 from governance import breaker, decisions, gates
 from governance.exceptions import GovernanceError
 from governance.models import DecisionLogEntry, PromotionRequest, TriggerEvent
@@ -74,7 +74,20 @@ def check_feedback_spike(template: PromptTemplate, now: datetime) -> Finding:
     spike = detect_spike(rates, sigma=policy.feedback_sigma)
     if not spike.fired:
         return None
-    return f"until:{end.date()}", {**asdict(spike), "windows": rows}
+    latest = feedback_topic_counts(
+        template=template,
+        start=datetime.fromisoformat(rows[-1]["start"]),
+        end=datetime.fromisoformat(rows[-1]["end"]),
+    )
+    return f"until:{end.date()}", {
+        **asdict(spike),
+        "windows": rows,
+        # What the latest window's explicit feedback was about; only wrong
+        # answers (and uncategorized negatives) made the rate.
+        "latest_by_category": {
+            topic: counts["total"] for topic, counts in latest["by_topic"].items()
+        },
+    }
 
 
 def _baseline_run(template: PromptTemplate, label: Label) -> EvaluationRun | None:

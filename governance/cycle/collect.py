@@ -24,8 +24,8 @@ from django.db.models import Count, Q, QuerySet
 from audit.services import record_event
 from evaluation.models import GoldenExample
 from evaluation.spider import hardness
-from feedback.events import NEGATIVE_TYPES
 from feedback.models import Feedback, Interaction, ReviewItem
+from feedback.selectors import wrong_answer_feedback
 from governance.cycle.models import (
     DatasetSnapshot,
     RetrainingCycle,
@@ -155,7 +155,9 @@ def feedback_stats(
     interactions = Interaction.objects.filter(window, template=template)
     feedback = Feedback.objects.filter(window, interaction__template=template)
     negative = (
-        feedback.filter(type__in=NEGATIVE_TYPES, interaction__in=interactions)
+        feedback.filter(
+            pk__in=wrong_answer_feedback().values("pk"), interaction__in=interactions
+        )
         .values("interaction_id")
         .distinct()
         .count()

@@ -35,7 +35,11 @@ def classes(generated: str, corrected: str, **kwargs: object) -> tuple[str, ...]
             ("wrong_join",),
         ),
         ("SELECT name, age FROM singer", "SELECT name FROM singer", ("wrong_column",)),
-        ("SELECT avg(age) FROM singer", "SELECT max(age) FROM singer", ("wrong_aggregation",)),
+        (
+            "SELECT avg(age) FROM singer",
+            "SELECT max(age) FROM singer",
+            ("wrong_aggregation",),
+        ),
         (
             "SELECT country, count(*) FROM singer",
             "SELECT country, count(*) FROM singer GROUP BY country",
@@ -46,7 +50,11 @@ def classes(generated: str, corrected: str, **kwargs: object) -> tuple[str, ...]
             "SELECT name FROM singer ORDER BY age DESC",
             ("wrong_order_limit",),
         ),
-        ("SELECT country FROM singer", "SELECT DISTINCT country FROM singer", ("distinct",)),
+        (
+            "SELECT country FROM singer",
+            "SELECT DISTINCT country FROM singer",
+            ("distinct",),
+        ),
         (
             "SELECT name FROM singer WHERE age > 30",
             "SELECT name FROM singer WHERE age > (SELECT avg(age) FROM singer)",
@@ -57,7 +65,11 @@ def classes(generated: str, corrected: str, **kwargs: object) -> tuple[str, ...]
             "SELECT name FROM singer WHERE age = 1 UNION SELECT name FROM concert",
             ("set_operation",),
         ),
-        ("SELECT TOP 3 name FROM singer", "SELECT name FROM singer LIMIT 3", ("dialect_syntax",)),
+        (
+            "SELECT TOP 3 name FROM singer",
+            "SELECT name FROM singer LIMIT 3",
+            ("dialect_syntax",),
+        ),
         (
             "SELECT YEAR(d) FROM concert",
             "SELECT strftime('%Y', d) FROM concert",
@@ -145,7 +157,7 @@ def test_no_generated_sql_and_unparsable_corrections_are_other() -> None:
 def test_hostile_input_is_classified_without_raising() -> None:
     deep = "SELECT " + "(" * 3000 + "1" + ")" * 3000
     assert classes(deep, "SELECT 1") in {("dialect_syntax",), ("other",)}
-    long_list = "SELECT a FROM t WHERE a IN (" + ", ".join(["1"] * 20_000) + ")"
+    long_list = "SELECT a FROM t WHERE a IN (" + ", ".join(["1"] * 20_000) + ")"  # noqa: S608
     assert classes(long_list, "SELECT a FROM t WHERE a IN (2)") == ("wrong_filter",)
     assert classes("SELECT 'é€😀' FROM t", "SELECT 'é€' FROM t") == ("wrong_column",)
     assert classes("SELECT 1; DROP TABLE t", "SELECT 1") == ("dialect_syntax",)

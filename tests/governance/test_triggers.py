@@ -11,7 +11,9 @@ from evaluation.models import (
     GoldenExample,
     GoldenSetSnapshot,
 )
+from feedback.categorization import recategorize_feedback
 from feedback.ingestion import ingest_events
+from feedback.models import Feedback
 from governance import tasks
 from governance.breaker import check_circuit_breaker
 from governance.exceptions import GovernanceError
@@ -159,7 +161,12 @@ MIDNIGHT = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _traffic(
-    production: Label, analyst: User, day: int, total: int, negative: str | None
+    production: Label,
+    analyst: User,
+    day: int,
+    total: int,
+    negative: str | None,
+    topic: str | None = None,
 ) -> None:
     """`total` interactions at noon `day` days before MIDNIGHT; half of them get
     the `negative` signal."""
@@ -191,6 +198,7 @@ def _traffic(
                     "type": negative,
                     "submitter_role": "analyst",
                     "occurred_at": moment.isoformat(),
+                    **({"topic": topic} if topic else {}),
                 }
             )
     results = ingest_events(events=events, acting_user=analyst, channel="api")
@@ -230,3 +238,34 @@ def test_feedback_outside_the_negative_set_never_fires(
     _traffic(production, analyst, 1, 6, "thumbs_up")
     now = MIDNIGHT + timedelta(hours=1)
     assert check_feedback_spike(production.template, now) is None
+
+
+def test_a_spike_of_slow_complaints_never_opens_a_retraining_decision(
+    production: Label, analyst: User, make_user: object
+) -> None:
+    GovernancePolicy.objects.create(
+        template=production.template,
+        feedback_history_windows=4,
+        feedback_min_interactions=4,
+    )
+    for day in range(5, 1, -1):
+        _traffic(production, analyst, day, 4, None)
+    _traffic(production, analyst, 1, 6, "thumbs_down", topic="slow")
+    now = MIDNIGHT + timedelta(hours=1)
+    assert check_feedback_spike(production.template, now) is None
+    fired = check_triggers(template=production.template, now=now)
+    assert "feedback_spike" not in [event.kind for event in fired]
+    # A reviewer finds they were wrong answers after all: now the spike fires,
+    # and its evidence says what the latest window's feedback was about.
+    reviewer = make_user("rita", "senior_analyst")  # type: ignore[operator]
+    for feedback in Feedback.objects.filter(type="thumbs_down"):
+        recategorize_feedback(
+            feedback=feedback,
+            topic="wrong_answer",
+            acting_user=reviewer,
+            reason="the SQL was wrong",
+        )
+    finding = check_feedback_spike(production.template, now)
+    assert finding is not None
+    assert finding[1]["latest_by_category"]["wrong_answer"] == 3
+    assert finding[1]["latest_by_category"]["slow"] == 0
