@@ -22,14 +22,16 @@ from simple_history.admin import SimpleHistoryAdmin
 from accounts.permissions import authenticated_user
 from audit.admin import ReadOnlyAdmin
 from config.exceptions import DomainError
-from governance import amendments, approvals, decisions, gates
+from governance import amendments, approvals, decisions, gates, model_cards, risk
 from governance.models import (
     Approval,
     CircuitBreaker,
     DecisionLogEntry,
     GovernancePolicy,
+    ModelCard,
     PromotionRequest,
     ReleaseNote,
+    RiskAssessment,
     TriggerEvent,
 )
 from governance.tiers import missing_roles, rule_for
@@ -72,6 +74,7 @@ class DecisionLogEntryAdmin(ReadOnlyAdmin):
         "decided_by",
         "deployment",
         "short_hash",
+        "model_card",
     ]
     list_filter = ["kind", "decision", "outcome", "template"]
     search_fields = ["rationale", "approver_names"]
@@ -87,6 +90,43 @@ class DecisionLogEntryAdmin(ReadOnlyAdmin):
     @admin.display(description="Hash")
     def short_hash(self, obj: DecisionLogEntry) -> str:
         return f"{obj.entry_hash[:12]}…"
+
+    @admin.display(description="Model card")
+    def model_card(self, obj: DecisionLogEntry) -> str:
+        ref = (obj.evaluation_summary or {}).get("model_card")
+        if not ref:
+            return "-"
+        url = reverse("admin:governance_modelcard_change", args=[ref["id"]])
+        return format_html(
+            '<a href="{}">v{} of #{}</a>', url, ref["version"], ref["request"]
+        )
+
+
+@admin.register(ModelCard)
+class ModelCardAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "request", "version", "final", "exports"]
+    list_filter = ["final"]
+    list_select_related = ["request__template"]
+    fields = ["request", "version", "final", "content_hash", "created_at", "exports"]
+    readonly_fields = ["request", "version", "final", "content_hash", "created_at"]
+    readonly_fields += ["exports"]
+
+    @admin.display(description="Exports")
+    def exports(self, obj: ModelCard) -> str:
+        base = f"/api/v1/governance/promotions/{obj.request_id}/model-card"
+        return format_html(
+            '<a href="{}.html">printable HTML</a> · <a href="{}.md">Markdown</a> · '
+            '<a href="{}/">JSON</a> (latest version)',
+            base,
+            base,
+            base,
+        )
+
+
+@admin.register(RiskAssessment)
+class RiskAssessmentAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "request", "author", "role", "content_hash"]
+    list_select_related = ["request__template", "author"]
 
 
 @admin.register(Approval)
@@ -235,7 +275,14 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
         action = request.POST.get("action", "")
         comment = request.POST.get("comment", "")
         seen = request.POST.get("content_hash") or None
-        if action in ("approve", "reject") and not self.has_approve_permission(request):
+        answers = {
+            f["name"]: request.POST.get(f"risk_{f['name']}", "")
+            for f in risk.risk_fields(obj)
+        }
+        written = answers if any(v.strip() for v in answers.values()) else None
+        if action in ("approve", "reject", "assess") and not (
+            self.has_approve_permission(request)
+        ):
             raise PermissionDenied
         try:
             if action == "approve":
@@ -243,6 +290,14 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
                     request=obj,
                     approver=authenticated_user(request),
                     comment=comment,
+                    seen_hash=seen,
+                    risk_assessment=written,
+                )
+            elif action == "assess":
+                approvals.complete_risk_assessment(
+                    request=obj,
+                    acting_user=authenticated_user(request),
+                    answers=answers,
                     seen_hash=seen,
                 )
             elif action == "reject":
@@ -298,6 +353,10 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
             ),
             "can_approve": self.has_approve_permission(request),
             "release_note": getattr(obj, "release_note", None),
+            "card": model_cards.current_card(obj),
+            "assessment": risk.current_assessment(obj),
+            "risk_fields": risk.risk_fields(obj),
+            "risk_rule": rule_for(obj.tier).risk_assessment,
         }
         return TemplateResponse(
             request, "admin/governance/promotionrequest_review.html", context

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from audit.services import record_event
 from evaluation.models import EvaluationRun
-from governance import approvals, decisions, notifications, promotions
+from governance import approvals, decisions, model_cards, notifications, promotions
 from governance.exceptions import GovernanceError, NotPermittedError
 from governance.models import DecisionLogEntry, PromotionRequest
 from governance.tiers import rule_for
@@ -64,6 +64,8 @@ def override_gates(
     )
     if rule_for(request.tier).automatic:
         approvals.promote(request, acting_user=acting_user)
+    else:
+        model_cards.write_card(request)
     return request
 
 
@@ -79,7 +81,8 @@ def edit_promotion_request(
 ) -> PromotionRequest:
     """Change a pending promotion; gates are recomputed and approvals voided.
 
-    A gate override does not carry over to changed content. Records
+    A gate override and a risk assessment do not carry over to changed
+    content. Records
     `governance.promotion_request.edited` with the number of voided approvals.
     """
     request = approvals.lock_open_request(request, None)
@@ -100,6 +103,8 @@ def edit_promotion_request(
     )
     promotions.refresh_gates(request)
     request.override_reason, request.override_by = "", None
+    # A risk assessment judged the earlier content; tier 3 needs a new one.
+    request.risk_assessment_hash = ""
     voided = _rehash(request)
     request.save()
     record_event(
@@ -108,6 +113,7 @@ def edit_promotion_request(
         subject=request,
         data={"voided_approvals": voided, "content_hash": request.content_hash},
     )
+    model_cards.write_card(request)
     notifications.notify_on_commit(request)
     return request
 
@@ -121,11 +127,13 @@ def withdraw_promotion_request(
     if not reason.strip():
         raise GovernanceError("A withdrawal needs a reason.", field="reason")
     approvals.close_request(request, PromotionRequest.Status.WITHDRAWN)
+    card = model_cards.write_card(request, final=True)
     decisions.record_outcome(
         decision=request.decision,
         outcome=DecisionLogEntry.Outcome.WITHDRAWN,
         rationale=reason.strip(),
         acting_user=acting_user,
+        evaluation_summary={"model_card": model_cards.card_ref(card)},
     )
     record_event(
         event_type="governance.promotion_request.withdrawn",

@@ -12,17 +12,48 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import record_event
-from governance import decisions, gates, releases
+from governance import decisions, gates, model_cards, releases, risk
 from governance.exceptions import (
     GovernanceError,
     NotPermittedError,
     SelfApprovalError,
     StaleRequestError,
 )
-from governance.models import Approval, DecisionLogEntry, PromotionRequest
-from governance.tiers import APPROVER_ROLES, missing_roles, rule_for
+from governance.models import (
+    Approval,
+    DecisionLogEntry,
+    PromotionRequest,
+    RiskAssessment,
+)
+from governance.tiers import APPROVER_ROLES, TierRule, missing_roles, rule_for
+from registry.content import content_hash
 from registry.models import Label
 from registry.services import move_label
+
+HASHED_FIELDS = (
+    "kind",
+    "template_id",
+    "label_name",
+    "prompt_version_id",
+    "model_version_id",
+    "candidate_run_id",
+    "champion_run_id",
+    "decision_id",
+    "tier",
+    "gates",
+    "rationale",
+    "override_reason",
+    "override_by_id",
+)
+
+
+def request_hash(request: PromotionRequest) -> str:
+    """What an approval is bound to: everything a reviewer judged, the risk
+    assessment included once there is one (so revising it voids approvals)."""
+    content = {name: getattr(request, name) for name in HASHED_FIELDS}
+    if request.risk_assessment_hash:
+        content["risk_assessment_hash"] = request.risk_assessment_hash
+    return content_hash(content)
 
 
 def roles_of(user: User) -> set[str]:
@@ -78,12 +109,16 @@ def approve_promotion(
     comment: str = "",
     role: str | None = None,
     seen_hash: str | None = None,
+    risk_assessment: dict[str, Any] | None = None,
 ) -> PromotionRequest:
     """Record an approval; the one that completes the tier's quorum promotes.
 
     Refused for the requester (superusers too), for a person without a role the
     tier still needs, twice by one person, while a gate fails without override,
-    and when `seen_hash` (what the reviewer saw) is no longer current.
+    when `seen_hash` (what the reviewer saw) is no longer current, and on a tier
+    whose rule requires a risk assessment while none is written (every path:
+    API, admin page, admin action). `risk_assessment` (answers by field) writes
+    one first, in this transaction.
     """
     request = lock_open_request(request, seen_hash)
     guard_four_eyes(request, approver)
@@ -94,6 +129,10 @@ def approve_promotion(
             "before approval."
         )
     rule = rule_for(request.tier)
+    if risk_assessment is not None:
+        _assess(request, approver, rule, risk_assessment)
+        request.save(update_fields=["risk_assessment_hash", "content_hash"])
+    guard_risk_assessment(request, rule)
     approvals = valid_approvals(request)
     if any(a.approver_id == approver.pk for a in approvals):
         raise StaleRequestError("You already approved this version of the request.")
@@ -123,7 +162,74 @@ def approve_promotion(
     )
     if len(needed) == 1:
         promote(request, acting_user=approver)
+    else:
+        model_cards.write_card(request)
     return request
+
+
+def guard_risk_assessment(request: PromotionRequest, rule: TierRule) -> None:
+    """Refuse while the tier requires a risk assessment and none is written."""
+    if rule.risk_assessment == "required" and not request.risk_assessment_hash:
+        fields = ", ".join(f["name"] for f in risk.risk_fields(request))
+        raise GovernanceError(
+            f"Tier {rule.tier} requests cannot be approved without a completed risk "
+            f"assessment ({fields}).",
+            field="risk_assessment",
+        )
+
+
+def _assess(
+    request: PromotionRequest, author: User, rule: TierRule, answers: Any
+) -> RiskAssessment:
+    if rule.risk_assessment == "none":
+        raise GovernanceError(
+            f"Tier {rule.tier} requests carry no risk assessment.",
+            field="risk_assessment",
+        )
+    roles = sorted(roles_of(author) & set(rule.required_roles))
+    if not roles:
+        raise NotPermittedError(
+            f"Only {', '.join(rule.required_roles)} may assess this request's risk."
+        )
+    old = request.content_hash
+    row = risk.record_assessment(request, author, roles[0], answers)
+    request.content_hash = request_hash(request)
+    voided = request.approvals.filter(content_hash=old).count()
+    record_event(
+        event_type="governance.risk_assessment.completed",
+        actor=author,
+        subject=request,
+        data={
+            "assessment": row.pk,
+            "content_hash": row.content_hash,
+            "voided_approvals": voided,
+        },
+    )
+    return row
+
+
+@transaction.atomic
+def complete_risk_assessment(
+    *,
+    request: PromotionRequest,
+    acting_user: User,
+    answers: Any,
+    seen_hash: str | None = None,
+) -> RiskAssessment:
+    """Write (or revise) the request's risk assessment, on record.
+
+    For a person holding a role the tier requires, never the requester, while
+    the request is pending; every field the template's policy defines needs an
+    answer. A revision changes the request's content hash, voiding approvals
+    given to the earlier one. Records `governance.risk_assessment.completed`
+    and writes a new model card version.
+    """
+    request = lock_open_request(request, seen_hash)
+    guard_four_eyes(request, acting_user)
+    row = _assess(request, acting_user, rule_for(request.tier), answers)
+    request.save(update_fields=["risk_assessment_hash", "content_hash", "updated_at"])
+    model_cards.write_card(request)
+    return row
 
 
 @transaction.atomic
@@ -154,12 +260,14 @@ def reject_promotion(
         content_hash=request.content_hash,
     )
     close_request(request, PromotionRequest.Status.REJECTED)
+    card = model_cards.write_card(request, final=True)
     decisions.record_outcome(
         decision=request.decision,
         outcome=DecisionLogEntry.Outcome.REJECTED,
         rationale=comment.strip(),
         acting_user=reviewer,
         approvers=[{"username": reviewer.get_username(), "role": sorted(roles)[0]}],
+        evaluation_summary={"model_card": model_cards.card_ref(card)},
     )
     record_event(
         event_type="governance.promotion_request.rejected",
@@ -178,11 +286,13 @@ def close_request(request: PromotionRequest, status: str) -> None:
 
 @transaction.atomic
 def promote(request: PromotionRequest, *, acting_user: User | None) -> None:
-    """Move the label, close the request, log the deployment, write release notes.
+    """Move the label, close the request, write the final model card, log the
+    deployment (linking the card) and write release notes.
 
     Atomic: every step lands or none does. Callers hold the request's row lock
     (`lock_open_request`) or just created it.
     """
+    guard_risk_assessment(request, rule_for(request.tier))
     previous = Label.objects.filter(
         template=request.template, name=request.label_name
     ).first()
@@ -199,6 +309,7 @@ def promote(request: PromotionRequest, *, acting_user: User | None) -> None:
         acting_user=acting_user,
     )
     close_request(request, PromotionRequest.Status.PROMOTED)
+    card = model_cards.write_card(request, final=True)
     comparison = gates.compare_runs(request.candidate_run, request.champion_run)
     outcome = decisions.record_outcome(
         decision=request.decision,
@@ -207,7 +318,10 @@ def promote(request: PromotionRequest, *, acting_user: User | None) -> None:
         acting_user=acting_user,
         prompt_version=request.prompt_version,
         model_version=request.model_version,
-        evaluation_summary=evaluation_summary(request, comparison),
+        evaluation_summary={
+            **evaluation_summary(request, comparison),
+            "model_card": model_cards.card_ref(card),
+        },
         approvers=approvers,
         deployed_at=request.closed_at,
     )

@@ -2,6 +2,19 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+# The fields an approver's risk assessment answers unless a policy says others.
+DEFAULT_RISK_FIELDS = (
+    ("impact", "Impact if the release is wrong"),
+    ("affected_users", "Affected users and tenants"),
+    ("data_sensitivity", "Data sensitivity"),
+    ("mitigations", "Mitigations"),
+    ("rollback_plan", "Rollback plan"),
+)
+
+
+def default_risk_fields() -> list[dict[str, str]]:
+    return [{"name": name, "label": label} for name, label in DEFAULT_RISK_FIELDS]
+
 
 class GovernancePolicy(models.Model):
     """Per-template thresholds for gates, triggers and the circuit breaker.
@@ -34,6 +47,25 @@ class GovernancePolicy(models.Model):
     )
     circuit_breaker_margin = models.FloatField(
         default=0.05, help_text="Drop below the template's best run that halts."
+    )
+    risk_assessment_fields = models.JSONField(
+        default=default_risk_fields,
+        help_text='Fields tier 2/3 approvers answer: [{"name", "label"}].',
+    )
+    card_accuracy_floor = models.FloatField(
+        default=0.6, help_text="Model cards list segments below this accuracy."
+    )
+    card_min_segment_examples = models.PositiveIntegerField(
+        default=30, help_text="Model cards call segments with fewer underpowered."
+    )
+    finetune_min_corrections = models.PositiveIntegerField(
+        default=200, help_text="Classified corrections a fine-tuning export needs."
+    )
+    finetune_min_class_volume = models.PositiveIntegerField(
+        default=50, help_text="Corrections of one stable error class it needs."
+    )
+    finetune_max_drift = models.FloatField(
+        default=0.3, help_text="Largest error-class drift it tolerates."
     )
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
@@ -263,6 +295,9 @@ class PromotionRequest(models.Model):
         related_name="+",
     )
     content_hash = models.CharField(max_length=64, editable=False)
+    risk_assessment_hash = models.CharField(
+        max_length=64, blank=True, help_text="Of the current risk assessment."
+    )
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
     )
@@ -373,13 +408,17 @@ class CircuitBreaker(models.Model):
         return f"{self.template}: {'halted' if self.halted else 'closed'}"
 
 
+from governance.card_models import ModelCard, RiskAssessment  # noqa: E402
+
 __all__ = [
     "Approval",
     "CircuitBreaker",
     "DecisionLogEntry",
     "DecisionLogHead",
     "GovernancePolicy",
+    "ModelCard",
     "PromotionRequest",
     "ReleaseNote",
+    "RiskAssessment",
     "TriggerEvent",
 ]

@@ -102,6 +102,7 @@ class PromotionApproveView(_PromotionCommand):
             approver=authenticated_user(request),
             comment=data.validated_data["comment"],
             seen_hash=data.validated_data.get("content_hash"),
+            risk_assessment=data.validated_data.get("risk_assessment"),
         )
         return Response(_render(obj))
 

@@ -8,37 +8,15 @@ from django.db import transaction
 
 from audit.services import record_event
 from evaluation.models import EvaluationRun
-from governance import decisions, gates, notifications
-from governance.approvals import promote
+from governance import decisions, gates, model_cards, notifications
+from governance.approvals import promote, request_hash
 from governance.exceptions import (
     GovernanceError,
     StaleRequestError,
 )
 from governance.models import DecisionLogEntry, PromotionRequest
 from governance.tiers import rule_for
-from registry.content import content_hash
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
-
-HASHED_FIELDS = (
-    "kind",
-    "template_id",
-    "label_name",
-    "prompt_version_id",
-    "model_version_id",
-    "candidate_run_id",
-    "champion_run_id",
-    "decision_id",
-    "tier",
-    "gates",
-    "rationale",
-    "override_reason",
-    "override_by_id",
-)
-
-
-def request_hash(request: PromotionRequest) -> str:
-    """What an approval is bound to: everything a reviewer judged."""
-    return content_hash({name: getattr(request, name) for name in HASHED_FIELDS})
 
 
 def refresh_gates(request: PromotionRequest) -> None:
@@ -120,8 +98,9 @@ def create_request(
 ) -> PromotionRequest:
     """Store a request, compute its gates and hash, promote a tier-1 pass at once.
 
-    Shared by `request_promotion` and `rollbacks.request_rollback`; records
-    `governance.promotion_request.created` and mails the approvers it needs.
+    Shared by `request_promotion` and `rollbacks.request_rollback`; writes the
+    first model card, records `governance.promotion_request.created` and mails
+    the approvers it needs.
     """
     _guard_no_pending(template, label_name)
     request = PromotionRequest(
@@ -156,6 +135,7 @@ def create_request(
             "pair": [prompt_version.pk, model_version.pk],
         },
     )
+    model_cards.write_card(request)
     if rule_for(request.tier).automatic and request.gates_passed:
         promote(request, acting_user=None)
     else:

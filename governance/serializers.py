@@ -6,8 +6,10 @@ from governance.models import (
     Approval,
     CircuitBreaker,
     DecisionLogEntry,
+    ModelCard,
     PromotionRequest,
     ReleaseNote,
+    RiskAssessment,
     TriggerEvent,
 )
 from registry.models import ModelVersion, PromptTemplate, PromptVersion
@@ -153,6 +155,45 @@ class ReviewInputSerializer(serializers.Serializer):
     content_hash = serializers.CharField(
         required=False, max_length=64, help_text="The hash you reviewed."
     )
+    risk_assessment = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=5000),
+        required=False,
+        help_text="Answers by field of the policy's risk assessment (tier 2 and 3; "
+        "tier 3 cannot be approved without one). Written before the approval.",
+    )
+
+
+class RiskAssessmentInputSerializer(serializers.Serializer):
+    answers = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=5000),
+        help_text="One answer per field the template's policy defines.",
+    )
+    content_hash = serializers.CharField(required=False, max_length=64)
+
+
+class RiskAssessmentSerializer(serializers.ModelSerializer):
+    author: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+
+    class Meta:
+        model = RiskAssessment
+        fields = [
+            "id",
+            "request",
+            "fields",
+            "answers",
+            "author",
+            "role",
+            "content_hash",
+            "created_at",
+        ]
+
+
+class ModelCardSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelCard
+        fields = ["id", "request", "version", "final", "content_hash", "created_at"]
 
 
 class GovernanceReasonInputSerializer(serializers.Serializer):

@@ -15,11 +15,15 @@ class TierRule:
     """Who must approve: one distinct person per listed role.
 
     `automatic` tiers promote as soon as every gate passes, with no approver.
+    `risk_assessment`: "none"; "requested" (approvers are asked for one, the
+    model card says when it is missing); "required" (no approval without one,
+    on any path).
     """
 
     tier: int
     automatic: bool
     required_roles: tuple[str, ...]
+    risk_assessment: str = "none"
 
     @property
     def quorum(self) -> int:
@@ -28,9 +32,17 @@ class TierRule:
 
 TIER_RULES: dict[int, TierRule] = {
     1: TierRule(tier=1, automatic=True, required_roles=()),
-    2: TierRule(tier=2, automatic=False, required_roles=("ml_lead",)),
+    2: TierRule(
+        tier=2,
+        automatic=False,
+        required_roles=("ml_lead",),
+        risk_assessment="requested",
+    ),
     3: TierRule(
-        tier=3, automatic=False, required_roles=("ai_safety", "product", "ml_lead")
+        tier=3,
+        automatic=False,
+        required_roles=("ai_safety", "product", "ml_lead"),
+        risk_assessment="required",
     ),
 }
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from governance import promotion_views, views
+from governance import card_views, promotion_views, views
 
 app_name = "governance"
 
@@ -65,6 +65,21 @@ urlpatterns = [
         "promotions/<int:pk>/release-notes.<str:fmt>",
         promotion_views.ReleaseNoteView.as_view(),
         name="release-notes-export",
+    ),
+    path(
+        "promotions/<int:pk>/model-card/",
+        card_views.ModelCardView.as_view(),
+        name="model-card",
+    ),
+    path(
+        "promotions/<int:pk>/model-card.<str:fmt>",
+        card_views.ModelCardView.as_view(),
+        name="model-card-export",
+    ),
+    path(
+        "promotions/<int:pk>/risk-assessment/",
+        card_views.RiskAssessmentView.as_view(),
+        name="risk-assessment",
     ),
     path("rollbacks/", promotion_views.RollbackView.as_view(), name="rollback"),
     path(

@@ -12,3 +12,9 @@ class CycleConfig(AppConfig):
     name = "governance.cycle"
     label = "governance_cycle"
     verbose_name = "Retraining cycle"
+
+    def ready(self) -> None:
+        from governance.cycle.lineage import cycle_lineage
+        from governance.model_cards import register_lineage_provider
+
+        register_lineage_provider(cycle_lineage)

@@ -74,6 +74,15 @@ def ask(candidate: EvaluationRun, requester: User | None) -> PromotionRequest:
     )
 
 
+RISK_ANSWERS = {
+    "impact": "Wrong totals in the weekly sales report.",
+    "affected_users": "Analysts of tenant acme.",
+    "data_sensitivity": "Aggregates only, no personal data.",
+    "mitigations": "Shadowed first; alerts on regression.",
+    "rollback_plan": "POST /rollbacks/ restores the previous pair.",
+}
+
+
 def production_prompt(template: PromptTemplate) -> PromptVersion:
     return Label.objects.get(template=template, name="production").prompt_version
 
@@ -115,8 +124,15 @@ def test_every_tier_and_role_combination(
     outcomes = []
     for index, role in enumerate(approver_roles):
         person = make_user(f"approver{index}", role)
+        # Tier 3 needs a risk assessment; the first approver writes it.
+        assessment = RISK_ANSWERS if tier == 3 and index == 0 else None
         try:
-            approve_promotion(request=request, approver=person, comment="ok")
+            approve_promotion(
+                request=request,
+                approver=person,
+                comment="ok",
+                risk_assessment=assessment,
+            )
             outcomes.append("approved")
         except (NotPermittedError, StaleRequestError):
             outcomes.append("refused")
@@ -314,14 +330,18 @@ def test_editing_a_request_voids_its_approvals(
     template.risk_tier = 3
     template.save(update_fields=["risk_tier"])
     request = ask(candidate, senior)
-    approve_promotion(request=request, approver=safety)
+    approve_promotion(request=request, approver=safety, risk_assessment=RISK_ANSWERS)
     approve_promotion(request=request, approver=product_owner)
     old_hash = request.content_hash
     edit_promotion_request(request=request, acting_user=senior, rationale="reworded")
     request.refresh_from_db()
     assert request.content_hash != old_hash
     assert all(a.is_void for a in request.approvals.all())
-    approve_promotion(request=request, approver=ml_lead)
+    # The assessment judged the earlier content: the edited request needs one.
+    assert request.risk_assessment_hash == ""
+    with pytest.raises(GovernanceError, match="risk assessment"):
+        approve_promotion(request=request, approver=ml_lead)
+    approve_promotion(request=request, approver=ml_lead, risk_assessment=RISK_ANSWERS)
     request.refresh_from_db()
     assert request.status == "pending"  # the two earlier approvals no longer count
     event = AuditEvent.objects.get(event_type="governance.promotion_request.edited")
