@@ -7,6 +7,7 @@ second one for the same dataset snapshot.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,8 @@ from django.db import transaction
 
 from evaluation.models import EvaluationRun
 from evaluation.runs.comparison import compare_runs, segment_regressions
+from feedback.error_classes import error_class_trend
+from feedback.models import ReviewItem
 from governance import breaker, decisions, gates
 from governance.cycle.models import RetrainingCycle
 from governance.cycle.progress import (
@@ -27,8 +30,10 @@ from governance.cycle.request import open_request
 from governance.cycle.rules import (
     RETRAIN,
     CycleFacts,
+    FineTuningThresholds,
     Ruling,
     decide,
+    fine_tuning_advice,
 )
 from governance.cycle.shadow import start_shadow
 from governance.models import DecisionLogEntry, PromotionRequest
@@ -45,6 +50,44 @@ def _trim(comparison: dict[str, Any]) -> dict[str, Any]:
         trimmed[f"{key}_count"] = len(comparison[key])
         trimmed[key] = comparison[key][:SHOWN_ITEMS]
     return trimmed
+
+
+def error_class_evidence(cycle: RetrainingCycle) -> dict[str, Any]:
+    """The dataset's corrections by error class, the template's trend over the
+    policy's periods, and whether it justifies a fine-tuning export."""
+    dataset = cycle.dataset
+    assert dataset is not None  # noqa: S101 (a cycle always has its dataset)
+    ids = dataset.manifest.get("ids", {}).get("review_items", [])
+    in_dataset: Counter[str] = Counter()
+    for taxonomy in ReviewItem.objects.filter(pk__in=ids).values_list(
+        "error_taxonomy", flat=True
+    ):
+        in_dataset.update(taxonomy.get("classes", []))
+    trend = error_class_trend(template=cycle.template, end=dataset.window_end)
+    policy = gates.policy_for(cycle.template)
+    advice = fine_tuning_advice(
+        trend,
+        FineTuningThresholds(
+            min_corrections=policy.finetune_min_corrections,
+            min_class_volume=policy.finetune_min_class_volume,
+            max_drift=policy.finetune_max_drift,
+        ),
+    )
+    return {
+        "dataset": dict(in_dataset.most_common()),
+        "trend": {
+            "window": trend["window"],
+            "period_days": trend["period_days"],
+            "corrections_per_period": [p["corrections"] for p in trend["periods"]],
+            "classifier_versions": trend["classifier_versions"],
+            "drift": trend["drift"],
+            "classes": {
+                name: {k: row[k] for k in ("volume", "shares", "stable")}
+                for name, row in trend["classes"].items()
+            },
+        },
+        "advice": advice,
+    }
 
 
 def evidence(
@@ -66,6 +109,7 @@ def evidence(
         "golden_snapshot": cycle.golden_snapshot_id,
         "contamination": validation.get("contamination", {}).get("approved", {}),
         "blocking": validation.get("blocking", []),
+        "error_classes": error_class_evidence(cycle),
     }
     if comparison is not None:
         data.update(
@@ -112,7 +156,8 @@ def settle(
     cycle.decision = entry or decisions.open_decision(
         template=cycle.template,
         decision=ruling.decision,
-        rationale=f"Retraining cycle #{cycle.pk}: {ruling.reason}",
+        rationale=f"Retraining cycle #{cycle.pk}: {ruling.reason} "
+        + data.get("error_classes", {}).get("advice", {}).get("statement", ""),
         acting_user=cycle.requested_by,
         data_snapshot_ref=f"dataset-snapshot:{cycle.dataset.pk}",
         data_snapshot_hash=cycle.dataset.content_hash,

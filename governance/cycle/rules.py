@@ -21,6 +21,7 @@ __all__ = [
     "ShotCandidate",
     "changelog",
     "decide",
+    "fine_tuning_advice",
     "select_few_shot",
 ]
 
@@ -253,3 +254,65 @@ def changelog(facts: ChangelogFacts) -> str:
         *facts.extra,
     ]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class FineTuningThresholds:
+    """When error classes justify a fine-tuning export (per template policy)."""
+
+    min_corrections: int = 200
+    min_class_volume: int = 50
+    max_drift: float = 0.3
+
+
+def fine_tuning_advice(
+    trend: Mapping[str, Any], thresholds: FineTuningThresholds
+) -> dict[str, Any]:
+    """Fine-tuning export or prompt refresh, from the error-class trend.
+
+    A fine-tuning export is justified only when the window holds enough
+    classified corrections, at least one error class is stable (present in
+    every period with a steady share) and high-volume, the class mix has not
+    drifted beyond the threshold and one classifier version made every class;
+    otherwise the few-shot refresh is the right tool. `statement` is what the
+    decision log says.
+    """
+    reasons = []
+    total = trend.get("corrections", 0)
+    if total < thresholds.min_corrections:
+        reasons.append(
+            f"{total} classified corrections in the window, fewer than "
+            f"{thresholds.min_corrections}"
+        )
+    stable = sorted(
+        name
+        for name, row in trend.get("classes", {}).items()
+        if row["stable"] and row["volume"] >= thresholds.min_class_volume
+    )
+    if not stable:
+        reasons.append(
+            "no error class is both stable over every period and at least "
+            f"{thresholds.min_class_volume} corrections"
+        )
+    drift = trend.get("drift")
+    if drift is None:
+        reasons.append("fewer than two periods with corrections: no stability yet")
+    elif drift > thresholds.max_drift:
+        reasons.append(f"the class mix drifted {drift:.2f} > {thresholds.max_drift}")
+    if len(trend.get("classifier_versions", {})) > 1:
+        reasons.append("the classifier's rules changed within the window")
+    export = not reasons
+    statement = (
+        f"Error classes {', '.join(stable)} are stable and high-volume ({total} "
+        f"corrections, drift {drift}): exporting a fine-tuning dataset is justified."
+        if export
+        else "Prompt refresh rather than a fine-tuning export: "
+        + "; ".join(reasons)
+        + "."
+    )
+    return {
+        "recommendation": "fine_tuning_export" if export else "prompt_refresh",
+        "stable_high_volume": stable,
+        "reasons": reasons,
+        "statement": statement,
+    }

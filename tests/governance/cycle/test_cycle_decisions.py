@@ -97,6 +97,13 @@ def test_a_better_challenger_is_decided_retrain_and_goes_to_tier_two(
     assert set(entry.evaluation_summary["segments"]) == set(
         run.challenger_run.summary["segments"]
     )
+    # The decision says what kind of mistakes the data fixes and why this is a
+    # prompt refresh: a handful of corrections in one week is no stable trend.
+    classes = entry.evaluation_summary["error_classes"]
+    assert sum(classes["dataset"].values()) >= len(run.dataset.rows)
+    assert classes["advice"]["recommendation"] == "prompt_refresh"
+    assert "fewer than 200" in classes["advice"]["statement"]
+    assert classes["advice"]["statement"] in entry.rationale
     request = run.promotion_request
     assert (request.tier, request.status, request.requested_by) == (
         2,
@@ -105,6 +112,13 @@ def test_a_better_challenger_is_decided_retrain_and_goes_to_tier_two(
     )
     assert request.gates_passed and request.decision == entry
     assert "Retraining cycle" in request.rationale
+    card = request.model_cards.get()
+    assert card.content["lineage"]["dataset"]["hash"] == run.dataset.content_hash
+    assert (
+        card.content["lineage"]["corrections_used"]
+        == (run.dataset.manifest["ids"]["review_items"])
+    )
+    assert card.content["error_profile"]["corrections_used"] == classes["dataset"]
     approve_promotion(request=request, approver=ml_lead2, comment="ok")
     label = Label.objects.get(template=production.template, name="production")
     assert label.prompt_version == run.challenger_prompt

@@ -3,6 +3,7 @@ selection and decisions, on engineered inputs."""
 
 import pytest
 
+from evaluation.error_trends import summarize_trend
 from governance.cycle.contamination import (
     NEAR_DUPLICATE_THRESHOLD,
     Candidate,
@@ -18,9 +19,11 @@ from governance.cycle.rules import (
     PRODUCTION,
     ChangelogFacts,
     CycleFacts,
+    FineTuningThresholds,
     ShotCandidate,
     changelog,
     decide,
+    fine_tuning_advice,
     select_few_shot,
 )
 
@@ -241,3 +244,54 @@ def test_the_changelog_says_what_changed_and_why() -> None:
     assert "easy 1, medium 1" in text
     assert "near-duplicate 1" in text and "another question: 4" in text
     assert text.splitlines()[-1].startswith("Why: ")
+
+
+def _trend(volumes: dict[str, list[int]], totals: list[int]) -> dict[str, object]:
+    periods = [
+        {name: counts[i] for name, counts in volumes.items()}
+        for i in range(len(totals))
+    ]
+    return {
+        "classifier_versions": {"sql-errors/1": 1},
+        **summarize_trend(periods, totals),
+    }
+
+
+def test_stable_high_volume_classes_justify_a_fine_tuning_export() -> None:
+    trend = _trend({"wrong_filter": [30, 32, 29, 31], "other": [5, 0, 9, 1]}, [60] * 4)
+    advice = fine_tuning_advice(trend, FineTuningThresholds())
+    assert advice["recommendation"] == "fine_tuning_export"
+    assert advice["stable_high_volume"] == ["wrong_filter"]
+    assert advice["statement"].startswith("Error classes wrong_filter are stable")
+
+
+@pytest.mark.parametrize(
+    ("volumes", "totals", "reason"),
+    [
+        ({"wrong_filter": [10, 10, 10, 10]}, [20] * 4, "fewer than 200"),
+        (
+            {"wrong_filter": [60, 0, 60, 0], "distinct": [0, 60, 0, 60]},
+            [60] * 4,
+            "no error class",
+        ),
+        (
+            {"wrong_filter": [60, 60, 30, 10], "distinct": [0, 0, 30, 50]},
+            [60] * 4,
+            "drifted",
+        ),
+        ({"wrong_filter": [0, 0, 0, 300]}, [0, 0, 0, 300], "fewer than two periods"),
+    ],
+)
+def test_small_unstable_or_drifting_classes_mean_a_prompt_refresh(
+    volumes: dict[str, list[int]], totals: list[int], reason: str
+) -> None:
+    advice = fine_tuning_advice(_trend(volumes, totals), FineTuningThresholds())
+    assert advice["recommendation"] == "prompt_refresh"
+    assert reason in advice["statement"]
+
+
+def test_a_change_of_classifier_rules_is_no_stable_trend() -> None:
+    trend = _trend({"wrong_filter": [60, 60, 60, 60]}, [60] * 4)
+    trend["classifier_versions"] = {"sql-errors/1": 100, "sql-errors/2": 140}
+    advice = fine_tuning_advice(trend, FineTuningThresholds())
+    assert "rules changed" in advice["statement"]
