@@ -104,6 +104,20 @@ class DemoReport:
         (self.created if created else self.reused).append(what)
 
 
+def demo_risk_assessment(template: str) -> dict[str, str]:
+    """The ML lead's answers to the default policy's risk-assessment fields."""
+    return {
+        "impact": f"Wrong answers to {template} questions until rolled back; the "
+        "SQL only reads.",
+        "affected_users": "The demo tenant's analysts on the production label.",
+        "data_sensitivity": "Spider sample data, no personal data.",
+        "mitigations": "Shadowed on a share of sessions first; regression alerts "
+        "and the negative-feedback trigger watch it.",
+        "rollback_plan": "POST /api/v1/governance/rollbacks/ restores the pair the "
+        "label served before.",
+    }
+
+
 def demo_config() -> dict[str, Any]:
     """data/demo/registry.json."""
     path = Path(settings.BASE_DIR) / "data" / "demo" / "registry.json"
@@ -334,6 +348,7 @@ def _loop(
             approver=users["mllead"],
             comment="Reviewed the gates, the per-segment table and the shadow "
             "traffic; promote.",
+            risk_assessment=demo_risk_assessment(template.name),
         )
         end_shadow(template=template, acting_user=users["mllead"])
         request.refresh_from_db()

@@ -54,7 +54,11 @@ def _lineage_lines(card: dict[str, Any]) -> list[str]:
             + ", ".join(f"{k} {v}" for k, v in sorted(contamination.items()))
         )
     if lineage.get("fine_tuning"):
-        lines.append(f"- Fine-tuning vs prompt refresh: {lineage['fine_tuning']}")
+        advice = lineage["fine_tuning"]
+        lines.append(
+            f"- Fine-tuning export or prompt refresh: {advice['recommendation']}. "
+            f"{advice['statement']}"
+        )
     return [*lines, ""]
 
 

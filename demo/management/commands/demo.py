@@ -135,6 +135,7 @@ class Command(BaseCommand):
         self._print(report, options["base_url"].rstrip("/"))
 
     def _print(self, report: DemoReport, base: str) -> None:
+        self.base = base
         write = self.stdout.write
         write(
             self.style.SUCCESS(
@@ -228,6 +229,7 @@ class Command(BaseCommand):
             )
             parts.append(
                 f"promotion #{request.pk} {request.status} (requested by "
-                f"{requester}, approved by {approvers or 'nobody yet'})"
+                f"{requester}, approved by {approvers or 'nobody yet'}); model card: "
+                f"{self.base}/api/v1/governance/promotions/{request.pk}/model-card.html"
             )
         return " ".join(parts)
