@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -34,7 +35,8 @@ class FeedbackCategoryCountsView(APIView):
             OpenApiParameter("template", str),
             OpenApiParameter("start", str, description="ISO 8601, inclusive"),
             OpenApiParameter("end", str, description="ISO 8601, exclusive"),
-        ]
+        ],
+        responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request) -> Response:
         query = CategoryCountsQuerySerializer(data=request.query_params)
@@ -84,7 +86,8 @@ class ErrorClassTrendView(APIView):
             OpenApiParameter("period_days", int),
             OpenApiParameter("periods", int),
             OpenApiParameter("end", str, description="ISO 8601"),
-        ]
+        ],
+        responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request) -> Response:
         query = ErrorTrendQuerySerializer(data=request.query_params)

@@ -266,6 +266,7 @@ class RecategorizeInputSerializer(serializers.Serializer):
 
 
 class FeedbackTopicSerializer(serializers.ModelSerializer):
+    source = serializers.CharField(read_only=True, help_text="client or reviewer")
     assigned_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True
     )

@@ -7,6 +7,7 @@ from typing import Any
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -83,6 +84,7 @@ class RiskAssessmentView(APIView):
     required_permission = "governance.view_riskassessment"
     write_permission = "governance.approve_promotionrequest"
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, pk: int) -> Response:
         obj = get_object_or_404(PromotionRequest, pk=pk)
         rows = obj.risk_assessments.select_related("author").order_by("-created_at")

@@ -112,3 +112,22 @@ def test_the_trend_api(correct: Callable, make_user: Callable, analyst: User) ->
     assert client.get(url, {"template": "nope"}).status_code == 404
     body = client.get(url, {"template": "concerts", "periods": 2}).json()
     assert body["classes"]["wrong_table"]["volume"] == 1
+
+
+def test_the_command_classifies_what_older_rules_left(correct: Callable) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    item = correct("SELECT count(*) FROM concert")
+    item.error_taxonomy = {}
+    item.save(update_fields=["error_taxonomy"])
+    out = StringIO()
+    call_command("classify_corrections", "--template", "concerts", stdout=out)
+    assert out.getvalue().startswith(
+        f"1 correction(s) classified by {CLASSIFIER_VERSION}"
+    )
+    item.refresh_from_db()
+    assert item.error_taxonomy["classes"] == ["wrong_table"]
+    with pytest.raises(CommandError, match="No template"):
+        call_command("classify_corrections", "--template", "nope")
