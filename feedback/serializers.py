@@ -1,6 +1,9 @@
 """API shapes. Input serializers document the ingestion payloads for OpenAPI;
 validation itself runs in feedback.events (fast, per item, field-precise)."""
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 from django.contrib.auth.models import User
 from rest_framework import serializers
 
@@ -266,7 +269,11 @@ class RecategorizeInputSerializer(serializers.Serializer):
 
 
 class FeedbackTopicSerializer(serializers.ModelSerializer):
-    source = serializers.CharField(read_only=True, help_text="client or reviewer")
+    # A plain string: as a choice field its enum collides with GoldenExample's
+    # `source` in the OpenAPI schema. The stubs type Field.source as a str.
+    source = serializers.CharField(  # type: ignore[assignment]
+        read_only=True, help_text="client or reviewer"
+    )
     assigned_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True
     )
@@ -296,3 +303,13 @@ class ErrorTrendQuerySerializer(serializers.Serializer):
     period_days = serializers.IntegerField(min_value=1, max_value=366, default=7)
     periods = serializers.IntegerField(min_value=1, max_value=52, default=4)
     end = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        end = attrs.get("end")
+        if end is not None:
+            span = timedelta(days=attrs["period_days"] * attrs["periods"])
+            if end.year < 1970 or end - datetime.min.replace(tzinfo=UTC) <= span:
+                raise serializers.ValidationError(
+                    {"end": ["The window would start before 1970."]}
+                )
+        return attrs

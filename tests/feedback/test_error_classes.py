@@ -110,6 +110,8 @@ def test_the_trend_api(correct: Callable, make_user: Callable, analyst: User) ->
     assert client.get(url).status_code == 400
     assert client.get(url, {"template": "concerts", "periods": 0}).status_code == 400
     assert client.get(url, {"template": "nope"}).status_code == 404
+    ancient = client.get(url, {"template": "concerts", "end": "0001-01-02T00:00Z"})
+    assert ancient.status_code == 400 and "end" in ancient.json()
     body = client.get(url, {"template": "concerts", "periods": 2}).json()
     assert body["classes"]["wrong_table"]["volume"] == 1
 
