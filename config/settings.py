@@ -186,6 +186,12 @@ SIMPLE_HISTORY_REVERT_DISABLED = True
 # A golden example older than this is reported as stale.
 GOLDEN_STALE_DAYS = env_int("GOLDEN_STALE_DAYS", 180)
 
+# Untrusted SQL (targets.execution): per statement, a deadline, a row cap (more
+# rows truncate) and a cap on the bytes fetched (more is "result too large").
+SANDBOX_TIMEOUT_MS = env_int("SANDBOX_TIMEOUT_MS", 5000)
+SANDBOX_MAX_ROWS = env_int("SANDBOX_MAX_ROWS", 10_000)
+SANDBOX_MAX_RESULT_BYTES = env_int("SANDBOX_MAX_RESULT_BYTES", 16 * 1024 * 1024)
+
 # Evaluation runs: golden examples per Celery chunk, how often a chunk may be
 # redelivered after its worker died before its items are recorded as abandoned, and
 # the patience of model backends per item (seconds, attempts on 429/5xx/timeouts).

@@ -13,16 +13,11 @@ from simple_history.admin import SimpleHistoryAdmin
 from accounts.permissions import authenticated_user
 from config.exceptions import DomainError
 from evaluation import selectors, services
+from evaluation.exceptions import GoldenSetError
 from evaluation.models import (
     GoldenExample,
     GoldenSetSnapshot,
 )
-from targets.execution import run_on_target
-from targets.sandbox import SandboxError
-from targets.schema import (
-    SchemaCaptureError,
-)
-from targets.sqlgate import SQLRejected
 
 GOLDEN_INPUT_FIELDS = [
     "target_database",
@@ -54,9 +49,9 @@ class GoldenExampleForm(forms.ModelForm):
         target, sql = data.get("target_database"), data.get("sql")
         if target is not None and sql:
             try:
-                run_on_target(target, sql)
-            except (SQLRejected, SandboxError, SchemaCaptureError) as exc:
-                self.add_error("sql", f"Does not run on {target.name}: {exc}")
+                services.check_manual_sql(target_database=target, sql=sql)
+            except GoldenSetError as exc:
+                self.add_error("sql", str(exc))
         return data
 
 

@@ -33,7 +33,9 @@ from evaluation.spider import (
     read_gold,
     read_predictions,
 )
+from targets.execution import sandbox_limits
 from targets.sandbox import (
+    ResultTooLarge,
     SqliteSandbox,
     close_all,
 )
@@ -50,6 +52,7 @@ __all__ = [
 
 MISSING_DATABASE = "database file missing"
 GOLD_FAILED = "golden query failed"
+GOLD_TOO_LARGE = "golden result too large"
 CSV_FIELDS = (
     "index",
     "db",
@@ -182,12 +185,21 @@ def _score_one(
         path = database_path(db_dir, db)
         if not path.is_file():
             return ScoredItem(index, db, level, None, MISSING_DATABASE)
-        sandboxes[db] = SqliteSandbox(path)
+        limits = sandbox_limits()
+        sandboxes[db] = SqliteSandbox(
+            path,
+            timeout_s=limits.timeout_s,
+            max_rows=limits.max_rows,
+            max_bytes=limits.max_bytes,
+        )
     sandbox = sandboxes[db]
     try:
         gold = prepare_gold(gold_sql, sandbox, mode=mode, schema=schema)
-    except GoldQueryError:
-        return ScoredItem(index, db, level, None, GOLD_FAILED)
+    except GoldQueryError as exc:
+        too_large = isinstance(exc.__cause__, ResultTooLarge)
+        return ScoredItem(
+            index, db, level, None, GOLD_TOO_LARGE if too_large else GOLD_FAILED
+        )
     score = score_item(pred_sql, gold, sandbox, mode=mode, schema=schema)
     return ScoredItem(index, db, level, score)
 

@@ -93,6 +93,29 @@ def add_golden_example(
     return example
 
 
+def check_manual_sql(*, target_database: TargetDatabase, sql: str) -> None:
+    """Raise GoldenSetError (field ``sql``) unless ``sql`` is a usable answer.
+
+    It must pass the gate and run on the target with its whole result: a result
+    cut at the row cap or refused as too large would make every later score
+    against it unscorable, so it is refused here, as the review path does.
+    """
+    if not sql.strip():
+        raise GoldenSetError("An expected SQL is required.", field="sql")
+    try:
+        result = run_on_target(target_database, sql)
+    except (SQLRejected, SandboxError, SchemaCaptureError) as exc:
+        raise GoldenSetError(
+            f"The SQL does not run on {target_database.name}: {exc}", field="sql"
+        ) from None
+    if result.truncated:
+        raise GoldenSetError(
+            f"The SQL returns more than {len(result.rows)} rows on "
+            f"{target_database.name}: an expected result must be complete.",
+            field="sql",
+        )
+
+
 def add_manual_golden_example(
     *,
     target_database: TargetDatabase,
@@ -111,14 +134,7 @@ def add_manual_golden_example(
     hardness of the SQL is used. The owner defaults to the acting user. Records
     `evaluation.golden_example.added` through `add_golden_example`.
     """
-    if not sql.strip():
-        raise GoldenSetError("An expected SQL is required.", field="sql")
-    try:
-        run_on_target(target_database, sql)
-    except (SQLRejected, SandboxError, SchemaCaptureError) as exc:
-        raise GoldenSetError(
-            f"The SQL does not run on {target_database.name}: {exc}", field="sql"
-        ) from None
+    check_manual_sql(target_database=target_database, sql=sql)
     if difficulty is None:
         try:
             difficulty = hardness(sql, dialect=target_database.dialect)

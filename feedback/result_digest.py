@@ -14,11 +14,9 @@ from typing import Any
 from feedback.redaction import redact
 from targets.execution import run_on_target
 from targets.models import TargetDatabase
-from targets.sandbox import SandboxError
+from targets.sandbox import ResultTooLarge, SandboxError
 from targets.schema import SchemaCaptureError
 from targets.sqlgate import SQLRejected
-
-MAX_ROWS = 10_000
 
 
 class ExecutionFailed(Exception):
@@ -58,11 +56,13 @@ def result_digest(rows: list[tuple[Any, ...]]) -> str:
 def execute_on_target(*, target: TargetDatabase, sql: str) -> Execution:
     """Gate and run `sql` read-only on `target`; raise ExecutionFailed otherwise."""
     try:
-        result = run_on_target(target, sql, max_rows=MAX_ROWS)
+        result = run_on_target(target, sql)
     except SQLRejected as exc:
         raise ExecutionFailed(redact(f"Refused: {exc.reason}").text) from None
+    except ResultTooLarge as exc:
+        raise ExecutionFailed(f"{str(exc).capitalize()}.") from None
     except (SandboxError, SchemaCaptureError, ValueError) as exc:
         raise ExecutionFailed(redact(f"Failed on the target: {exc}").text) from None
     if result.truncated:
-        raise ExecutionFailed(f"Returns more than {MAX_ROWS} rows.")
+        raise ExecutionFailed(f"Returns more than {len(result.rows)} rows.")
     return Execution(digest=result_digest(result.rows), rows=len(result.rows))

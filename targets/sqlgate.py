@@ -176,14 +176,30 @@ def _dialect(dialect: str) -> str:
         raise ValueError(f"unsupported dialect {dialect!r}") from None
 
 
+_QUOTES = "\"`[]'"
+
+
+def function_name(raw: str) -> str:
+    """A function name as the engine resolves it for a deny-list: the last dotted
+    part, without any identifier quoting (``"x"``, `` `x` ``, ``[x]``), case-folded.
+
+    Engines call ``"pg_sleep"(1)``, ``[load_extension](...)`` and
+    `` `LOAD_EXTENSION`(...) `` like the bare names, so quotes must not hide them.
+    """
+    last = raw.strip().rsplit(".", 1)[-1]
+    return last.strip().strip(_QUOTES).strip().casefold()
+
+
 def _function_names(node: exp.Func) -> set[str]:
-    names = {node.sql_name().lower()}
+    names = {node.sql_name()}
     if isinstance(node, exp.Anonymous):
-        names.add(str(node.this).lower())
+        # ``this`` is an Identifier (quoted or not) or a plain string.
+        names.add(node.name)
+        names.add(str(node.this))
     else:
         # sqlglot maps e.g. printf to Format; the source name matters to the engine.
-        names.update(n.lower() for n in type(node).sql_names())
-    return {n.rsplit(".", 1)[-1] for n in names}
+        names.update(type(node).sql_names())
+    return {function_name(n) for n in names}
 
 
 def _numeric_literals(node: exp.Expr) -> list[float]:
@@ -235,7 +251,7 @@ def _check_tree(root: exp.Expr) -> None:
                 if name in _SIZED_FUNCTIONS:
                     _check_sized_call(name, node)
         elif isinstance(node, exp.Table):
-            table = node.name.lower()
+            table = function_name(node.name)
             if table.startswith(_SYSTEM_TABLE_PREFIXES):
                 raise UnsafeSQL(f"table {table} is not allowed")
 

@@ -1,7 +1,9 @@
 """Plain helpers shared by test modules (fixtures stay in conftest.py files)."""
 
+import os
 from pathlib import Path
 
+import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
 
@@ -26,3 +28,23 @@ def worker_database_url() -> str:
         f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
         f"{db['PORT'] or 5432}/{db['NAME']}"
     )
+
+
+def admin_dsn() -> str:
+    """The PostgreSQL URL of the control plane, or skip the test."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        pytest.skip("DATABASE_URL is not PostgreSQL")
+    return url
+
+
+def with_dbname(dsn: str, dbname: str, user: str | None = None) -> str:
+    """``dsn`` pointed at another database (and role, without its password)."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(dsn)
+    params["dbname"] = dbname
+    if user is not None:
+        params["user"] = user
+        params.pop("password", None)
+    return make_conninfo(**params)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from targets.sandbox.base import (
+    DEFAULT_MAX_RESULT_BYTES,
     DEFAULT_MAX_ROWS,
     DEFAULT_TIMEOUT_S,
     MAX_SQL_LENGTH,
@@ -25,6 +26,7 @@ from targets.sandbox.base import (
     QueryRefused,
     QueryResult,
     QueryTimeout,
+    ResultTooLarge,
     Sandbox,
     SandboxError,
     SandboxMisconfigured,
@@ -33,6 +35,7 @@ from targets.sandbox.postgres import PostgresSandbox
 from targets.sandbox.sqlite import SqliteSandbox
 
 __all__ = [
+    "DEFAULT_MAX_RESULT_BYTES",
     "DEFAULT_MAX_ROWS",
     "DEFAULT_TIMEOUT_S",
     "MAX_SQL_LENGTH",
@@ -42,6 +45,7 @@ __all__ = [
     "QueryRefused",
     "QueryResult",
     "QueryTimeout",
+    "ResultTooLarge",
     "Sandbox",
     "SandboxError",
     "SandboxMisconfigured",
@@ -60,25 +64,30 @@ def sandbox_for(
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     max_rows: int = DEFAULT_MAX_ROWS,
+    max_bytes: int = DEFAULT_MAX_RESULT_BYTES,
 ) -> Sandbox:
     """Return a cached sandbox for ``engine`` ("sqlite" path or "postgres" DSN).
 
     Sandboxes are cached per thread, because SQLite connections are thread-bound
     and reusing them is what makes warm scoring fast.
     """
-    cache: dict[tuple[str, str, float, int], Sandbox] = _local.__dict__.setdefault(
+    cache: dict[tuple[str, str, float, int, int], Sandbox] = _local.__dict__.setdefault(
         "cache", {}
     )
     kind = engine.lower()
-    key = (kind, str(location), timeout_s, max_rows)
+    key = (kind, str(location), timeout_s, max_rows, max_bytes)
     found = cache.get(key)
     if found is not None:
         return found
     sandbox: Sandbox
     if kind == "sqlite":
-        sandbox = SqliteSandbox(location, timeout_s=timeout_s, max_rows=max_rows)
+        sandbox = SqliteSandbox(
+            location, timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
+        )
     elif kind in {"postgres", "postgresql"}:
-        sandbox = PostgresSandbox(str(location), timeout_s=timeout_s, max_rows=max_rows)
+        sandbox = PostgresSandbox(
+            str(location), timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
+        )
     else:
         raise ValueError(f"unsupported engine {engine!r}")
     cache[key] = sandbox

@@ -2,22 +2,30 @@
 
 Read-only transactions can be escaped (docs/security-notes.md); grants cannot, so
 the sandbox refuses to run as a role that may write, create or own anything.
+A client-side cursor receives the whole result into memory before the first row
+can be counted, so rows come through a server-side cursor, in batches, under the
+shared byte cap; the shared watchdog cancels a statement that outlives its
+deadline across several fetches.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from targets.sandbox.base import (
+    DEFAULT_MAX_RESULT_BYTES,
     DEFAULT_MAX_ROWS,
     DEFAULT_TIMEOUT_S,
     MAX_SQL_LENGTH,
+    WATCHDOG,
     QueryFailed,
     QueryRefused,
     QueryResult,
     QueryTimeout,
     SandboxMisconfigured,
+    fetch_within,
 )
 
 
@@ -25,9 +33,10 @@ class PostgresSandbox:
     """Execution as a SELECT-only PostgreSQL login role, one statement per call.
 
     Every call runs in its own transaction that is always rolled back, re-applies
-    ``statement_timeout`` with ``SET LOCAL`` semantics, and sends the query as a
-    server-side prepared statement, which PostgreSQL refuses to build from several
-    commands. On first use the role is checked: a superuser, a table owner or any
+    ``statement_timeout`` with ``SET LOCAL`` semantics, and declares the query as
+    a server-side cursor through the extended protocol, which PostgreSQL refuses
+    to build from several commands (and DECLARE accepts only queries). On first
+    use the role is checked: a superuser, a table owner or any
     INSERT/UPDATE/DELETE/TRUNCATE grant makes the sandbox refuse to run.
     """
 
@@ -39,12 +48,14 @@ class PostgresSandbox:
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_rows: int = DEFAULT_MAX_ROWS,
+        max_bytes: int = DEFAULT_MAX_RESULT_BYTES,
         verify_role: bool = True,
     ) -> None:
         """Remember the DSN; the connection is opened (and verified) lazily."""
         self.dsn = dsn
         self.timeout_s = timeout_s
         self.max_rows = max_rows
+        self.max_bytes = max_bytes
         self.verify_role = verify_role
         self._conn: Any = None
 
@@ -64,7 +75,12 @@ class PostgresSandbox:
         return conn
 
     def run(
-        self, sql: str, *, timeout_s: float | None = None, max_rows: int | None = None
+        self,
+        sql: str,
+        *,
+        timeout_s: float | None = None,
+        max_rows: int | None = None,
+        max_bytes: int | None = None,
     ) -> QueryResult:
         """Run one statement in a rolled-back transaction; raise SandboxError."""
         import psycopg
@@ -77,9 +93,11 @@ class PostgresSandbox:
         # A trailing ";" makes PostgreSQL see a second (empty) command; drop it.
         sql = sql.rstrip().rstrip(";").rstrip()
         limit = self.max_rows if max_rows is None else max_rows
+        cap = self.max_bytes if max_bytes is None else max_bytes
         budget = self.timeout_s if timeout_s is None else timeout_s
         conn = self._connection()
         started = time.monotonic()
+        ticket = WATCHDOG.arm(started + budget, lambda: conn.cancel_safe(timeout=2))
         try:
             with conn.cursor() as cur:
                 cur.execute("SET TRANSACTION READ ONLY")
@@ -90,11 +108,14 @@ class PostgresSandbox:
                     " set_config('idle_in_transaction_session_timeout', %s, true)",
                     (timeout_ms, timeout_ms, str(max(1000, int(budget * 2000)))),
                 )
-                cur.execute(sql, prepare=True)
+            with conn.cursor(name=f"loopgate_{uuid.uuid4().hex}") as cur:
+                cur.execute(sql)
                 if cur.description is None:
                     raise QueryRefused("statement returned no result set")
                 columns = tuple(d.name for d in cur.description)
-                rows = [tuple(r) for r in cur.fetchmany(limit + 1)]
+                rows, truncated = fetch_within(
+                    cur.fetchmany, max_rows=limit, max_bytes=cap
+                )
         except pg_errors.QueryCanceled as err:
             raise QueryTimeout(f"query exceeded {budget:.3g} s") from err
         except (
@@ -110,10 +131,8 @@ class PostgresSandbox:
         except psycopg.Error as err:
             raise QueryFailed(str(err)) from err
         finally:
+            WATCHDOG.disarm(ticket)
             _rollback_quietly(conn)
-        truncated = len(rows) > limit
-        if truncated:
-            del rows[limit:]
         return QueryResult(
             columns, rows, truncated, (time.monotonic() - started) * 1000.0
         )

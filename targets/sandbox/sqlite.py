@@ -3,7 +3,9 @@
 ``mode=ro`` protects only the main file and ``PRAGMA query_only`` can be switched
 off by the query itself (docs/security-notes.md), so the boundary is an authorizer
 that allows reads only, no attached databases, lowered length limits, a bounded
-``printf`` and a progress-handler deadline.
+``printf``, a byte cap on the result and a deadline. The progress handler is not
+called inside a sorter or a window step, so the shared watchdog interrupts the
+connection as well.
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ from typing import Any
 from urllib.parse import quote
 
 from targets.sandbox.base import (
+    DEFAULT_MAX_RESULT_BYTES,
     DEFAULT_MAX_ROWS,
     DEFAULT_TIMEOUT_S,
     MAX_SQL_LENGTH,
     MAX_VALUE_LENGTH,
+    WATCHDOG,
     QueryFailed,
     QueryRefused,
     QueryResult,
     QueryTimeout,
     SandboxError,
     SandboxMisconfigured,
+    fetch_within,
 )
 
 _SQLITE_ALLOWED_ACTIONS = frozenset(
@@ -108,6 +113,7 @@ class SqliteSandbox:
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         max_rows: int = DEFAULT_MAX_ROWS,
+        max_bytes: int = DEFAULT_MAX_RESULT_BYTES,
         progress_steps: int = 1_000,
     ) -> None:
         """Open ``path`` read-only and install the authorizer, limits and deadline."""
@@ -116,6 +122,7 @@ class SqliteSandbox:
             raise SandboxMisconfigured(f"no SQLite database at {self.path}")
         self.timeout_s = timeout_s
         self.max_rows = max_rows
+        self.max_bytes = max_bytes
         self._deadline = 0.0
         uri = f"file:{quote(str(self.path))}?mode=ro"
         conn = sqlite3.connect(uri, uri=True, isolation_level=None)
@@ -138,21 +145,31 @@ class SqliteSandbox:
         return 1 if time.monotonic() > self._deadline else 0
 
     def run(
-        self, sql: str, *, timeout_s: float | None = None, max_rows: int | None = None
+        self,
+        sql: str,
+        *,
+        timeout_s: float | None = None,
+        max_rows: int | None = None,
+        max_bytes: int | None = None,
     ) -> QueryResult:
-        """Run one statement; raise QueryTimeout, QueryRefused or QueryFailed."""
-        if self._conn is None:
+        """Run one statement within its deadline and caps, or raise SandboxError."""
+        conn = self._conn
+        if conn is None:
             raise SandboxMisconfigured("sandbox is closed")
         if len(sql) > MAX_SQL_LENGTH:
             raise QueryRefused(f"SQL longer than {MAX_SQL_LENGTH} characters")
         limit = self.max_rows if max_rows is None else max_rows
+        cap = self.max_bytes if max_bytes is None else max_bytes
         budget = self.timeout_s if timeout_s is None else timeout_s
         started = time.monotonic()
         self._deadline = started + budget
-        cursor = self._conn.cursor()
+        ticket = WATCHDOG.arm(self._deadline, conn.interrupt)
+        cursor = conn.cursor()
         try:
             cursor.execute(sql)
-            rows = cursor.fetchmany(limit + 1)
+            rows, truncated = fetch_within(
+                cursor.fetchmany, max_rows=limit, max_bytes=cap
+            )
             columns = tuple(d[0] for d in cursor.description or ())
         except sqlite3.OperationalError as err:
             if time.monotonic() > self._deadline or str(err) == "interrupted":
@@ -164,12 +181,10 @@ class SqliteSandbox:
         except sqlite3.Error as err:
             raise _classify_sqlite_error(err) from err
         finally:
+            WATCHDOG.disarm(ticket)
             # Resetting the statement releases its read lock even when truncated.
             cursor.close()
             self._deadline = 0.0
-        truncated = len(rows) > limit
-        if truncated:
-            del rows[limit:]
         return QueryResult(
             columns, rows, truncated, (time.monotonic() - started) * 1000.0
         )

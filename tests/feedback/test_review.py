@@ -319,3 +319,20 @@ def test_admin_hides_review_actions_without_the_permission(
         {"action": "claim", "_selected_action": [item.pk]},
     )
     assert ReviewItem.objects.get().state == "pending"
+
+
+def test_result_over_the_byte_cap_fails_the_check_and_refuses_approval(
+    correct: Callable, senior: User, settings: Any
+) -> None:
+    settings.SANDBOX_MAX_RESULT_BYTES = 500_000
+    item = correct(sql="SELECT zeroblob(50000) FROM singer a, singer b")
+    assert item.check_status == "failed"
+    assert item.check_error.startswith("Result too large")
+    settings.SANDBOX_MAX_RESULT_BYTES = 16 * 1024 * 1024
+    small = correct(sql="SELECT zeroblob(50000) FROM singer", question="Blobs?")
+    assert small.check_status == "executed"
+    settings.SANDBOX_MAX_RESULT_BYTES = 100_000
+    services.claim_review_item(item=small, acting_user=senior)
+    with pytest.raises(ReviewError, match="Result too large"):
+        services.approve_review_item(item=small, acting_user=senior)
+    assert not GoldenExample.objects.exists()

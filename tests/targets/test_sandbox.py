@@ -6,7 +6,6 @@ import hashlib
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from targets.sandbox import (
     SqliteSandbox,
     sandbox_for,
 )
+from tests.helpers import with_dbname
 from tests.targets.adversarial import CORPUS, Attack
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -131,73 +131,12 @@ def test_missing_database_is_not_created(tmp_path: Path) -> None:
 # --- PostgreSQL ---------------------------------------------------------------
 
 
-def _admin_dsn() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        pytest.skip("DATABASE_URL is not PostgreSQL")
-    return url
-
-
-def _with_dbname(dsn: str, dbname: str, user: str | None = None) -> str:
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    params = conninfo_to_dict(dsn)
-    params["dbname"] = dbname
-    if user is not None:
-        params["user"] = user
-        params.pop("password", None)
-    return make_conninfo(**params)
-
-
-@pytest.fixture
-def pg_scratch() -> Iterator[tuple[str, str]]:
-    """A scratch database with table t, and the DSN of a SELECT-only role."""
-    import psycopg
-    from psycopg import sql
-
-    admin = _admin_dsn()
-    suffix = uuid.uuid4().hex[:10]
-    dbname, role = f"loopgate_sbx_{suffix}", f"loopgate_ro_{suffix}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-    try:
-        with psycopg.connect(_with_dbname(admin, dbname), autocommit=True) as conn:
-            ident = sql.Identifier(role)
-            conn.execute("CREATE TABLE t (id int PRIMARY KEY, name text)")
-            conn.execute(
-                "INSERT INTO t SELECT g, 'n' || g FROM generate_series(1, 5) g"
-            )
-            conn.execute(
-                sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(
-                    sql.Identifier(dbname)
-                )
-            )
-            conn.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
-            conn.execute(
-                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-                    sql.Identifier(dbname), ident
-                )
-            )
-            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(ident))
-            conn.execute(sql.SQL("GRANT SELECT ON t TO {}").format(ident))
-        yield admin, _with_dbname(admin, dbname, user=role)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(dbname)
-                )
-            )
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-
-
 def _rows(admin: str, readonly_dsn: str) -> list[tuple[object, ...]]:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
     dbname = conninfo_to_dict(readonly_dsn)["dbname"]
-    with psycopg.connect(_with_dbname(admin, str(dbname))) as conn:
+    with psycopg.connect(with_dbname(admin, str(dbname))) as conn:
         return conn.execute("SELECT id, name FROM t ORDER BY id").fetchall()
 
 

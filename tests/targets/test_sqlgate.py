@@ -97,3 +97,32 @@ def test_every_runnable_golden_query_passes_the_gate() -> None:
     assert len(runnable) == 972
     for line in runnable:
         assert check_sql(line.query, dialect="sqlite")
+
+
+QUOTED_CALLS = [
+    ("postgres", 'SELECT "pg_sleep"(30)'),
+    ("postgres", "SELECT \"pg_read_file\"('/etc/passwd')"),
+    ("postgres", "SELECT \"PG_READ_BINARY_FILE\"('/etc/passwd')"),
+    ("postgres", "SELECT \"dblink\"('host=x', 'select 1')"),
+    ("postgres", 'SELECT pg_catalog."pg_sleep"(30)'),
+    ("postgres", 'SELECT "pg_catalog"."set_config"(\'a\', \'b\', false)'),
+    ("postgres", 'SELECT "lo_import"(\'/etc/passwd\')'),
+    ("postgres", 'SELECT x FROM t WHERE "Pg_Sleep"(1) IS NULL'),
+    ("sqlite", "SELECT [load_extension]('x')"),
+    ("sqlite", "SELECT `LOAD_EXTENSION`('x')"),
+    ("sqlite", "SELECT \"load_extension\"('x')"),
+    ("sqlite", "SELECT [readfile]('/etc/passwd')"),
+    ("sqlite", "SELECT name FROM singer WHERE `writefile`('/tmp/x', name)"),
+    ("sqlite", 'SELECT * FROM "pragma_table_info"(\'singer\')'),
+]
+
+
+@pytest.mark.parametrize(("dialect", "sql"), QUOTED_CALLS)
+def test_quoting_does_not_hide_a_denied_function(dialect: str, sql: str) -> None:
+    with pytest.raises(UnsafeSQL, match="not allowed"):
+        check_sql(sql, dialect=dialect)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+def test_quoted_harmless_function_still_passes(dialect: str) -> None:
+    assert check_sql('SELECT "lower"(name) FROM singer', dialect=dialect)
