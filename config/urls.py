@@ -2,6 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.api import error_handlers
+
+_handlers = error_handlers()
+handler400 = _handlers["handler400"]
+handler403 = _handlers["handler403"]
+handler404 = _handlers["handler404"]
+handler500 = _handlers["handler500"]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

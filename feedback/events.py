@@ -46,6 +46,7 @@ DEFAULT_ROLE = "end_user"
 
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_QUESTION = 10_000
 MAX_SQL = 100_000
 MAX_COMMENT = 5_000
@@ -72,6 +73,8 @@ def _text(value: Any, *, max_length: int, required: bool) -> str:
         raise Invalid(f"At most {max_length} characters.")
     if "\x00" in value:
         raise Invalid("Must not contain NUL characters.")
+    if _SURROGATE.search(value):
+        raise Invalid("Must not contain lone surrogates (invalid Unicode).")
     if required and not value.strip():
         raise Invalid("Must not be blank.")
     return value
@@ -104,9 +107,10 @@ def _int(value: Any, *, required: bool, minimum: int = 0) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Invalid("Must be a number.")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise Invalid("Must be a finite number.")
-    number = round(value)
+    if isinstance(value, float) and not value.is_integer():
+        # 1.5 is not an id: rounding it would store another row's id.
+        raise Invalid("Must be a whole number.")
+    number = int(value)
     if number < minimum or number > 2_147_483_647:
         raise Invalid(f"Must be between {minimum} and 2147483647.")
     return number
@@ -119,9 +123,14 @@ def _float(value: Any, *, required: bool) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Invalid("Must be a number.")
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:
+        # A 400-digit integer parses as JSON but no float holds it.
+        raise Invalid("Must fit in a 64-bit float.") from None
+    if not math.isfinite(number):
         raise Invalid("Must be a finite number.")
-    return float(value)
+    return number
 
 
 def _choice(value: Any, choices: frozenset[str] | dict[str, Any]) -> str:
@@ -143,7 +152,11 @@ def _timestamp(value: Any, *, now: datetime) -> datetime:
         raise Invalid("Must be an ISO 8601 timestamp.") from None
     if moment.tzinfo is None:
         raise Invalid("Must include a time zone offset (e.g. Z or +02:00).")
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+14:00 and 9999-12-31T23:59-14:00 leave datetime's range.
+        raise Invalid("Lies outside the years 1 to 9999 in UTC.") from None
     if moment > now + FUTURE_SKEW:
         raise Invalid("Lies in the future.")
     return moment
@@ -173,7 +186,8 @@ def _check(raw: dict[str, Any], rules: dict[str, Rule], errors: Errors) -> dict:
         except Invalid as exc:
             errors[name] = [exc.message]
     for name in raw.keys() - rules.keys():
-        errors[name] = ["Unknown field."]
+        # The name is echoed back: a lone surrogate in it could not be encoded.
+        errors[name.encode(errors="backslashreplace").decode()] = ["Unknown field."]
     return clean
 
 
@@ -292,8 +306,11 @@ class Validator:
         """
         if not isinstance(raw, dict):
             return "", {}, {"non_field_errors": ["Each event must be a JSON object."]}
-        kind = kind or raw.get("kind")
-        if raw.get("kind") not in (None, kind):
+        sent = raw.get("kind")
+        if sent is not None and not isinstance(sent, str):
+            return "", {}, {"kind": ['Must be the string "interaction" or "feedback".']}
+        kind = kind or sent
+        if sent not in (None, kind):
             return "", {}, {"kind": [f"This endpoint takes {kind} events."]}
         if kind not in self._rules:
             return "", {}, {"kind": ['Must be "interaction" or "feedback".']}

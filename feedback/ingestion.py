@@ -14,74 +14,50 @@ import hmac
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import IntegrityError, transaction
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
-from feedback.categories import TAXONOMY_VERSION
 from feedback.events import FEEDBACK_CATEGORY, ROLE_WEIGHTS, Validator
-from feedback.models import Feedback, FeedbackTopic, Interaction, ReviewItem
+from feedback.ingestion_items import (
+    CONFLICT,
+    CREATED,
+    DUPLICATE,
+    INVALID,
+    ItemResult,
+    Pending,
+    Target,
+    mark_stored,
+    reject,
+)
+from feedback.ingestion_store import store_items
+from feedback.models import Feedback, Interaction
 from feedback.redaction import pseudonymize, question_hash, redact
-from feedback.rows import insert_rows
 from registry.models import ModelVersion, PromptVersion
 from targets.sqlgate import (
     SQLRejected,
     check_sql,
 )
 
+__all__ = [
+    "CONFLICT",
+    "CREATED",
+    "DUPLICATE",
+    "INVALID",
+    "MAX_BATCH",
+    "ItemResult",
+    "fingerprint",
+    "ingest_events",
+]
+
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1_000
-CREATED, DUPLICATE, INVALID, CONFLICT = "created", "duplicate", "invalid", "conflict"
-
-
-@dataclass(slots=True)
-class ItemResult:
-    """What happened to one submitted event."""
-
-    index: int
-    kind: str
-    event_id: str | None
-    status: str
-    errors: dict[str, list[str]] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "index": self.index,
-            "kind": self.kind,
-            "event_id": self.event_id,
-            "status": self.status,
-        }
-        if self.errors:
-            body["errors"] = self.errors
-        return body
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    consent_scope: str
-    template_id: int
-    task_type: str
-    question_hash: str
-    target_database_id: int
-    engine: str
-
-
-@dataclass(slots=True)
-class _Pending:
-    result: ItemResult
-    clean: dict[str, Any]
-    fingerprint: str
-    # Column values by attname, ready for feedback.rows.insert_rows.
-    row: dict[str, Any] | None = None
-    target: _Target | None = None
+UNPROCESSABLE = "This event could not be processed; nothing of it was stored."
 
 
 def _key() -> bytes:
@@ -128,9 +104,20 @@ def ingest_events(
     key = _key()
     validator = Validator(now=now)
     results: list[ItemResult] = []
-    pending: dict[str, dict[uuid.UUID, _Pending]] = {"interaction": {}, "feedback": {}}
+    pending: dict[str, dict[uuid.UUID, Pending]] = {"interaction": {}, "feedback": {}}
     for index, raw in enumerate(events):
-        event_kind, clean, errors = validator.validate(raw, kind=kind)
+        try:
+            event_kind, clean, errors = validator.validate(raw, kind=kind)
+            clean.pop("kind", None)
+            if not clean.get("topic"):
+                # Absent, not empty: events stored before categories keep their
+                # fingerprints, so their replays stay duplicates.
+                clean.pop("topic", None)
+            print_ = "" if errors else fingerprint(event_kind, clean, key=key)
+        except Exception:
+            # Whatever the cause, one event's failure is that event's result.
+            logger.exception("event %d could not be validated", index)
+            event_kind, clean, errors = "", {}, {"non_field_errors": [UNPROCESSABLE]}
         event_id: Any = clean.get("event_id")
         result = ItemResult(
             index, event_kind, str(event_id) if event_id else None, INVALID, errors
@@ -138,11 +125,6 @@ def ingest_events(
         results.append(result)
         if errors:
             continue
-        clean.pop("kind", None)
-        if not clean.get("topic"):
-            # Absent, not empty: events stored before categories keep their prints.
-            clean.pop("topic", None)
-        print_ = fingerprint(event_kind, clean, key=key)
         seen = pending[event_kind].get(event_id)
         if seen is not None:
             same = seen.fingerprint == print_
@@ -150,17 +132,20 @@ def ingest_events(
             if not same:
                 result.errors = {"event_id": ["Repeated in this batch, other payload."]}
             continue
-        pending[event_kind][event_id] = _Pending(result, clean, print_)
+        pending[event_kind][event_id] = Pending(result, clean, print_)
     _settle_existing(pending)
     _build_interactions(pending["interaction"], now, acting_user, channel, key)
     _build_feedback(pending, now, acting_user, channel, key)
-    _store(pending)
+    store_items(
+        interactions=[i for i in pending["interaction"].values() if i.row is not None],
+        feedback=[i for i in pending["feedback"].values() if i.row is not None],
+    )
     created = sum(r.status == CREATED for r in results)
     logger.info("ingested %d events: %d created", len(results), created)
     return results
 
 
-def _settle_existing(pending: dict[str, dict[uuid.UUID, _Pending]]) -> None:
+def _settle_existing(pending: dict[str, dict[uuid.UUID, Pending]]) -> None:
     for event_kind, model in (("interaction", Interaction), ("feedback", Feedback)):
         items = pending[event_kind]
         if not items:
@@ -169,25 +154,26 @@ def _settle_existing(pending: dict[str, dict[uuid.UUID, _Pending]]) -> None:
             "pk", "fingerprint"
         )
         for pk, stored_print in stored:
-            _mark_stored(items.pop(pk), stored_print)
+            mark_stored(items.pop(pk), stored_print)
 
 
-def _mark_stored(item: _Pending, stored_print: str) -> None:
-    if stored_print == item.fingerprint:
-        item.result.status = DUPLICATE
-    else:
-        item.result.status = CONFLICT
-        item.result.errors = {
-            "event_id": ["This event id was already stored with another payload."]
-        }
-
-
-def _reject(item: _Pending, name: str, message: str) -> None:
-    item.result.errors = {name: [message]}
+def _each(
+    items: dict[uuid.UUID, Pending], build: Callable[[uuid.UUID, Pending], None]
+) -> None:
+    """Build each item's row; an item that fails or is rejected leaves ``items``."""
+    for event_id, item in list(items.items()):
+        try:
+            build(event_id, item)
+        except Exception:
+            # Whatever the cause, one event's failure is that event's result.
+            logger.exception("event %s could not be built", event_id)
+            reject(item, "non_field_errors", UNPROCESSABLE)
+        if item.result.errors:
+            del items[event_id]
 
 
 def _build_interactions(
-    items: dict[uuid.UUID, _Pending],
+    items: dict[uuid.UUID, Pending],
     now: datetime,
     acting_user: Any,
     channel: str,
@@ -206,15 +192,15 @@ def _build_interactions(
         ).values_list("pk", flat=True)
     )
     user_id = _user_id(acting_user)
-    for event_id, item in list(items.items()):
+
+    def build(event_id: uuid.UUID, item: Pending) -> None:
         c = item.clean
         if c["prompt_version"] not in prompts:
-            _reject(item, "prompt_version", "Unknown prompt version id.")
+            reject(item, "prompt_version", "Unknown prompt version id.")
         elif c["model_version"] not in models:
-            _reject(item, "model_version", "Unknown model version id.")
+            reject(item, "model_version", "Unknown model version id.")
         if item.result.errors:
-            del items[event_id]
-            continue
+            return
         question, sql = redact(c["question"]), redact(c["generated_sql"])
         item.row = dict(
             event_id=event_id,
@@ -248,13 +234,15 @@ def _build_interactions(
             received_at=now,
         )
 
+    _each(items, build)
 
-def _targets(pending: dict[str, dict[uuid.UUID, _Pending]]) -> dict[uuid.UUID, _Target]:
+
+def _targets(pending: dict[str, dict[uuid.UUID, Pending]]) -> dict[uuid.UUID, Target]:
     wanted = {i.clean["interaction_id"] for i in pending["feedback"].values()}
     if not wanted:
         return {}
     new = pending["interaction"]
-    targets: dict[uuid.UUID, _Target] = {}
+    targets: dict[uuid.UUID, Target] = {}
     stored = Interaction.objects.filter(pk__in=wanted - new.keys()).values_list(
         "pk",
         "consent_scope",
@@ -265,8 +253,8 @@ def _targets(pending: dict[str, dict[uuid.UUID, _Pending]]) -> dict[uuid.UUID, _
         "template__target_database__engine",
     )
     for pk, *rest in stored:
-        # The values_list columns are _Target's fields, in order.
-        targets[pk] = _Target(*rest)  # type: ignore[arg-type]
+        # The values_list columns are Target's fields, in order.
+        targets[pk] = Target(*rest)  # type: ignore[arg-type]
     # Interactions of this batch have their rows built before feedback.
     in_batch: list[dict[str, Any]] = [new[pk].row for pk in wanted & new.keys()]  # type: ignore[misc]
     if in_batch:
@@ -280,7 +268,7 @@ def _targets(pending: dict[str, dict[uuid.UUID, _Pending]]) -> dict[uuid.UUID, _
         }
         for row in in_batch:
             db, engine = databases[row["template_id"]]
-            targets[row["event_id"]] = _Target(
+            targets[row["event_id"]] = Target(
                 row["consent_scope"],
                 row["template_id"],
                 row["task_type"],
@@ -292,7 +280,7 @@ def _targets(pending: dict[str, dict[uuid.UUID, _Pending]]) -> dict[uuid.UUID, _
 
 
 def _build_feedback(
-    pending: dict[str, dict[uuid.UUID, _Pending]],
+    pending: dict[str, dict[uuid.UUID, Pending]],
     now: datetime,
     acting_user: Any,
     channel: str,
@@ -303,21 +291,21 @@ def _build_feedback(
         return
     targets = _targets(pending)
     user_id = _user_id(acting_user)
-    for event_id, item in list(items.items()):
+
+    def build(event_id: uuid.UUID, item: Pending) -> None:
         c = item.clean
         target = targets.get(c["interaction_id"])
         if target is None:
-            _reject(item, "interaction_id", "Unknown interaction; send it first.")
+            reject(item, "interaction_id", "Unknown interaction; send it first.")
         elif c["corrected_sql"]:
             try:
                 check_sql(c["corrected_sql"], dialect=_dialect(target.engine))
             except SQLRejected as exc:
                 # The parser may quote the input back: redact before replying.
                 message = redact(f"Not a valid read-only query: {exc.reason}").text
-                _reject(item, "corrected_sql", message)
+                reject(item, "corrected_sql", message)
         if item.result.errors:
-            del items[event_id]
-            continue
+            return
         comment, sql = redact(c["comment"]), redact(c["corrected_sql"])
         role = c["submitter_role"]
         item.row = dict(
@@ -343,97 +331,4 @@ def _build_feedback(
         )
         item.target = target
 
-
-def _review_items(stored: Iterable[_Pending]) -> list[ReviewItem]:
-    items = []
-    for item in stored:
-        row, target = item.row, item.target
-        assert row is not None and target is not None  # noqa: S101 (built above)
-        if row["type"] != Feedback.Type.CORRECTION or target.consent_scope == (
-            Interaction.ConsentScope.SERVICE_ONLY
-        ):
-            continue
-        items.append(
-            ReviewItem(
-                feedback_id=row["event_id"],
-                interaction_id=row["interaction_id"],
-                template_id=target.template_id,
-                target_database_id=target.target_database_id,
-                task_type=target.task_type,
-                question_hash=target.question_hash,
-                weight=row["weight"],
-            )
-        )
-    return items
-
-
-def _store_topics(stored: Iterable[_Pending]) -> None:
-    topics = [
-        FeedbackTopic(
-            feedback_id=item.row["event_id"],
-            topic=item.clean["topic"],
-            taxonomy_version=TAXONOMY_VERSION,
-            source=FeedbackTopic.Source.CLIENT,
-            assigned_by_id=item.row["submitted_by_id"],
-            created_at=item.row["received_at"],
-        )
-        for item in stored
-        if item.row is not None and item.clean.get("topic")
-    ]
-    if topics:
-        FeedbackTopic.objects.bulk_create(topics)
-
-
-def _store(pending: dict[str, dict[uuid.UUID, _Pending]]) -> None:
-    interactions = [i for i in pending["interaction"].values() if i.row is not None]
-    feedback = [i for i in pending["feedback"].values() if i.row is not None]
-    if not interactions and not feedback:
-        return
-    with transaction.atomic():
-        inserted_feedback: list[_Pending] = []
-        for group, model in ((interactions, Interaction), (feedback, Feedback)):
-            for item in _insert(group, model):
-                item.result.status = CREATED
-                if model is Feedback:
-                    inserted_feedback.append(item)
-        _store_topics(inserted_feedback)
-        reviews = _review_items(inserted_feedback)
-        if reviews:
-            reviews = bulk_create_with_history(reviews, ReviewItem)
-            ids = [review.pk for review in reviews]
-            # Imported here: tasks import the review services, which import models.
-            from feedback.tasks import check_review_items
-
-            check_review_items.delay_on_commit(ids)  # type: ignore[attr-defined]  # Celery makes Django-app tasks DjangoTask
-
-
-def _insert(
-    group: list[_Pending], model: type[Interaction | Feedback]
-) -> list[_Pending]:
-    """Insert rows; return the items whose row this call stored."""
-    if not group:
-        return []
-    try:
-        with transaction.atomic():
-            insert_rows(model, [item.row for item in group])  # type: ignore[misc]
-        return group
-    except IntegrityError:
-        # Another request stored some of these ids meanwhile: go row by row.
-        pass
-    stored = []
-    for item in group:
-        assert item.row is not None  # noqa: S101 (built above)
-        try:
-            with transaction.atomic():
-                insert_rows(model, [item.row])
-            stored.append(item)
-        except IntegrityError:
-            existing = (
-                model.objects.filter(pk=item.row["event_id"])
-                .values_list("fingerprint", flat=True)
-                .first()
-            )
-            if existing is None:
-                raise
-            _mark_stored(item, existing)
-    return stored
+    _each(items, build)

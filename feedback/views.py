@@ -26,6 +26,7 @@ from accounts.widget_tokens import (
     FeedbackToken,
     read_feedback_token,
 )
+from config.drf import BoundedJSONParser
 from feedback import selectors
 from feedback.exceptions import (
     EventConflictError,
@@ -52,6 +53,9 @@ from feedback.serializers import (
     WidgetResultSerializer,
 )
 
+# JSON only: form bodies would turn numbers into strings. Text is checked per
+# event field (feedback.events), so one bad event never costs a batch.
+INGEST_PARSERS = [BoundedJSONParser]
 TOKEN_HEADER = "X-Loopgate-Feedback-Token"  # noqa: S105 (a header name)
 WIDGET_TYPES = frozenset(("thumbs_up", "thumbs_down", "comment", "correction"))
 
@@ -117,6 +121,7 @@ INGEST_RESPONSES = {
 class InteractionListView(generics.ListAPIView):
     required_permission = "feedback.view_interaction"
     write_permission = "feedback.add_interaction"
+    parser_classes = INGEST_PARSERS
     serializer_class = InteractionSerializer
 
     def get_queryset(self) -> QuerySet[Interaction]:
@@ -144,6 +149,7 @@ class InteractionDetailView(generics.RetrieveAPIView):
 class FeedbackListView(generics.ListAPIView):
     required_permission = "feedback.view_feedback"
     write_permission = "feedback.add_feedback"
+    parser_classes = INGEST_PARSERS
     serializer_class = FeedbackSerializer
 
     def get_queryset(self) -> QuerySet[Feedback]:
@@ -161,6 +167,7 @@ class FeedbackListView(generics.ListAPIView):
 
 class EventBatchView(APIView):
     write_permission = "feedback.add_interaction"
+    parser_classes = INGEST_PARSERS
 
     @extend_schema(
         request=BatchInputSerializer,
@@ -233,6 +240,7 @@ class WidgetFeedbackView(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [HasFeedbackToken]
+    parser_classes = INGEST_PARSERS
     throttle_classes = [FeedbackTokenThrottle]
 
     @extend_schema(
@@ -269,7 +277,7 @@ class WidgetFeedbackView(APIView):
             raise FeedbackTokenError(
                 "This token is for another response.", field="token"
             )
-        if data.get("type") not in WIDGET_TYPES:
+        if not isinstance(data.get("type"), str) or data["type"] not in WIDGET_TYPES:
             raise FeedbackError(
                 f"One of: {', '.join(sorted(WIDGET_TYPES))}.", field="type"
             )

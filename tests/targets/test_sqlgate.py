@@ -105,15 +105,15 @@ QUOTED_CALLS = [
     ("postgres", "SELECT \"PG_READ_BINARY_FILE\"('/etc/passwd')"),
     ("postgres", "SELECT \"dblink\"('host=x', 'select 1')"),
     ("postgres", 'SELECT pg_catalog."pg_sleep"(30)'),
-    ("postgres", 'SELECT "pg_catalog"."set_config"(\'a\', \'b\', false)'),
-    ("postgres", 'SELECT "lo_import"(\'/etc/passwd\')'),
+    ("postgres", "SELECT \"pg_catalog\".\"set_config\"('a', 'b', false)"),
+    ("postgres", "SELECT \"lo_import\"('/etc/passwd')"),
     ("postgres", 'SELECT x FROM t WHERE "Pg_Sleep"(1) IS NULL'),
     ("sqlite", "SELECT [load_extension]('x')"),
     ("sqlite", "SELECT `LOAD_EXTENSION`('x')"),
     ("sqlite", "SELECT \"load_extension\"('x')"),
     ("sqlite", "SELECT [readfile]('/etc/passwd')"),
     ("sqlite", "SELECT name FROM singer WHERE `writefile`('/tmp/x', name)"),
-    ("sqlite", 'SELECT * FROM "pragma_table_info"(\'singer\')'),
+    ("sqlite", "SELECT * FROM \"pragma_table_info\"('singer')"),
 ]
 
 

@@ -4,13 +4,13 @@ Same path as the API: validation, redaction and pseudonymization before the
 first write, idempotent by event id (re-importing a file stores nothing new).
 """
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.json_input import loads_bounded
 from feedback.ingestion import MAX_BATCH, ingest_events
 
 
@@ -26,15 +26,18 @@ class Command(BaseCommand):
             raise CommandError(f"No file at {path}.")
         totals: Counter[str] = Counter()
         batch: list[Any] = []
-        with path.open(encoding="utf-8") as handle:
+        with path.open("rb") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
                 try:
-                    batch.append(json.loads(line))
-                except json.JSONDecodeError:
-                    # The line may hold PII: report its number, never its text.
-                    self.stderr.write(f"line {number}: not valid JSON, skipped")
+                    batch.append(loads_bounded(line))
+                except ValueError as exc:
+                    # Not UTF-8, not JSON, or nested too deep. The line may hold
+                    # PII: report its number and the class of problem, never its text.
+                    self.stderr.write(
+                        f"line {number}: not valid JSON ({type(exc).__name__}), skipped"
+                    )
                     totals["invalid"] += 1
                     continue
                 if len(batch) == MAX_BATCH:
