@@ -13,9 +13,22 @@ from config.exceptions import DomainError
 
 
 class ApiTokenForm(forms.ModelForm):
+    """Mint a key: your own, or a service account's (administrators)."""
+
+    acting_user: Any = None
+
     class Meta:
         model = ApiToken
         fields = ["name", "user"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        user = data.get("user")
+        if user is not None and self.instance.pk is None:
+            problem = services.minting_problem(user=user, acting_user=self.acting_user)
+            if problem is not None:
+                self.add_error("user", problem)
+        return data
 
 
 @admin.register(ApiToken)
@@ -28,6 +41,13 @@ class ApiTokenAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ["user"]
     readonly_fields = ["prefix", "created_by", "created_at", "revoked_at", "revoked_by"]
     actions = ["revoke"]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.acting_user = authenticated_user(request)
+        return form
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is not None:

@@ -5,7 +5,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from accounts.models import ApiToken
-from accounts.services import digest_key
+from accounts.services import digest_key, is_service_account, minting_problem
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -32,6 +32,18 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("The client account is disabled.")
+        # Rules at mint time can be sidestepped later (roles change, keys minted
+        # before the rule): a key works only while its minting would be allowed.
+        minter = token.user if token.created_by_id == token.user_id else None
+        if not is_service_account(token.user) and minter is None:
+            raise exceptions.AuthenticationFailed(
+                "This key was minted by someone else for a person; revoke it."
+            )
+        if minting_problem(user=token.user, acting_user=minter) is not None:
+            raise exceptions.AuthenticationFailed(
+                "This key's account may not hold it (service account with "
+                "approval roles); revoke it."
+            )
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

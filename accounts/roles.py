@@ -17,9 +17,15 @@ ROLES = (
     "ai_safety",
     "product",
     "auditor",
+    "service_account",
 )
+# A client account (the assistant, a pipeline), not a person: an administrator
+# mints its API keys, and it may never hold a role that approves anything.
+SERVICE_ACCOUNT = "service_account"
+APPROVAL_ROLES = frozenset(("senior_analyst", "ml_lead", "ai_safety", "product"))
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    SERVICE_ACCOUNT: (),
     "analyst": (
         "evaluation.view_goldenexample",
         "evaluation.view_goldensetsnapshot",

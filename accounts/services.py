@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts.exceptions import TokenError
 from accounts.models import ApiToken
+from accounts.roles import APPROVAL_ROLES, SERVICE_ACCOUNT
 from audit.services import record_event
 
 TOKEN_PREFIX = "lg_"  # noqa: S105 (makes leaked keys easy to scan for)
@@ -17,16 +18,58 @@ def digest_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def is_service_account(user: User) -> bool:
+    """Whether ``user`` is a client account (role ``service_account``)."""
+    return user.groups.filter(name=SERVICE_ACCOUNT).exists()
+
+
+def approval_roles_of(user: User) -> set[str]:
+    """The roles ``user`` holds that approve something (reviews, promotions)."""
+    return set(user.groups.values_list("name", flat=True)) & APPROVAL_ROLES
+
+
+def minting_problem(*, user: User, acting_user: User | None) -> str | None:
+    """Why ``acting_user`` may not mint a key for ``user``, or None when they may.
+
+    A key acts for its account, so nobody obtains a working key for another
+    person: people mint their own. Service accounts get keys from an
+    administrator (or the command line, ``acting_user`` None) and may never hold
+    an approval role, so no key ever approves for someone who did not mint it.
+    """
+    if is_service_account(user):
+        held = approval_roles_of(user)
+        if held:
+            return (
+                f"{user.get_username()} is a service account holding approval "
+                f"roles ({', '.join(sorted(held))}); remove them first."
+            )
+        if acting_user is not None and not (
+            acting_user.is_superuser or acting_user.has_perm("accounts.add_apitoken")
+        ):
+            return "Only an administrator mints keys for service accounts."
+        return None
+    if acting_user is None or acting_user.pk != user.pk:
+        return (
+            f"A key acts for {user.get_username()}: only they can mint it "
+            "(or make the account a service account)."
+        )
+    return None
+
+
 @transaction.atomic
 def issue_api_token(
     *, user: User, name: str, acting_user: User | None
 ) -> tuple[ApiToken, str]:
     """Create a token for `user`'s client and return it with its key.
 
-    The key is returned once and never stored; records `accounts.token.issued`.
+    Refused unless `minting_problem` allows it. The key is returned once and
+    never stored; records `accounts.token.issued` with who minted it for whom.
     """
     if not name.strip():
         raise TokenError("A token needs a name.", field="name")
+    problem = minting_problem(user=user, acting_user=acting_user)
+    if problem is not None:
+        raise TokenError(problem, field="user")
     key = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         name=name.strip(),
@@ -39,7 +82,12 @@ def issue_api_token(
         event_type="accounts.token.issued",
         actor=acting_user,
         subject=token,
-        data={"user": user.get_username(), "name": token.name},
+        data={
+            "user": user.get_username(),
+            "name": token.name,
+            "minted_by": acting_user.get_username() if acting_user else "command",
+            "service_account": is_service_account(user),
+        },
     )
     return token, key
 

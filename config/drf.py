@@ -21,6 +21,9 @@ from config.json_input import JSONTooDeep, loads_bounded
 MAX_PAGE_SIZE = 500
 MAX_OFFSET = 1_000_000_000
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+BAD_TEXT = "Must not contain NUL characters or lone surrogates."
+BAD_INT = f"Must be a whole number from {INT64_MIN} to {INT64_MAX}."
 
 
 # --- parsing ------------------------------------------------------------------
@@ -41,20 +44,24 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _bad_text_path(value: Any) -> str | None:
-    """The dotted path of the first string (value or key) holding NUL or a lone
-    surrogate, or None."""
+def _unstorable_path(value: Any) -> tuple[str, str] | None:
+    """The dotted path of the first value no column can store, and why: a string
+    (value or key) holding NUL or a lone surrogate, or an integer outside 64 bits.
+    None when there is none."""
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         node, path = stack.pop()
         if isinstance(node, str):
             if _BAD_TEXT.search(node):
-                return path or "non_field_errors"
+                return path or "non_field_errors", BAD_TEXT
+        elif isinstance(node, int) and not isinstance(node, bool):
+            if not INT64_MIN <= node <= INT64_MAX:
+                return path or "non_field_errors", BAD_INT
         elif isinstance(node, dict):
             for key, child in node.items():
                 name = f"{path}.{key}" if path else str(key)
                 if _BAD_TEXT.search(key):
-                    return name.encode(errors="backslashreplace").decode()
+                    return name.encode(errors="backslashreplace").decode(), BAD_TEXT
                 stack.append((child, name))
         elif isinstance(node, list):
             stack.extend(
@@ -78,8 +85,9 @@ class BoundedJSONParser(JSONParser):
 
 
 class StrictJSONParser(BoundedJSONParser):
-    """BoundedJSONParser that also refuses NUL and lone surrogates in any string,
-    naming the field: no table or JSON column can store them."""
+    """BoundedJSONParser that also refuses, naming the field, what no table or
+    JSON column can store: NUL and lone surrogates in any string, integers past
+    64 bits (ids included)."""
 
     def parse(
         self,
@@ -88,11 +96,10 @@ class StrictJSONParser(BoundedJSONParser):
         parser_context: dict[str, Any] | None = None,
     ) -> Any:
         data = _parse_json(stream, parser_context)
-        path = _bad_text_path(data)
-        if path is not None:
-            raise drf_exceptions.ValidationError(
-                {path: ["Must not contain NUL characters or lone surrogates."]}
-            )
+        found = _unstorable_path(data)
+        if found is not None:
+            path, problem = found
+            raise drf_exceptions.ValidationError({path: [problem]})
         return data
 
 

@@ -159,11 +159,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "config.drf.BoundedPagination",
-    "DEFAULT_PARSER_CLASSES": [
-        "config.drf.StrictJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only: form bodies turn numbers into strings and cannot be bounded
+    # the same way (config.drf).
+    "DEFAULT_PARSER_CLASSES": ["config.drf.StrictJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_RENDERER_CLASSES": [
         "config.drf.SafeJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -192,6 +191,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.add_error_responses",
+    ],
 }
 
 SIMPLE_HISTORY_REVERT_DISABLED = True

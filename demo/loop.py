@@ -23,6 +23,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, User
 
 from accounts.models import ApiToken
+from accounts.roles import SERVICE_ACCOUNT
 from accounts.services import (
     issue_api_token,
     revoke_api_token,
@@ -153,6 +154,10 @@ def _ensure_users(report: DemoReport) -> dict[str, User]:
             )
             if role is not None:
                 user.groups.add(Group.objects.get(name=role))
+
+        if username == ASSISTANT_CLIENT:
+            # A client, not a person: an administrator mints its keys.
+            user.groups.add(Group.objects.get(name=SERVICE_ACCOUNT))
         report.note(created, f"users: {username}" + (f" ({role})" if role else ""))
         users[username] = user
     return users

@@ -17,10 +17,10 @@ class GoldenExampleSerializer(serializers.ModelSerializer):
         slug_field="username", read_only=True
     )
     approved_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     retired_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     is_stale = serializers.BooleanField(
         read_only=True,

@@ -35,7 +35,7 @@ class GoldenExampleListView(generics.ListAPIView):
         return selectors.list_golden_examples()
 
     @extend_schema(
-        request=GoldenExampleInputSerializer, responses=GoldenExampleSerializer
+        request=GoldenExampleInputSerializer, responses={201: GoldenExampleSerializer}
     )
     def post(self, request: Request) -> Response:
         data = GoldenExampleInputSerializer(data=request.data)
@@ -84,7 +84,9 @@ class SnapshotListView(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[GoldenSetSnapshot]:
         return selectors.list_snapshots()
 
-    @extend_schema(request=SnapshotInputSerializer, responses=SnapshotDetailSerializer)
+    @extend_schema(
+        request=SnapshotInputSerializer, responses={201: SnapshotDetailSerializer}
+    )
     def post(self, request: Request) -> Response:
         """Idempotent: the same content returns the existing snapshot (same id)."""
         data = SnapshotInputSerializer(data=request.data)

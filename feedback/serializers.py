@@ -201,13 +201,13 @@ class ReviewItemSerializer(serializers.ModelSerializer):
         serializers.SlugRelatedField(slug_field="name", read_only=True)
     )
     claimed_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     escalated_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     decided_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     segment_volume = serializers.IntegerField(read_only=True, default=None)
     negative_rate = serializers.FloatField(read_only=True, default=None)

@@ -11,6 +11,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.services import is_service_account
+from audit.models import AuditEvent
 from audit.services import record_event
 from governance import decisions, gates, model_cards, releases, risk
 from governance.exceptions import (
@@ -84,12 +86,35 @@ def lock_open_request(
     return locked
 
 
+def contributions_of(request: PromotionRequest, user: User) -> list[str]:
+    """How ``user`` shaped the request's content: requested it, edited it, or
+    wrote its candidate prompt version. Empty when they did none of these."""
+    found = []
+    if request.requested_by_id == user.pk:
+        found.append("requested it")
+    if AuditEvent.objects.filter(
+        event_type="governance.promotion_request.edited",
+        subject_type=request._meta.label_lower,
+        subject_id=str(request.pk),
+        actor=user,
+    ).exists():
+        found.append("edited it")
+    if request.prompt_version.author_id == user.pk:
+        found.append("wrote its candidate prompt version")
+    return found
+
+
 def guard_four_eyes(request: PromotionRequest, user: User) -> None:
-    if request.requested_by_id is not None and request.requested_by_id == user.pk:
+    """Refuse a decision by anyone who contributed the content, or by a service
+    account: one person never both chooses and approves what is promoted."""
+    contributed = contributions_of(request, user)
+    if contributed:
         raise SelfApprovalError(
-            "Four-eyes: the requester cannot approve, reject or override their own "
-            "request."
+            "Four-eyes: whoever contributed a request cannot approve, reject or "
+            f"override it (you {' and '.join(contributed)})."
         )
+    if is_service_account(user):
+        raise NotPermittedError("A service account cannot decide on requests.")
 
 
 def valid_approvals(request: PromotionRequest) -> list[Approval]:

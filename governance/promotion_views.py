@@ -46,7 +46,7 @@ class PromotionListView(generics.ListAPIView):
         return selectors.list_promotion_requests()
 
     @extend_schema(
-        request=PromotionInputSerializer, responses=PromotionRequestSerializer
+        request=PromotionInputSerializer, responses={201: PromotionRequestSerializer}
     )
     def post(self, request: Request) -> Response:
         data = PromotionInputSerializer(data=request.data)
@@ -222,7 +222,7 @@ class RollbackRequestView(APIView):
     write_permission = "governance.add_promotionrequest"
 
     @extend_schema(
-        request=RollbackInputSerializer, responses=PromotionRequestSerializer
+        request=RollbackInputSerializer, responses={201: PromotionRequestSerializer}
     )
     def post(self, request: Request) -> Response:
         data = RollbackInputSerializer(data=request.data)

@@ -42,7 +42,7 @@ class DecisionLogEntrySerializer(serializers.ModelSerializer):
         serializers.SlugRelatedField(slug_field="name", read_only=True)
     )
     decided_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     amends_sequence = serializers.IntegerField(
         source="amends.sequence", read_only=True, allow_null=True
@@ -270,7 +270,7 @@ class CircuitBreakerSerializer(serializers.ModelSerializer):
         serializers.SlugRelatedField(slug_field="name", read_only=True)
     )
     reset_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     halt_decision_sequence = serializers.IntegerField(
         source="halt_decision.sequence", allow_null=True, read_only=True

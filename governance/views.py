@@ -52,7 +52,7 @@ class DecisionLogListView(generics.ListAPIView):
         return selectors.list_decision_log().order_by("-sequence")
 
     @extend_schema(
-        request=DecisionInputSerializer, responses=DecisionLogEntrySerializer
+        request=DecisionInputSerializer, responses={201: DecisionLogEntrySerializer}
     )
     def post(self, request: Request) -> Response:
         data = DecisionInputSerializer(data=request.data)
@@ -161,7 +161,7 @@ class TriggerListView(generics.ListAPIView):
         return selectors.list_trigger_events()
 
     @extend_schema(
-        request=EventTriggerInputSerializer, responses=TriggerEventSerializer
+        request=EventTriggerInputSerializer, responses={201: TriggerEventSerializer}
     )
     def post(self, request: Request) -> Response:
         data = EventTriggerInputSerializer(data=request.data)

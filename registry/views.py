@@ -43,7 +43,7 @@ class PromptTemplateListView(generics.ListAPIView):
         return selectors.list_templates()
 
     @extend_schema(
-        request=PromptTemplateInputSerializer, responses=PromptTemplateSerializer
+        request=PromptTemplateInputSerializer, responses={201: PromptTemplateSerializer}
     )
     def post(self, request: Request) -> Response:
         data = PromptTemplateInputSerializer(data=request.data)
@@ -76,7 +76,7 @@ class PromptVersionListView(generics.ListAPIView):
         return selectors.list_prompt_versions()
 
     @extend_schema(
-        request=PromptVersionInputSerializer, responses=PromptVersionSerializer
+        request=PromptVersionInputSerializer, responses={201: PromptVersionSerializer}
     )
     def post(self, request: Request) -> Response:
         data = PromptVersionInputSerializer(data=request.data)
@@ -142,7 +142,7 @@ class ModelVersionListView(generics.ListAPIView):
         return selectors.list_model_versions()
 
     @extend_schema(
-        request=ModelVersionInputSerializer, responses=ModelVersionSerializer
+        request=ModelVersionInputSerializer, responses={201: ModelVersionSerializer}
     )
     def post(self, request: Request) -> Response:
         data = ModelVersionInputSerializer(data=request.data)

@@ -39,7 +39,11 @@ def capture_schema(*, engine: str, location: str) -> dict[str, list[str]]:
     """Return {table: [column, ...]} for the target database, read-only."""
     if engine == "sqlite":
         path = sqlite_path(location)
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except (OSError, ValueError):
+            found = False
+        if not found:
             raise SchemaCaptureError(f"No SQLite file at {path}.")
         try:
             with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as conn:
@@ -86,7 +90,12 @@ def remote_location_problem(*, engine: str, location: str) -> str | None:
         if Path(location).is_absolute():
             return "Give a path relative to TARGET_DATABASE_ROOT."
         root = Path(settings.TARGET_DATABASE_ROOT).resolve()
-        if not sqlite_path(location).resolve().is_relative_to(root):
+        try:
+            inside = sqlite_path(location).resolve().is_relative_to(root)
+        except (OSError, ValueError):
+            # A name too long for the file system, or a NUL in it.
+            return "Not a usable file path."
+        if not inside:
             return "The path leaves TARGET_DATABASE_ROOT."
         return None
     if not _DSN_VARIABLE.match(location):

@@ -26,7 +26,8 @@ class TargetDatabaseListView(generics.ListAPIView):
         return selectors.list_target_databases()
 
     @extend_schema(
-        request=TargetDatabaseInputSerializer, responses=TargetDatabaseDetailSerializer
+        request=TargetDatabaseInputSerializer,
+        responses={201: TargetDatabaseDetailSerializer},
     )
     def post(self, request: Request) -> Response:
         data = TargetDatabaseInputSerializer(data=request.data)

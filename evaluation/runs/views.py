@@ -121,7 +121,10 @@ class MarkdownRenderer(BaseRenderer):
     ) -> bytes:
         if isinstance(data, str):
             return data.encode()
-        # Errors keep their JSON body even when Markdown was asked for.
+        # Errors keep their JSON body, and say so, even when Markdown was asked for.
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response["Content-Type"] = "application/json"
         return JSONRenderer().render(data)
 
 
@@ -136,7 +139,10 @@ class ComparisonView(APIView):
             ComparisonInputSerializer,
             OpenApiParameter("format", str, enum=["json", "md"]),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/markdown"): OpenApiTypes.STR,
+        },
     )
     def get(self, request: Request, format: str | None = None) -> Response:
         data = ComparisonInputSerializer(data=request.query_params)

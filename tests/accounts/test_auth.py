@@ -29,7 +29,7 @@ def bearer(key: str) -> dict[str, str]:
 def test_valid_token_authenticates_as_its_client(
     production: Label, analyst: User, api_client: APIClient
 ) -> None:
-    token, key = issue_api_token(user=analyst, name="assistant", acting_user=None)
+    token, key = issue_api_token(user=analyst, name="assistant", acting_user=analyst)
     response = api_client.get(RESOLVE, **bearer(key))
     assert response.status_code == 200
     assert response.json()["serve"]["label"] == "production"
@@ -41,7 +41,7 @@ def test_valid_token_authenticates_as_its_client(
 def test_revoked_token_is_refused(
     production: Label, analyst: User, ml_lead: User, api_client: APIClient
 ) -> None:
-    token, key = issue_api_token(user=analyst, name="assistant", acting_user=ml_lead)
+    token, key = issue_api_token(user=analyst, name="assistant", acting_user=analyst)
     revoke_api_token(token=token, acting_user=ml_lead, reason="leaked")
     assert api_client.get(RESOLVE, **bearer(key)).status_code == 401
     with pytest.raises(TokenError):
@@ -68,7 +68,7 @@ def test_missing_or_bad_credentials_are_refused(
 def test_token_of_disabled_client_is_refused(
     production: Label, analyst: User, api_client: APIClient
 ) -> None:
-    _, key = issue_api_token(user=analyst, name="assistant", acting_user=None)
+    _, key = issue_api_token(user=analyst, name="assistant", acting_user=analyst)
     analyst.is_active = False
     analyst.save(update_fields=["is_active"])
     assert api_client.get(RESOLVE, **bearer(key)).status_code == 401
@@ -104,6 +104,7 @@ def test_view_without_declared_permission_is_closed(
 def test_create_api_token_command_prints_a_working_key(
     production: Label, analyst: User, api_client: APIClient
 ) -> None:
+    analyst.groups.add(Group.objects.get(name="service_account"))
     out = StringIO()
     call_command(
         "create_api_token", "ana", "--name", "cli", stdout=out, stderr=StringIO()
@@ -172,9 +173,8 @@ def test_each_role_gets_what_its_work_needs(
     url: str,
     expected: int,
 ) -> None:
-    _, key = issue_api_token(
-        user=make_user(f"u-{role}", role), name="t", acting_user=None
-    )
+    person = make_user(f"u-{role}", role)
+    _, key = issue_api_token(user=person, name="t", acting_user=person)
     response = getattr(api_client, method)(
         url, PAYLOADS.get(url, {}), format="json", **bearer(key)
     )

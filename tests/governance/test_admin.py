@@ -13,7 +13,7 @@ from governance.models import (
 )
 from governance.promotions import request_promotion
 from registry.models import Label, ModelVersion, PromptTemplate
-from tests.governance.run_builders import make_run, new_prompt, summary
+from tests.governance.run_builders import make_run, new_prompt, prompt_author, summary
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def pending(
         matches=[True, True, False, False],
     )
     run: EvaluationRun = make_run(
-        new_prompt(template, ml_lead, "v2"),
+        new_prompt(template, prompt_author(), "v2"),
         model_v1,
         snapshot,
         summary(0.75),

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from evaluation.models import GoldenSetSnapshot
 from governance.promotions import request_promotion
 from registry.models import Label, ModelVersion, PromptTemplate
-from tests.governance.run_builders import make_run, new_prompt, summary
+from tests.governance.run_builders import make_run, new_prompt, prompt_author, summary
 
 
 @pytest.mark.django_db(transaction=True)
@@ -25,7 +25,7 @@ def test_ml_lead_approves_a_tier2_request_in_the_admin(
 ) -> None:
     make_run(production.prompt_version, model_v1, snapshot, summary(0.7))
     run = make_run(
-        new_prompt(template, ml_lead, "v2"), model_v1, snapshot, summary(0.8)
+        new_prompt(template, prompt_author(), "v2"), model_v1, snapshot, summary(0.8)
     )
     request = request_promotion(
         template=template,

@@ -17,7 +17,7 @@ from governance.models import (
 from governance.promotions import request_promotion
 from governance.triggers import raise_event_trigger
 from registry.models import Label, ModelVersion, PromptTemplate
-from tests.governance.run_builders import make_run, new_prompt, summary
+from tests.governance.run_builders import make_run, new_prompt, prompt_author, summary
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/governance"
@@ -58,7 +58,7 @@ def candidate(
 ) -> EvaluationRun:
     make_run(production.prompt_version, model_v1, snapshot, summary(0.7))
     return make_run(
-        new_prompt(template, ml_lead, "v2"), model_v1, snapshot, summary(0.8)
+        new_prompt(template, prompt_author(), "v2"), model_v1, snapshot, summary(0.8)
     )
 
 
@@ -327,7 +327,7 @@ def test_incident_rollback_and_breaker_reset_through_the_api(
     assert done.status_code == 200, done.json()
     assert done.json()["prompt_version"] != candidate.prompt_version_id
     crash = make_run(
-        new_prompt(template, ml_lead, "v3"), model_v1, snapshot, summary(0.1)
+        new_prompt(template, prompt_author(), "v3"), model_v1, snapshot, summary(0.1)
     )
     check_circuit_breaker(template=template, candidate_run=crash)
     listed = client_as(ml_lead).get(f"{API}/circuit-breakers/").json()

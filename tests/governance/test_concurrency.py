@@ -15,7 +15,7 @@ from governance.exceptions import StaleRequestError
 from governance.models import DecisionLogEntry, PromotionRequest, ReleaseNote
 from governance.promotions import request_promotion
 from registry.models import Label, ModelVersion, PromptTemplate
-from tests.governance.run_builders import make_run, new_prompt, summary
+from tests.governance.run_builders import make_run, new_prompt, prompt_author, summary
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -51,7 +51,7 @@ def test_two_approvers_at_once_produce_exactly_one_promotion(
 ) -> None:
     make_run(production.prompt_version, model_v1, snapshot, summary(0.7))
     run = make_run(
-        new_prompt(template, ml_lead, "v2"), model_v1, snapshot, summary(0.8)
+        new_prompt(template, prompt_author(), "v2"), model_v1, snapshot, summary(0.8)
     )
     request = request_promotion(
         template=template,

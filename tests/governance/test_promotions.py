@@ -30,7 +30,13 @@ from governance.models import (
 from governance.promotions import request_promotion
 from governance.tiers import TIER_RULES
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
-from tests.governance.run_builders import make_run, make_snapshot, new_prompt, summary
+from tests.governance.run_builders import (
+    make_run,
+    make_snapshot,
+    new_prompt,
+    prompt_author,
+    summary,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +61,7 @@ def candidate(
     ml_lead: User,
 ) -> EvaluationRun:
     return make_run(
-        new_prompt(template, ml_lead, "v2"),
+        new_prompt(template, prompt_author(), "v2"),
         model_v1,
         snapshot,
         summary(0.75),
@@ -230,7 +236,7 @@ def test_each_failing_gate_blocks_promotion(
     failing: str,
 ) -> None:
     run = make_run(
-        new_prompt(template, ml_lead, "v2"), model_v1, snapshot, cand_summary
+        new_prompt(template, prompt_author(), "v2"), model_v1, snapshot, cand_summary
     )
     request = ask(run, senior)
     assert [g["name"] for g in request.gates if not g["passed"]] == [failing]
@@ -248,7 +254,7 @@ def test_segment_drop_within_the_template_threshold_passes(
     ml_lead: User,
 ) -> None:
     run = make_run(
-        new_prompt(template, ml_lead, "v2"),
+        new_prompt(template, prompt_author(), "v2"),
         model_v1,
         snapshot,
         summary(0.75, segments={"domain:music": 0.69}),
@@ -281,7 +287,7 @@ def test_override_needs_explicit_permission_and_a_reason_then_approval(
     make_user: Callable[..., User],
 ) -> None:
     run = make_run(
-        new_prompt(template, ml_lead, "v2"), model_v1, snapshot, summary(0.6)
+        new_prompt(template, prompt_author(), "v2"), model_v1, snapshot, summary(0.6)
     )
     request = ask(run, senior)
     root = make_user("root", is_superuser=True)
@@ -311,7 +317,7 @@ def test_requester_cannot_override_own_request(
     ml_lead: User,
 ) -> None:
     run = make_run(
-        new_prompt(template, ml_lead, "v2"), model_v1, snapshot, summary(0.6)
+        new_prompt(template, prompt_author(), "v2"), model_v1, snapshot, summary(0.6)
     )
     request = ask(run, ml_lead)
     assert Permission.objects.filter(group__user=ml_lead, codename="override_gate")

@@ -10,7 +10,7 @@ from governance.models import DecisionLogEntry
 from governance.promotions import request_promotion
 from governance.rollbacks import previous_pair, request_rollback, rollback_label
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
-from tests.governance.run_builders import make_run, new_prompt, summary
+from tests.governance.run_builders import make_run, new_prompt, prompt_author, summary
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def promoted(
 ) -> PromptVersion:
     make_run(production.prompt_version, model_v1, snapshot, summary(0.7))
     run = make_run(
-        new_prompt(template, ml_lead, "v2"), model_v1, snapshot, summary(0.8)
+        new_prompt(template, prompt_author(), "v2"), model_v1, snapshot, summary(0.8)
     )
     request = request_promotion(
         template=template,
@@ -114,11 +114,11 @@ def test_breaker_trips_once_and_only_beyond_the_margin(
     pair_model = production.model_version
     make_run(production.prompt_version, pair_model, snapshot, summary(0.80))
     near = make_run(
-        new_prompt(template, ml_lead, "a"), pair_model, snapshot, summary(0.76)
+        new_prompt(template, prompt_author(), "a"), pair_model, snapshot, summary(0.76)
     )
     assert not check_circuit_breaker(template=template, candidate_run=near).halted
     far: EvaluationRun = make_run(
-        new_prompt(template, ml_lead, "b"), pair_model, snapshot, summary(0.70)
+        new_prompt(template, prompt_author(), "b"), pair_model, snapshot, summary(0.70)
     )
     assert check_circuit_breaker(template=template, candidate_run=far).halted
     check_circuit_breaker(template=template, candidate_run=far)
@@ -139,7 +139,7 @@ def test_only_an_ml_lead_resets_the_breaker_with_a_reason(
         production.prompt_version, production.model_version, snapshot, summary(0.9)
     )
     crash = make_run(
-        new_prompt(template, ml_lead, "c"),
+        new_prompt(template, prompt_author(), "c"),
         production.model_version,
         snapshot,
         summary(0.2),

@@ -29,7 +29,13 @@ from governance.triggers import (
 )
 from registry.models import Label, PromptTemplate
 from targets.models import TargetDatabase
-from tests.governance.run_builders import make_run, make_snapshot, new_prompt, summary
+from tests.governance.run_builders import (
+    make_run,
+    make_snapshot,
+    new_prompt,
+    prompt_author,
+    summary,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -135,7 +141,7 @@ def test_halted_breaker_defers_automatic_retraining(
         production.prompt_version, production.model_version, snapshot, summary(0.8)
     )
     crash = make_run(
-        new_prompt(template, ml_lead, "bad"),
+        new_prompt(template, prompt_author(), "bad"),
         production.model_version,
         snapshot,
         summary(0.5),

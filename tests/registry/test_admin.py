@@ -1,7 +1,7 @@
 from collections.abc import Callable
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from accounts.models import ApiToken
@@ -153,6 +153,8 @@ def test_auditor_reads_the_audit_trail_but_cannot_change_it(
 def test_admin_issues_a_token_and_shows_the_key_once(
     analyst: User, superuser: User, admin_client_for: Callable[[User], Client]
 ) -> None:
+    # A client account: administrators mint keys for service accounts only.
+    analyst.groups.add(Group.objects.get(name="service_account"))
     client = admin_client_for(superuser)
     response = client.post(
         "/admin/accounts/apitoken/add/",

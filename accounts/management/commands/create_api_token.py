@@ -4,10 +4,14 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.services import issue_api_token
+from config.exceptions import DomainError
 
 
 class Command(BaseCommand):
-    help = "Issue an API token for a client account and print its key once."
+    help = (
+        "Issue an API token for a service account and print its key once "
+        "(people mint their own keys in the admin)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username", help="The client account the token acts as.")
@@ -17,6 +21,11 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=options["username"]).first()
         if user is None:
             raise CommandError(f"No user named {options['username']!r}.")
-        token, key = issue_api_token(user=user, name=options["name"], acting_user=None)
+        try:
+            token, key = issue_api_token(
+                user=user, name=options["name"], acting_user=None
+            )
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
         self.stderr.write(f"Issued token {token.pk} ({token.prefix}…) for {user}.")
         self.stdout.write(key)
