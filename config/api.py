@@ -20,7 +20,9 @@ from config.exceptions import DomainError
 API_PREFIX = "/api/"
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+def exception_handler(
+    exc: Exception, context: dict[str, Any]
+) -> Response | JsonResponse | None:
     """Map domain and model validation errors to 400/409 bodies that name the field."""
     if isinstance(exc, DomainError):
         body = {exc.field or "detail": [exc.message], "code": exc.default_code}

@@ -7,6 +7,7 @@ while rest_framework.views is being imported: nothing here may import it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -29,7 +30,7 @@ BAD_INT = f"Must be a whole number from {INT64_MIN} to {INT64_MAX}."
 # --- parsing ------------------------------------------------------------------
 
 
-def _parse_json(stream: Any, parser_context: dict[str, Any] | None) -> Any:
+def _parse_json(stream: Any, parser_context: Mapping[str, Any] | None) -> Any:
     encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
     try:
         text = stream.read().decode(encoding)
@@ -79,7 +80,7 @@ class BoundedJSONParser(JSONParser):
         self,
         stream: Any,
         media_type: str | None = None,
-        parser_context: dict[str, Any] | None = None,
+        parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
         return _parse_json(stream, parser_context)
 
@@ -93,7 +94,7 @@ class StrictJSONParser(BoundedJSONParser):
         self,
         stream: Any,
         media_type: str | None = None,
-        parser_context: dict[str, Any] | None = None,
+        parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
         data = _parse_json(stream, parser_context)
         found = _unstorable_path(data)
@@ -114,13 +115,18 @@ class SafeJSONRenderer(JSONRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         try:
             return super().render(data, accepted_media_type, renderer_context)
         except UnicodeEncodeError:
-            self.ensure_ascii = True
-            return super().render(data, accepted_media_type, renderer_context)
+            return _AsciiJSONRenderer().render(
+                data, accepted_media_type, renderer_context
+            )
+
+
+class _AsciiJSONRenderer(JSONRenderer):
+    ensure_ascii = True
 
 
 # --- pagination ---------------------------------------------------------------

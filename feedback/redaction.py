@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import phonenumbers
+from stdnum import iban as stdnum_iban
+from stdnum import luhn
 
 __all__ = [
     "PII_TYPES",
@@ -63,49 +65,36 @@ _EMAIL = re.compile(
 
 # --- IBAN ------------------------------------------------------------------------
 
-# Registered IBAN lengths (SWIFT registry); the length stops the scan at the exact
-# end, so an uppercase SQL keyword after a spaced IBAN is never swallowed.
-_IBAN_LENGTHS: dict[str, int] = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
-    "BH": 22, "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24,
-    "DE": 22, "DJ": 27, "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18,
-    "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27,
-    "GT": 28, "HN": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
-    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20,
-    "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20,
-    "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23, "PK": 24,
-    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24,
-    "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25,
-    "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
-    "YE": 30,
-}  # fmt: skip
+# IBANs are 15 to 34 letters and digits, optionally spaced in groups. The
+# country's registered length and format are python-stdnum's: the longest prefix
+# that validates ends the IBAN, so a SQL keyword after a spaced IBAN is never
+# swallowed.
 _IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?= ?[A-Za-z0-9])")
-
-
-def _iban_valid(iban: str) -> bool:
-    """ISO 13616 mod-97 check on an upper-case IBAN without spaces."""
-    rearranged = iban[4:] + iban[:4]
-    digits = "".join(str(int(ch, 36)) for ch in rearranged)
-    return int(digits) % 97 == 1
+_IBAN_LENGTHS = range(34, 14, -1)
 
 
 def _iban_end(text: str, start: int) -> int | None:
     """Return the end of a valid IBAN starting at ``start``, or None."""
-    length = _IBAN_LENGTHS.get(text[start : start + 2].upper())
-    if length is None:
-        return None
     chars: list[str] = []
+    ends: list[int] = []
     pos = start
-    while len(chars) < length and pos < len(text):
+    while len(chars) < _IBAN_LENGTHS.start and pos < len(text):
         ch = text[pos]
         if ch.isascii() and ch.isalnum():
             chars.append(ch.upper())
+            ends.append(pos + 1)
         elif not (ch == " " and chars and pos + 1 < len(text) and text[pos + 1] != " "):
-            return None
+            break
         pos += 1
-    if len(chars) < length or (pos < len(text) and text[pos].isalnum()):
-        return None
-    return pos if _iban_valid("".join(chars)) else None
+    for length in _IBAN_LENGTHS:
+        if length > len(chars):
+            continue
+        end = ends[length - 1]
+        if end < len(text) and text[end].isalnum():
+            continue
+        if stdnum_iban.is_valid("".join(chars[:length])):
+            return end
+    return None
 
 
 def _redact_ibans(text: str) -> tuple[str, int]:
@@ -132,17 +121,6 @@ _DIGIT_RUN = re.compile(r"(?<![\w.,+-])\d+(?:[ -]\d+)*(?![\w])")
 _GROUP = re.compile(r"\d+")
 
 
-def _luhn_valid(digits: str) -> bool:
-    """Luhn (mod 10) checksum."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
 def _card_prefix_ok(digits: str) -> bool:
     """Issuer prefixes of card networks (Luhn alone passes 10% of random ids)."""
     if digits[0] in "3456":
@@ -160,7 +138,7 @@ def _card_spans(run: str) -> list[tuple[int, int]]:
             if (
                 12 <= len(digits) <= 19
                 and _card_prefix_ok(digits)
-                and _luhn_valid(digits)
+                and luhn.is_valid(digits)
             ):
                 spans.append((groups[i][0], groups[j - 1][1]))
                 i = j
