@@ -1,17 +1,14 @@
 import django_filters
 from django.db.models import QuerySet
 
+from config.filters import UTCDateTimeFilter
 from governance.models import DecisionLogEntry, PromotionRequest, TriggerEvent
 
 
 class DecisionLogFilter(django_filters.FilterSet):
     template = django_filters.CharFilter(field_name="template__name")
-    decided_after = django_filters.IsoDateTimeFilter(
-        field_name="decided_at", lookup_expr="gte"
-    )
-    decided_before = django_filters.IsoDateTimeFilter(
-        field_name="decided_at", lookup_expr="lt"
-    )
+    decided_after = UTCDateTimeFilter(field_name="decided_at", lookup_expr="gte")
+    decided_before = UTCDateTimeFilter(field_name="decided_at", lookup_expr="lt")
     approver = django_filters.CharFilter(method="filter_approver")
 
     class Meta:

@@ -1,5 +1,6 @@
 import django_filters
 
+from config.filters import UTCDateTimeFilter
 from governance.cycle.models import DatasetSnapshot, RetrainingCycle
 from governance.models import DecisionLogEntry
 
@@ -9,12 +10,8 @@ class RetrainingCycleFilter(django_filters.FilterSet):
     decision = django_filters.ChoiceFilter(
         field_name="decision__decision", choices=DecisionLogEntry.Decision.choices
     )
-    started_after = django_filters.IsoDateTimeFilter(
-        field_name="started_at", lookup_expr="gte"
-    )
-    started_before = django_filters.IsoDateTimeFilter(
-        field_name="started_at", lookup_expr="lt"
-    )
+    started_after = UTCDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = UTCDateTimeFilter(field_name="started_at", lookup_expr="lt")
 
     class Meta:
         model = RetrainingCycle

@@ -162,3 +162,25 @@ def test_unknown_api_path_is_a_json_404(client: Any, settings: Any) -> None:
     response = client.get("/api/v1/nothing-here/")
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found."}
+
+
+@pytest.mark.parametrize(
+    ("bound", "status"),
+    [
+        ("0142-04-26T01:11:52%2B22:02", 200),
+        ("2020-01-01T00:00:00-23:59", 200),
+        ("0001-01-01T00:00:00%2B14:00", 400),
+        ("9999-12-31T23:59:59-14:00", 400),
+    ],
+)
+def test_date_filters_compare_in_utc_or_name_the_parameter(
+    bound: str, status: int, root_client: APIClient
+) -> None:
+    for path, name in (
+        ("/api/v1/governance/decisions/", "decided_after"),
+        ("/api/v1/governance/cycles/", "started_before"),
+    ):
+        response = root_client.get(f"{path}?{name}={bound}")
+        assert response.status_code == status, (path, response.content)
+        if status == 400:
+            assert name in response.json()

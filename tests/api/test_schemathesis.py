@@ -4,12 +4,14 @@ response conforms to the schema (status code, content type, body)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import schemathesis
 from django.contrib.auth.models import User
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -29,6 +31,18 @@ CHECKS = (
     response_schema_conformance,
 )
 EXAMPLES_PER_OPERATION = 8
+
+
+@pytest.fixture(autouse=True)
+def keep_test_connection() -> Iterator[None]:
+    """Calls go through the WSGI handler, whose request signals close database
+    connections (and with them the test's transaction on PostgreSQL); Django's
+    test client disconnects the same handler while it serves a request."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
