@@ -9,7 +9,7 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_share, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("LOOPGATE_DATA_DIR", str(BASE_DIR / "var")))
@@ -207,6 +207,17 @@ GOLDEN_STALE_DAYS = env_int("GOLDEN_STALE_DAYS", 180)
 SANDBOX_TIMEOUT_MS = env_int("SANDBOX_TIMEOUT_MS", 5000)
 SANDBOX_MAX_ROWS = env_int("SANDBOX_MAX_ROWS", 10_000)
 SANDBOX_MAX_RESULT_BYTES = env_int("SANDBOX_MAX_RESULT_BYTES", 16 * 1024 * 1024)
+# Review quality: the share of uncorrected traffic (thumbs up, no feedback)
+# sampled each day into the review queue as audit items, stratified by template,
+# task type, tenant and outcome; and the share of review items reviewed blind by
+# two senior analysts.
+AUDIT_SAMPLE_SHARE = env_share("AUDIT_SAMPLE_SHARE", 0.02)
+DOUBLE_REVIEW_SHARE = env_share("DOUBLE_REVIEW_SHARE", 0.1)
+# Privacy: free text of events received more than this many days ago is erased
+# by a daily task (0 keeps it); erasure and retention tasks go to this Celery
+# queue, whose worker must connect as the table owner (README, Privacy).
+FEEDBACK_TEXT_RETENTION_DAYS = env_int("FEEDBACK_TEXT_RETENTION_DAYS", 365)
+PRIVACY_TASK_QUEUE = env_str("PRIVACY_TASK_QUEUE", "celery")
 
 # Evaluation runs: golden examples per Celery chunk, how often a chunk may be
 # redelivered after its worker died before its items are recorded as abandoned, and
@@ -246,6 +257,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "feedback-export-daily": {
         "task": "feedback.export_daily",
         "schedule": crontab(hour=2, minute=15),
+    },
+    # 01:30 UTC daily: yesterday's stratified audit sample into the review queue.
+    "feedback-audit-sample-daily": {
+        "task": "feedback.sample_audit_items",
+        "schedule": crontab(hour=1, minute=30),
+    },
+    # 03:00 UTC daily: erase event free text older than the retention period.
+    "feedback-retention-daily": {
+        "task": "feedback.enforce_retention",
+        "schedule": crontab(hour=3, minute=0),
+        "options": {"queue": PRIVACY_TASK_QUEUE},
     },
 }
 # Periodic tasks live in the database so their schedules are editable in the admin;

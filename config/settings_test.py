@@ -12,3 +12,6 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # Tasks run in process in both CI passes; tests that need the broker and real
 # workers switch this off through the `celery_workers` fixture.
 CELERY_TASK_ALWAYS_EAGER = True
+# Review items are drawn for blind double review by a hash of their (random)
+# event id; tests that cover double review opt in with the `settings` fixture.
+DOUBLE_REVIEW_SHARE = 0.0

@@ -33,6 +33,7 @@ class Interaction(AppendOnlyModel):
         API = "api", "API"
         IMPORT = "import", "Import"
         WIDGET = "widget", "Widget"
+        REVIEW = "review", "Review decision"
 
     event_id = models.UUIDField(primary_key=True, editable=False)
     fingerprint = models.CharField(
@@ -148,7 +149,17 @@ class Feedback(AppendOnlyModel):
 
 
 class ReviewItem(models.Model):
-    """A correction waiting for, or carrying, a senior analyst's decision."""
+    """A correction, or a sampled answer, waiting for or carrying a decision.
+
+    `correction` items review a submitted correction (approve: it becomes a
+    golden example). `audit` items review an answer nobody corrected, sampled
+    from traffic (approve: the answer was right; reject: it was wrong, recorded
+    as feedback on the interaction, optionally with a correction).
+    """
+
+    class Kind(models.TextChoices):
+        CORRECTION = "correction", "Correction"
+        AUDIT = "audit", "Audit of uncorrected traffic"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -162,8 +173,16 @@ class ReviewItem(models.Model):
         EXECUTED = "executed", "Executed"
         FAILED = "failed", "Failed"
 
+    kind = models.CharField(
+        max_length=10, choices=Kind.choices, default=Kind.CORRECTION, db_index=True
+    )
     feedback = models.OneToOneField(
-        Feedback, on_delete=models.PROTECT, related_name="review_item"
+        Feedback,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="review_item",
+        help_text="The correction under review; empty for audit items.",
     )
     interaction = models.ForeignKey(
         Interaction, on_delete=models.PROTECT, related_name="+"
@@ -187,6 +206,11 @@ class ReviewItem(models.Model):
     result_digest = models.CharField(max_length=64, blank=True)
     result_rows = models.PositiveIntegerField(null=True, blank=True)
     disagreement = models.BooleanField(default=False)
+    double_review = models.BooleanField(
+        default=False,
+        help_text="Reviewed blind by two senior analysts; a disagreement goes to "
+        "adjudication.",
+    )
     claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -225,6 +249,14 @@ class ReviewItem(models.Model):
         blank=True,
         related_name="+",
     )
+    guideline_version = models.ForeignKey(
+        "feedback.GuidelineVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The review guidelines in force when the item was decided.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     history = HistoricalRecords()
 
@@ -238,6 +270,17 @@ class ReviewItem(models.Model):
                 fields=["target_database", "question_hash"],
                 name="reviewitem_question_idx",
             )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind="audit") | models.Q(feedback__isnull=False),
+                name="reviewitem_correction_has_feedback",
+            ),
+            models.UniqueConstraint(
+                fields=["interaction"],
+                condition=models.Q(kind="audit"),
+                name="reviewitem_one_audit_per_interaction",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -293,3 +336,26 @@ class FeedbackTopic(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.topic} for {self.feedback_id}"
+
+
+# Models of the review-quality and privacy concepts live in their own modules;
+# importing them here registers them with the app.
+from feedback.privacy_models import PrivacyRequest  # noqa: E402
+from feedback.quality_models import (  # noqa: E402
+    CalibrationAnswer,
+    CalibrationItem,
+    GuidelineVersion,
+    ReviewVerdict,
+)
+
+__all__ = [
+    "CalibrationAnswer",
+    "CalibrationItem",
+    "Feedback",
+    "FeedbackTopic",
+    "GuidelineVersion",
+    "Interaction",
+    "PrivacyRequest",
+    "ReviewItem",
+    "ReviewVerdict",
+]
