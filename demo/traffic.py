@@ -346,7 +346,8 @@ def _decide(
 ) -> None:
     right = gold.get(item.interaction.question)
     expected = _digest(target, right) if right else ""
-    if expected and _digest(target, item.feedback.corrected_sql) == expected:
+    submitted = item.feedback.corrected_sql if item.feedback else ""
+    if expected and _digest(target, submitted) == expected:
         review.approve_review_item(item=item, acting_user=reviewer)
         stats.approved += 1
     else:

@@ -102,7 +102,7 @@ class ReviewItemAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="corrected SQL")
     def corrected_sql(self, obj: ReviewItem) -> str:
-        return obj.feedback.corrected_sql
+        return obj.feedback.corrected_sql if obj.feedback else ""
 
     @admin.display(description="generated SQL")
     def generated_sql(self, obj: ReviewItem) -> str:

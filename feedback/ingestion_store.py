@@ -16,6 +16,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from simple_history.utils import bulk_create_with_history
 
 from feedback.categories import TAXONOMY_VERSION
+from feedback.draws import drawn_for_double_review
 from feedback.ingestion_items import CREATED, Pending, mark_stored, reject
 from feedback.models import Feedback, FeedbackTopic, Interaction, ReviewItem
 from feedback.rows import insert_rows
@@ -94,6 +95,7 @@ def _review_items(stored: Iterable[Pending]) -> list[ReviewItem]:
                 task_type=target.task_type,
                 question_hash=target.question_hash,
                 weight=row["weight"],
+                double_review=drawn_for_double_review(row["event_id"]),
             )
         )
     return items

@@ -2,11 +2,18 @@
 
 States: pending -> claimed -> approved | rejected | adjudication; adjudication ->
 approved | rejected, decided by a senior analyst other than the one who claimed
-or escalated the item. Two corrections of the same question (same question hash
-and target database) whose SQL returns different results are flagged as a
-disagreement: the claimer can no longer approve them, only escalate or reject.
-Every transition is a per-object save (history) plus an audit event in the same
-transaction.
+or escalated the item (or gave a blind verdict on it). Two corrections of the
+same question (same question hash and target database) whose SQL returns
+different results are flagged as a disagreement: the claimer can no longer
+approve them, only escalate or reject. Items drawn for double review are not
+claimed: two senior analysts give blind verdicts (`feedback.double_review`).
+Audit items (sampled answers, `feedback.audits`) are approved when the answer
+was right and rejected, optionally with a correction, when it was wrong.
+
+Nobody reviews a correction they submitted; people who withdrew consent leave
+the queue; reviewers answer the calibration set before working it. Every
+decision records the guidelines in force. Every transition is a per-object
+save (history) plus an audit event in the same transaction.
 """
 
 from __future__ import annotations
@@ -20,8 +27,12 @@ from django.utils import timezone
 from audit.services import record_event
 from evaluation.models import GoldenExample
 from evaluation.services import add_golden_example
+from feedback import audits
+from feedback.calibration import require_calibrated
+from feedback.consent import is_revoked
 from feedback.error_classes import classify
 from feedback.exceptions import ReviewConflictError, ReviewError
+from feedback.guidelines import guideline_in_force
 from feedback.models import ReviewItem
 from feedback.redaction import redact
 from feedback.result_digest import ExecutionFailed, execute_on_target
@@ -29,7 +40,7 @@ from feedback.result_digest import ExecutionFailed, execute_on_target
 State = ReviewItem.State
 
 
-def _locked(item: ReviewItem) -> ReviewItem:
+def locked(item: ReviewItem) -> ReviewItem:
     return (
         ReviewItem.objects.select_for_update()
         .select_related("feedback", "interaction", "template", "target_database")
@@ -37,14 +48,17 @@ def _locked(item: ReviewItem) -> ReviewItem:
     )
 
 
-def _reason(reason: str, *, required: bool) -> str:
+def redacted_reason(reason: str, *, required: bool) -> str:
     text = redact(reason.strip()).text
     if required and not text:
         raise ReviewError("A reason is required.", field="reason")
     return text
 
 
-def _audit(item: ReviewItem, verb: str, actor: User | None, reason: str = "") -> None:
+def audit_transition(
+    item: ReviewItem, verb: str, actor: User | None, reason: str = ""
+) -> None:
+    version = item.guideline_version or guideline_in_force()
     record_event(
         event_type=f"feedback.review_item.{verb}",
         actor=actor,
@@ -52,25 +66,45 @@ def _audit(item: ReviewItem, verb: str, actor: User | None, reason: str = "") ->
         reason=reason,
         data={
             "state": item.state,
-            "feedback": str(item.feedback_id),
+            "kind": item.kind,
+            "feedback": str(item.feedback_id or ""),
             "disagreement": item.disagreement,
+            "guideline_version": version.number if version else None,
         },
     )
+
+
+def require_reviewable(item: ReviewItem, acting_user: User) -> None:
+    """Guards of live-queue work: calibrated reviewer, not the correction's
+    author, the person behind the item still consenting."""
+    require_calibrated(acting_user)
+    if item.feedback is not None and item.feedback.submitted_by_id == acting_user.pk:
+        raise ReviewError("Nobody reviews a correction they submitted.")
+    if is_revoked(item):
+        raise ReviewConflictError(
+            "The person behind this item withdrew consent; it leaves the queue."
+        )
 
 
 @transaction.atomic
 def claim_review_item(*, item: ReviewItem, acting_user: User) -> ReviewItem:
     """Take a pending item; a second claim is refused (409). Records `claimed`."""
-    item = _locked(item)
+    item = locked(item)
     if item.state != State.PENDING:
         raise ReviewConflictError(f"Only pending items can be claimed ({item.state}).")
+    if item.double_review:
+        raise ReviewConflictError(
+            "This item is reviewed blind by two senior analysts: give a verdict "
+            "instead of claiming it."
+        )
+    require_reviewable(item, acting_user)
     item.state, item.claimed_by, item.claimed_at = (
         State.CLAIMED,
         acting_user,
         timezone.now(),
     )
     item.save(update_fields=["state", "claimed_by", "claimed_at"])
-    _audit(item, "claimed", acting_user)
+    audit_transition(item, "claimed", acting_user)
     return item
 
 
@@ -82,13 +116,13 @@ def _require_claimer(item: ReviewItem, acting_user: User) -> None:
 @transaction.atomic
 def release_review_item(*, item: ReviewItem, acting_user: User) -> ReviewItem:
     """Give a claimed item back to the queue (claimer only). Records `released`."""
-    item = _locked(item)
+    item = locked(item)
     if item.state != State.CLAIMED:
         raise ReviewConflictError(f"Only claimed items can be released ({item.state}).")
     _require_claimer(item, acting_user)
     item.state, item.claimed_by, item.claimed_at = State.PENDING, None, None
     item.save(update_fields=["state", "claimed_by", "claimed_at"])
-    _audit(item, "released", acting_user)
+    audit_transition(item, "released", acting_user)
     return item
 
 
@@ -97,8 +131,8 @@ def escalate_review_item(
     *, item: ReviewItem, acting_user: User, reason: str
 ) -> ReviewItem:
     """Send a claimed item to adjudication (claimer only). Records `escalated`."""
-    reason = _reason(reason, required=True)
-    item = _locked(item)
+    reason = redacted_reason(reason, required=True)
+    item = locked(item)
     if item.state != State.CLAIMED:
         raise ReviewConflictError(f"Claim the item before escalating ({item.state}).")
     _require_claimer(item, acting_user)
@@ -111,7 +145,7 @@ def escalate_review_item(
     item.save(
         update_fields=["state", "escalated_by", "escalated_at", "escalation_reason"]
     )
-    _audit(item, "escalated", acting_user, reason)
+    audit_transition(item, "escalated", acting_user, reason)
     return item
 
 
@@ -119,33 +153,89 @@ def _require_decider(item: ReviewItem, acting_user: User) -> None:
     if item.state == State.CLAIMED:
         _require_claimer(item, acting_user)
     elif item.state == State.ADJUDICATION:
-        if acting_user.pk in (item.claimed_by_id, item.escalated_by_id):
+        blind = set(item.verdicts.values_list("reviewer_id", flat=True))
+        if acting_user.pk in {item.claimed_by_id, item.escalated_by_id, *blind}:
             raise ReviewError(
-                "Adjudication needs a second senior analyst, not the one who "
-                "claimed or escalated this item."
+                "Adjudication needs another senior analyst, not one who claimed, "
+                "escalated or reviewed this item."
             )
+        require_reviewable(item, acting_user)
     else:
         raise ReviewConflictError(
             f"Claim the item first; {item.state} items cannot be decided."
         )
 
 
+def _decided(
+    item: ReviewItem,
+    state: str,
+    acting_user: User | None,
+    reason: str,
+    fields: tuple[str, ...] = (),
+) -> ReviewItem:
+    item.state, item.decided_by, item.decided_at = state, acting_user, timezone.now()
+    item.decision_reason = reason
+    item.guideline_version = guideline_in_force()
+    item.save(
+        update_fields=[
+            "state",
+            "decided_by",
+            "decided_at",
+            "decision_reason",
+            "guideline_version",
+            *fields,
+        ]
+    )
+    audit_transition(item, str(state), acting_user, reason)
+    return item
+
+
 @transaction.atomic
 def reject_review_item(
-    *, item: ReviewItem, acting_user: User, reason: str
+    *, item: ReviewItem, acting_user: User, reason: str, sql: str | None = None
 ) -> ReviewItem:
-    """Reject with a (redacted) reason. Records `rejected`."""
-    reason = _reason(reason, required=True)
-    item = _locked(item)
+    """Reject with a (redacted) reason. Records `rejected`.
+
+    For an audit item this says the answer was wrong: the reason is stored as
+    thumbs-down feedback and `sql`, if given, as a correction that enters the
+    queue for another reviewer.
+    """
+    reason = redacted_reason(reason, required=True)
+    item = locked(item)
     _require_decider(item, acting_user)
+    return reject_decided(item=item, acting_user=acting_user, reason=reason, sql=sql)
+
+
+def reject_decided(
+    *, item: ReviewItem, acting_user: User, reason: str, sql: str | None = None
+) -> ReviewItem:
+    """Reject a locked item whose guards have passed (double review settles here)."""
+    if item.kind == ReviewItem.Kind.AUDIT:
+        audits.record_review_result(
+            item=item, reviewer=acting_user, right=False, reason=reason, sql=sql
+        )
+    elif sql:
+        raise ReviewError("Only audit items take a correction here.", field="sql")
+    return _decided(item, State.REJECTED, acting_user, reason)
+
+
+@transaction.atomic
+def close_review_item(*, item: ReviewItem, reason: str) -> ReviewItem:
+    """Reject an open item as the system (consent withdrawn, text erased).
+
+    Records `closed`; a decided item is returned unchanged.
+    """
+    item = locked(item)
+    if not item.is_open:
+        return item
     item.state, item.decided_by, item.decided_at = (
         State.REJECTED,
-        acting_user,
+        None,
         timezone.now(),
     )
     item.decision_reason = reason
     item.save(update_fields=["state", "decided_by", "decided_at", "decision_reason"])
-    _audit(item, "rejected", acting_user, reason)
+    audit_transition(item, "closed", None, reason)
     return item
 
 
@@ -176,13 +266,34 @@ def approve_review_item(
     disagreement is approved only through adjudication. Records `approved` and,
     through evaluation, `evaluation.golden_example.added`.
     """
-    reason = _reason(reason, required=False)
-    item = _locked(item)
+    reason = redacted_reason(reason, required=False)
+    item = locked(item)
     _require_decider(item, acting_user)
     if item.disagreement and item.state == State.CLAIMED:
         raise ReviewConflictError(
             "Corrections of this question disagree; escalate it to adjudication."
         )
+    return approve_decided(item=item, acting_user=acting_user, reason=reason, sql=sql)
+
+
+def approve_decided(
+    *, item: ReviewItem, acting_user: User, reason: str, sql: str | None = None
+) -> ReviewItem:
+    """Approve a locked item whose guards have passed (double review settles here).
+
+    Raises before writing anything when the SQL does not run or contradicts an
+    approved answer, so a caller may catch that and do something else.
+    """
+    if item.kind == ReviewItem.Kind.AUDIT:
+        if sql:
+            raise ReviewError(
+                "The answer was right: there is nothing to correct.", field="sql"
+            )
+        audits.record_review_result(
+            item=item, reviewer=acting_user, right=True, reason=reason
+        )
+        return _decided(item, State.APPROVED, acting_user, reason)
+    assert item.feedback is not None  # noqa: S101 (a correction item has one)
     final_sql = redact(sql).text.strip() if sql else item.feedback.corrected_sql
     try:
         execution = execute_on_target(target=item.target_database, sql=final_sql)
@@ -210,31 +321,24 @@ def approve_review_item(
         error_taxonomy=taxonomy,
     )
     item.error_taxonomy = taxonomy
-    item.state, item.decided_by, item.decided_at = (
-        State.APPROVED,
-        acting_user,
-        timezone.now(),
-    )
-    item.decision_reason, item.approved_sql = reason, final_sql
+    item.approved_sql = final_sql
     item.golden_example = golden
     item.result_digest, item.result_rows = execution.digest, execution.rows
     item.check_status = ReviewItem.Check.EXECUTED
-    item.save(
-        update_fields=[
-            "state",
-            "decided_by",
-            "decided_at",
-            "decision_reason",
+    return _decided(
+        item,
+        State.APPROVED,
+        acting_user,
+        reason,
+        (
             "approved_sql",
             "golden_example",
             "result_digest",
             "result_rows",
             "check_status",
             "error_taxonomy",
-        ]
+        ),
     )
-    _audit(item, "approved", acting_user, reason)
-    return item
 
 
 def check_review_items(*, item_ids: Sequence[int]) -> None:
@@ -244,10 +348,13 @@ def check_review_items(*, item_ids: Sequence[int]) -> None:
     skipped. The system is the actor.
     """
     items = ReviewItem.objects.filter(
-        pk__in=list(item_ids), check_status=ReviewItem.Check.UNCHECKED
+        pk__in=list(item_ids),
+        check_status=ReviewItem.Check.UNCHECKED,
+        kind=ReviewItem.Kind.CORRECTION,
     ).select_related("feedback", "interaction", "target_database")
     groups = set()
     for item in items:
+        assert item.feedback is not None  # noqa: S101 (a correction item has one)
         item.error_taxonomy = classify(item, item.feedback.corrected_sql)
         try:
             execution = execute_on_target(
@@ -295,6 +402,8 @@ def flag_disagreements(*, target_database_id: int, question_hash: str) -> int:
             continue
         item.disagreement = True
         item.save(update_fields=["disagreement"])
-        _audit(item, "disagreement_flagged", None, "Results differ for this question.")
+        audit_transition(
+            item, "disagreement_flagged", None, "Results differ for this question."
+        )
         flagged += 1
     return flagged

@@ -12,9 +12,11 @@ from django.utils import timezone
 
 from audit.appendonly import suspended_guards
 from feedback.ingestion import ItemResult, ingest_events
+from feedback.models import ReviewItem
 from registry.models import Label
 
 Payload = dict[str, Any]
+GOOD_SQL = "SELECT count(*) FROM singer WHERE age > 30"
 
 
 def when(minutes_ago: int = 1) -> str:
@@ -88,6 +90,23 @@ def ingest(analyst: User) -> Callable[..., list[ItemResult]]:
         )
 
     return run
+
+
+@pytest.fixture
+def correct(
+    interaction_event: Callable[..., Payload],
+    feedback_event: Callable[..., Payload],
+    ingest: Callable,
+    django_capture_on_commit_callbacks: Callable,
+) -> Callable[..., ReviewItem]:
+    def make(sql: str = GOOD_SQL, question: str = "Singers over 30?", **kw: Any):
+        event = interaction_event(question=question, **kw)
+        signal = feedback_event(event["event_id"], type="correction", corrected_sql=sql)
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest(event, signal)
+        return ReviewItem.objects.get(feedback_id=signal["event_id"])
+
+    return make
 
 
 @pytest.fixture

@@ -21,23 +21,6 @@ Build = Callable[..., dict[str, Any]]
 GOOD_SQL = "SELECT count(*) FROM singer WHERE age > 30"
 
 
-@pytest.fixture
-def correct(
-    interaction_event: Build,
-    feedback_event: Build,
-    ingest: Callable,
-    django_capture_on_commit_callbacks: Callable,
-) -> Callable[..., ReviewItem]:
-    def make(sql: str = GOOD_SQL, question: str = "Singers over 30?", **kw: Any):
-        event = interaction_event(question=question, **kw)
-        signal = feedback_event(event["event_id"], type="correction", corrected_sql=sql)
-        with django_capture_on_commit_callbacks(execute=True):
-            ingest(event, signal)
-        return ReviewItem.objects.get(feedback_id=signal["event_id"])
-
-    return make
-
-
 def events_for(item: ReviewItem) -> list[str]:
     return list(
         AuditEvent.objects.filter(
