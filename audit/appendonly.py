@@ -80,32 +80,39 @@ class AppendOnlyModel(models.Model):
 
 
 @contextmanager
-def suspended_guards(*, using: str = "default") -> Iterator[None]:
-    """Lift the append-only triggers for the enclosed block, in its transaction.
+def suspended_guards(
+    *, using: str = "default", tables: tuple[str, ...] = APPEND_ONLY_TABLES
+) -> Iterator[None]:
+    """Lift the append-only triggers of `tables` for the enclosed block, in its
+    transaction.
 
     Suspending them is DDL inside one transaction, so it needs the table owner's
-    rights and ends with the transaction, even when the body fails. Only
-    `manage.py flush` (test teardown, local resets) and tamper-simulation tests
-    call this; application code never does.
+    rights and ends with the transaction, even when the body fails; on
+    PostgreSQL it also locks the tables against inserts until then. Only
+    `manage.py flush` (test teardown, local resets), the audited erasure of free
+    text (`feedback.erasure`) and tamper-simulation tests call this.
     """
+    unknown = set(tables) - set(APPEND_ONLY_TABLES)
+    if unknown:
+        raise ValueError(f"Not append-only tables: {sorted(unknown)}")
     connection = connections[using]
     # Parameter placeholders only: the table names are bound, never interpolated.
     list_triggers = (
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "  # noqa: S608
-        f"AND tbl_name IN ({', '.join(['%s'] * len(APPEND_ONLY_TABLES))})"
+        f"AND tbl_name IN ({', '.join(['%s'] * len(tables))})"
     )
     with transaction.atomic(using=using), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # ALTER TABLE refuses while deferred foreign-key checks are pending.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            for table in APPEND_ONLY_TABLES:
+            for table in tables:
                 cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
             yield
-            for table in APPEND_ONLY_TABLES:
+            for table in tables:
                 cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         elif connection.vendor == "sqlite":
-            cursor.execute(list_triggers, APPEND_ONLY_TABLES)
+            cursor.execute(list_triggers, tables)
             triggers = cursor.fetchall()
             for name, _ in triggers:
                 cursor.execute(f'DROP TRIGGER "{name}"')
@@ -114,3 +121,13 @@ def suspended_guards(*, using: str = "default") -> Iterator[None]:
                 cursor.execute(sql)
         else:
             yield
+
+
+def overwrite_written_once(queryset: models.QuerySet[Any], **values: Any) -> int:
+    """Overwrite columns of written-once rows, past the ORM guard; return the count.
+
+    The one sanctioned change of such rows: the audited erasure of free text
+    (`feedback.erasure`), which names the rows and columns it erased in the
+    audit trail. Trigger-guarded tables also need `suspended_guards` around it.
+    """
+    return models.QuerySet.update(queryset, **values)

@@ -267,8 +267,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "feedback-retention-daily": {
         "task": "feedback.enforce_retention",
         "schedule": crontab(hour=3, minute=0),
-        "options": {"queue": PRIVACY_TASK_QUEUE},
     },
+}
+# Erasure needs the table owner's rights: its tasks go to the privacy queue.
+CELERY_TASK_ROUTES = {
+    "feedback.run_privacy_request": {"queue": PRIVACY_TASK_QUEUE},
+    "feedback.enforce_retention": {"queue": PRIVACY_TASK_QUEUE},
 }
 # Periodic tasks live in the database so their schedules are editable in the admin;
 # governance seeds the retraining-trigger check there.

@@ -2,7 +2,8 @@
 
 Written for a window of `occurred_at` (UTC, [start, end)) as CSV and JSON Lines
 plus a manifest (row count, content hash, window, schema version). Interactions
-with consent scope `service_only` are never exported. Files are written to a
+with consent scope `service_only` are never exported, nor are the interactions
+and feedback of people who withdrew consent. Files are written to a
 temporary name and renamed, so a reader never sees a half-written export.
 """
 
@@ -22,6 +23,7 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from feedback.consent import consented_feedback, consented_interactions
 from feedback.models import Feedback, Interaction
 
 logger = logging.getLogger(__name__)
@@ -108,10 +110,16 @@ def _row(interaction: Interaction) -> dict[str, Any]:
 def iter_rows(*, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
     """Wide rows of consented interactions in [start, end), oldest first."""
     interactions = (
-        Interaction.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+        consented_interactions(
+            Interaction.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+        )
         .exclude(consent_scope=Interaction.ConsentScope.SERVICE_ONLY)
         .select_related("template")
-        .prefetch_related(Prefetch("feedback", queryset=Feedback.objects.order_by()))
+        .prefetch_related(
+            Prefetch(
+                "feedback", queryset=consented_feedback(Feedback.objects.order_by())
+            )
+        )
         .order_by("occurred_at", "event_id")
     )
     for interaction in interactions.iterator(chunk_size=2000):
@@ -188,6 +196,7 @@ def export_window(
         "content_hash": content_hash,
         "columns": list(COLUMNS),
         "excluded_consent_scopes": [Interaction.ConsentScope.SERVICE_ONLY.value],
+        "excludes_consent_withdrawn": True,
         "files": {
             "interactions.jsonl": content_hash,
             "interactions.csv": table.commit(),

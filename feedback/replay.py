@@ -5,7 +5,8 @@ production answers it replays: a run of (prompt vN, replay-of-X) scores what
 production answered with (prompt vN, X). Golden questions are matched to
 interactions by the keyed hash of the normalized raw question (feedback stores
 only redacted text, so the hash is the one exact key). Only interactions whose
-consent allows quality improvement are used, and the latest answer wins. The
+consent allows quality improvement (of people who did not withdraw it) are
+used, and the latest answer wins. The
 latency is the one production measured.
 
 Evaluation knows backends only through `evaluation.backends.register_provider`;
@@ -21,6 +22,8 @@ from django.conf import settings
 
 from evaluation.backends.base import Generation
 from evaluation.exceptions import BackendConfigurationError
+from feedback.consent import consented_interactions
+from feedback.erasure import ERASED
 from feedback.models import Interaction
 from feedback.redaction import question_hash
 from registry.models import ModelVersion, PromptVersion
@@ -63,7 +66,8 @@ class ReplayBackend:
         """Production's latest SQL for `question`, or a `no_interaction` error."""
         digest = question_hash(question, key=settings.PSEUDONYM_KEY.encode())
         found = (
-            Interaction.objects.filter(
+            consented_interactions(Interaction.objects.all())
+            .filter(
                 question_hash=digest,
                 prompt_version=self.prompt_version,
                 model_version=self.model_version,
@@ -72,7 +76,7 @@ class ReplayBackend:
                     Interaction.ConsentScope.TRAINING,
                 ],
             )
-            .exclude(generated_sql="")
+            .exclude(generated_sql__in=["", ERASED])
             .order_by("-occurred_at")
             .values_list("generated_sql", "server_latency_ms")
             .first()

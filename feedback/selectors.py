@@ -19,6 +19,7 @@ from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
 from feedback.categories import TOPICS, WRONG_ANSWER
+from feedback.consent import consented_review_items
 from feedback.events import NEGATIVE_TYPES
 from feedback.models import Feedback, FeedbackTopic, Interaction, ReviewItem
 from registry.models import PromptTemplate
@@ -109,7 +110,8 @@ def list_review_queue(*, state: str | None = None) -> QuerySet[ReviewItem]:
     Segment = (template, task type) over the last 30 days. `segment_volume` is
     its interaction count, `negative_rate` the share of those with negative
     feedback (thumbs down, correction, retry, abandon, escalation), and
-    `impact` = volume x negative rate x the submitter's trust weight.
+    `impact` = volume x negative rate x the submitter's trust weight. Items of
+    people who withdrew consent are left out.
     """
     since = timezone.now() - SEGMENT_WINDOW
     segment = Interaction.objects.filter(
@@ -130,17 +132,21 @@ def list_review_queue(*, state: str | None = None) -> QuerySet[ReviewItem]:
         .annotate(n=Count("interaction", distinct=True))
         .values("n")
     )
-    queryset = ReviewItem.objects.select_related(
-        "interaction",
-        "feedback",
-        "template",
-        "target_database",
-        "claimed_by",
-        "escalated_by",
-        "decided_by",
-    ).annotate(
-        segment_volume=Coalesce(Subquery(volume), 0),
-        segment_negatives=Coalesce(Subquery(negatives), 0),
+    queryset = (
+        consented_review_items(ReviewItem.objects.all())
+        .select_related(
+            "interaction",
+            "feedback",
+            "template",
+            "target_database",
+            "claimed_by",
+            "escalated_by",
+            "decided_by",
+        )
+        .annotate(
+            segment_volume=Coalesce(Subquery(volume), 0),
+            segment_negatives=Coalesce(Subquery(negatives), 0),
+        )
     )
     queryset = queryset.annotate(
         negative_rate=Coalesce(

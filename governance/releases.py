@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from audit.appendonly import overwrite_written_once
+from feedback.erasure import ERASED, ErasureScope, Report
 from governance.models import DecisionLogEntry, PromotionRequest, ReleaseNote
 from registry.content import diff_prompt_content
 from registry.models import Label, ModelVersion
@@ -136,3 +138,34 @@ def write_release_note(
         content=content,
         markdown=render_markdown(content),
     )
+
+
+def erase_release_notes(scope: ErasureScope) -> Report:
+    """Erasure hook (`feedback.erasure.register_eraser`): few-shot examples of
+    erased questions in release notes become placeholders, and the Markdown is
+    rendered again from the erased content. Runs with the table's append-only
+    trigger lifted, inside the erasure's transaction."""
+    questions = {q.strip() for q in scope.questions}
+    changed = []
+    notes = ReleaseNote.objects.filter(request__template_id__in=scope.template_ids)
+    for note in notes:
+        diff = note.content.get("prompt", {}).get("diff") or {}
+        hit = False
+        for change in ("added", "removed"):
+            for example in diff.get("few_shot_examples", {}).get(change, []):
+                if str(example.get("question", "")).strip() in questions:
+                    example["question"] = example["sql"] = ERASED
+                    hit = True
+        if hit:
+            overwrite_written_once(
+                ReleaseNote.objects.filter(pk=note.pk),
+                content=note.content,
+                markdown=render_markdown(note.content),
+            )
+            changed.append(note.pk)
+    return {
+        "governance_releasenote": {
+            "columns": ["content", "markdown"],
+            "ids": sorted(str(pk) for pk in changed),
+        }
+    }

@@ -15,6 +15,7 @@ from django.conf import settings
 from evaluation.backends.prompts import build_messages
 from evaluation.models import GoldenExample
 from evaluation.spider import hardness
+from feedback.consent import revoked_feedback_ids, revoked_interaction_ids
 from feedback.models import Interaction
 from governance import breaker
 from governance.cycle.decide import evidence, settle
@@ -204,15 +205,24 @@ def export_training_data(
     """Write the usable rows with `training` consent as chat-format JSON Lines.
 
     One object per line, `{"messages": [system, user, assistant]}`: the
-    production prompt rendered without examples, then the approved SQL. Files
+    production prompt rendered without examples, then the approved SQL. Rows of
+    people who have withdrawn consent since the dataset was built are left out
+    (and counted in the manifest). Files
     (train.jsonl, manifest.json) go to
     `DATA_DIR/training/<template>/dataset-<id>-<hash12>/`; rewriting gives
     identical bytes. Returns the manifest.
     """
     template = dataset.template
     target = template.target_database
-    rows = [
+    consented = [
         r for r in usable if r["consent_scope"] == Interaction.ConsentScope.TRAINING
+    ]
+    withdrawn = revoked_interaction_ids(r["interaction"] for r in consented)
+    withdrawn |= revoked_feedback_ids(r["feedback"] for r in consented)
+    rows = [
+        r
+        for r in consented
+        if r["interaction"] not in withdrawn and r["feedback"] not in withdrawn
     ]
     lines = []
     for row in sorted(rows, key=lambda r: r["review_item"]):
@@ -241,7 +251,8 @@ def export_training_data(
         "template": template.name,
         "format": "openai-chat-jsonl",
         "rows": len(lines),
-        "left_out_without_training_consent": len(usable) - len(rows),
+        "left_out_without_training_consent": len(usable) - len(consented),
+        "left_out_consent_withdrawn": len(consented) - len(rows),
         "sha256": hashlib.sha256(body).hexdigest(),
         "path": str(folder / "train.jsonl"),
         "prompt_version": production.pk,

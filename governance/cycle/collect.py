@@ -24,6 +24,11 @@ from django.db.models import Count, Q, QuerySet
 from audit.services import record_event
 from evaluation.models import GoldenExample
 from evaluation.spider import hardness
+from feedback.consent import (
+    consented_feedback,
+    consented_interactions,
+    consented_review_items,
+)
 from feedback.models import Feedback, Interaction, ReviewItem
 from feedback.selectors import wrong_answer_feedback
 from governance.cycle.models import (
@@ -96,11 +101,14 @@ def approved_corrections(
     """Review items of the template approved in (start, end], oldest id first.
 
     A correction whose golden example was retired by `end` is left out: someone
-    found it wrong.
+    found it wrong. So are the corrections of people who have withdrawn consent
+    by now (on their interactions or written by them), whatever the window.
     """
-    items = ReviewItem.objects.filter(
-        template=template, state=ReviewItem.State.APPROVED, decided_at__lte=end
-    ).exclude(golden_example__retired_at__lte=end)
+    items = consented_review_items(
+        ReviewItem.objects.filter(
+            template=template, state=ReviewItem.State.APPROVED, decided_at__lte=end
+        ).exclude(golden_example__retired_at__lte=end)
+    )
     if start is not None:
         items = items.filter(decided_at__gt=start)
     return items.select_related("interaction", "feedback").order_by("pk")
@@ -112,9 +120,12 @@ def latest_dataset(template: PromptTemplate) -> DatasetSnapshot | None:
 
 
 def approvals_after(template: PromptTemplate, moment: datetime) -> int:
-    """How many of the template's corrections were approved after `moment`."""
-    return ReviewItem.objects.filter(
-        template=template, state=ReviewItem.State.APPROVED, decided_at__gt=moment
+    """How many of the template's corrections were approved after `moment`
+    (of people who still consent)."""
+    return consented_review_items(
+        ReviewItem.objects.filter(
+            template=template, state=ReviewItem.State.APPROVED, decided_at__gt=moment
+        )
     ).count()
 
 
@@ -148,12 +159,16 @@ def feedback_stats(
     """Interactions and feedback the server received in (start, end], and the
     corrections rejected in it (only facts that never change afterwards). The
     negative rate counts window interactions with negative feedback received in
-    the window."""
+    the window. People who have withdrawn consent are left out of every count."""
     window = Q(received_at__lte=end) & (
         Q(received_at__gt=start) if start is not None else Q()
     )
-    interactions = Interaction.objects.filter(window, template=template)
-    feedback = Feedback.objects.filter(window, interaction__template=template)
+    interactions = consented_interactions(
+        Interaction.objects.filter(window, template=template)
+    )
+    feedback = consented_feedback(
+        Feedback.objects.filter(window, interaction__template=template)
+    )
     negative = (
         feedback.filter(
             pk__in=wrong_answer_feedback().values("pk"), interaction__in=interactions
@@ -163,8 +178,10 @@ def feedback_stats(
         .count()
     )
     total = interactions.count()
-    rejected = ReviewItem.objects.filter(
-        template=template, state=ReviewItem.State.REJECTED, decided_at__lte=end
+    rejected = consented_review_items(
+        ReviewItem.objects.filter(
+            template=template, state=ReviewItem.State.REJECTED, decided_at__lte=end
+        )
     )
     if start is not None:
         rejected = rejected.filter(decided_at__gt=start)

@@ -76,9 +76,10 @@ def correct(
     question: str,
     sql: str,
     consent: str = "training",
+    user_id: str = "u-1",
 ) -> ReviewItem:
-    """Serve `question` with production's pair, correct it to `sql`, and (with a
-    senior analyst) approve the correction."""
+    """Serve `question` to `user_id` with production's pair, correct it to `sql`,
+    and (with a senior analyst) approve the correction."""
     label = Label.objects.get(template=template, name=Label.Name.PRODUCTION)
     interaction, correction = str(uuid.uuid4()), str(uuid.uuid4())
     now = timezone.now().isoformat()
@@ -87,7 +88,7 @@ def correct(
             {
                 "kind": "interaction",
                 "event_id": interaction,
-                "user_id": "u-1",
+                "user_id": user_id,
                 "tenant_id": "acme",
                 "task_type": "ad-hoc",
                 "question": question,
