@@ -41,8 +41,10 @@ State = ReviewItem.State
 
 
 def locked(item: ReviewItem) -> ReviewItem:
+    """The item again, row-locked (its own row: audit items have no feedback to
+    join, and PostgreSQL cannot lock the nullable side of an outer join)."""
     return (
-        ReviewItem.objects.select_for_update()
+        ReviewItem.objects.select_for_update(of=("self",))
         .select_related("feedback", "interaction", "template", "target_database")
         .get(pk=item.pk)
     )

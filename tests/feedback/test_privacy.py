@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from audit.appendonly import APPEND_ONLY_TABLES
 from audit.models import AuditEvent
 from evaluation.models import GoldenExample
 from feedback import audits, export, privacy, selectors, services
@@ -265,3 +266,45 @@ def test_retention_keeps_events_younger_than_the_period(
     settings.FEEDBACK_TEXT_RETENTION_DAYS = 1
     assert privacy.enforce_retention(now=datetime.now(tz=UTC)) == []
     assert Interaction.objects.get().question == "Kept question?"
+
+
+@pytest.mark.postgres
+def test_the_runtime_role_cannot_erase_and_the_request_records_why(
+    person: dict[str, Any], officer: User
+) -> None:
+    request = privacy.file_privacy_request(
+        kind="erasure", user_id="user-42", acting_user=officer
+    )
+    role = f"loopgate_runtime_test_{request.pk}_{timezone.now():%H%M%S%f}"
+    owner = connection.settings_dict["USER"]
+    append_only = ", ".join(APPEND_ONLY_TABLES)
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"CREATE ROLE {role} NOLOGIN")
+        try:
+            cursor.execute(f"GRANT {role} TO {owner}")
+            cursor.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+            # The README's grants for the runtime role.
+            cursor.execute(
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
+                f"TO {role}"
+            )
+            cursor.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+            cursor.execute(
+                f"REVOKE UPDATE, DELETE, TRUNCATE ON {append_only} FROM {role}"
+            )
+            cursor.execute(f"SET ROLE {role}")
+            with pytest.raises(DatabaseError, match="owner"):
+                privacy.run_erasure(request_id=request.pk)
+            cursor.execute("RESET ROLE")
+        finally:
+            cursor.execute("RESET ROLE")
+            cursor.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
+            cursor.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}")
+            cursor.execute(f"REVOKE USAGE ON SCHEMA public FROM {role}")
+            cursor.execute(f"DROP ROLE {role}")
+    request.refresh_from_db()
+    assert request.status == "failed"
+    assert "owner" in request.error
+    assert trail("privacy_request.failed")[0].reason == request.error
+    assert Interaction.objects.filter(question__contains=MARK).count() == 2
