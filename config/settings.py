@@ -195,6 +195,13 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.schema.add_error_responses",
     ],
+    # Choice sets that share a field name with others get names of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "ReviewItemKindEnum": "feedback.models.ReviewItem.Kind",
+        "ReviewVerdictEnum": "feedback.quality_models.Verdict",
+        "PrivacyRequestKindEnum": "feedback.privacy_models.PrivacyRequest.Kind",
+        "PrivacyRequestInputKindEnum": ["revocation", "erasure"],
+    },
 }
 
 SIMPLE_HISTORY_REVERT_DISABLED = True

@@ -10,12 +10,15 @@ from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import path
 from simple_history.admin import SimpleHistoryAdmin
 
+from accounts.permissions import authenticated_user
 from audit.admin import ReadOnlyAdmin
 from config.exceptions import DomainError
-from feedback import selectors, services
+from feedback import calibration, double_review, selectors, services
 from feedback.models import Feedback, FeedbackTopic, Interaction, ReviewItem
+from feedback.quality_admin import quality_report_view
 
 
 class AppendOnlyAdmin(admin.ModelAdmin):
@@ -64,7 +67,9 @@ class ReasonForm(forms.Form):
 class ReviewItemAdmin(SimpleHistoryAdmin):
     list_display = [
         "id",
+        "kind",
         "state",
+        "double_review",
         "disagreement",
         "impact_display",
         "template",
@@ -73,9 +78,26 @@ class ReviewItemAdmin(SimpleHistoryAdmin):
         "claimed_by",
         "created_at",
     ]
-    list_filter = ["state", "disagreement", "check_status", "template"]
+    list_filter = [
+        "state",
+        "kind",
+        "double_review",
+        "disagreement",
+        "check_status",
+        "guideline_version",
+        "template",
+    ]
     search_fields = ["=question_hash", "=feedback__event_id"]
-    actions = ["claim", "approve", "reject", "escalate"]
+    actions = [
+        "claim",
+        "approve",
+        "reject",
+        "escalate",
+        "verdict_approve",
+        "verdict_reject",
+        "add_to_calibration",
+    ]
+    change_list_template = "feedback/admin/reviewitem_changelist.html"
     readonly_fields = [
         "question",
         "corrected_sql",
@@ -86,6 +108,14 @@ class ReviewItemAdmin(SimpleHistoryAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ReviewItem]:
         return selectors.list_review_queue()
+
+    def get_urls(self) -> list[Any]:
+        report = path(
+            "quality/",
+            self.admin_site.admin_view(quality_report_view),
+            name="feedback_reviewitem_quality",
+        )
+        return [report, *super().get_urls()]
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -120,10 +150,13 @@ class ReviewItemAdmin(SimpleHistoryAdmin):
     def has_review_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("feedback.review_reviewitem")
 
+    def has_calibrate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("feedback.add_calibrationitem")
+
     def _each(
         self, request: HttpRequest, queryset: QuerySet[ReviewItem], verb: str, **kw: Any
     ) -> None:
-        service = getattr(services, f"{verb}_review_item")
+        service = self.SERVICES.get(verb) or getattr(services, f"{verb}_review_item")
         done = 0
         for item in queryset:
             try:
@@ -132,7 +165,17 @@ class ReviewItemAdmin(SimpleHistoryAdmin):
             except DomainError as exc:
                 self.message_user(request, f"#{item.pk}: {exc.message}", messages.ERROR)
         if done:
-            self.message_user(request, f"{verb.capitalize()}: {done} item(s).")
+            label = verb.replace("_", " ").capitalize()
+            self.message_user(request, f"{label}: {done} item(s).")
+
+    SERVICES: dict[str, Any] = {
+        "verdict_approve": lambda **kw: double_review.submit_verdict(
+            verdict="approve", **kw
+        ),
+        "verdict_reject": lambda **kw: double_review.submit_verdict(
+            verdict="reject", **kw
+        ),
+    }
 
     def _with_reason(
         self, request: HttpRequest, queryset: QuerySet[ReviewItem], verb: str
@@ -143,7 +186,7 @@ class ReviewItemAdmin(SimpleHistoryAdmin):
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": f"{verb.capitalize()} review items",
+            "title": f"{verb.replace('_', ' ').capitalize()}: review items",
             "items": queryset,
             "form": form,
             "action": verb,
@@ -175,6 +218,39 @@ class ReviewItemAdmin(SimpleHistoryAdmin):
     ) -> HttpResponse | None:
         return self._with_reason(request, queryset, "escalate")
 
+    @admin.action(permissions=["review"], description="Blind verdict: approve")
+    def verdict_approve(
+        self, request: HttpRequest, queryset: QuerySet[ReviewItem]
+    ) -> None:
+        self._each(request, queryset, "verdict_approve")
+
+    @admin.action(
+        permissions=["review"], description="Blind verdict: reject with a reason"
+    )
+    def verdict_reject(
+        self, request: HttpRequest, queryset: QuerySet[ReviewItem]
+    ) -> HttpResponse | None:
+        return self._with_reason(request, queryset, "verdict_reject")
+
+    @admin.action(
+        permissions=["calibrate"],
+        description="Add to the calibration set (decided items)",
+    )
+    def add_to_calibration(
+        self, request: HttpRequest, queryset: QuerySet[ReviewItem]
+    ) -> None:
+        added = 0
+        for item in queryset:
+            try:
+                calibration.add_calibration_item(
+                    item=item, acting_user=authenticated_user(request)
+                )
+                added += 1
+            except DomainError as exc:
+                self.message_user(request, f"#{item.pk}: {exc.message}", messages.ERROR)
+        if added:
+            self.message_user(request, f"Added to the calibration set: {added}.")
+
 
 @admin.register(FeedbackTopic)
 class FeedbackTopicAdmin(ReadOnlyAdmin):
@@ -192,3 +268,7 @@ class FeedbackTopicAdmin(ReadOnlyAdmin):
     list_filter = ["topic", "source", "taxonomy_version"]
     list_select_related = ["feedback", "assigned_by"]
     search_fields = ["reason"]
+
+
+# Registered here, where Django looks for admin modules.
+from feedback import privacy_admin, quality_admin  # noqa: E402, F401

@@ -26,16 +26,9 @@ MAX_TEXT = 100_000
 PAST_SKEW_S = 300
 
 
-@transaction.atomic
-def publish_guideline_version(
-    *, text: str, author: User, effective_at: datetime | None = None
-) -> GuidelineVersion:
-    """Add the next guideline version (ML leads). Records
-    `feedback.guideline_version.published`.
-
-    `effective_at` defaults to now and may not lie in the past; the text is
-    redacted like every other stored free text.
-    """
+def check_version(*, text: str, effective_at: datetime | None) -> tuple[str, datetime]:
+    """Validate a new version's input (ReviewError names the field); return the
+    redacted text and the effective time (default now)."""
     body = redact(text.strip()).text
     if not body:
         raise ReviewError("The guidelines need a text.", field="text")
@@ -51,6 +44,20 @@ def publish_guideline_version(
             "recorded the version in force.",
             field="effective_at",
         )
+    return body, effective
+
+
+@transaction.atomic
+def publish_guideline_version(
+    *, text: str, author: User, effective_at: datetime | None = None
+) -> GuidelineVersion:
+    """Add the next guideline version (ML leads). Records
+    `feedback.guideline_version.published`.
+
+    `effective_at` defaults to now and may not lie in the past; the text is
+    redacted like every other stored free text.
+    """
+    body, effective = check_version(text=text, effective_at=effective_at)
     # Serialize publishers: the next number is read and written under one lock.
     latest = GuidelineVersion.objects.select_for_update().order_by("-number").first()
     if latest is not None and effective < latest.effective_at:

@@ -64,6 +64,27 @@ def _audit(request: PrivacyRequest, verb: str, actor: User | None, **data: Any) 
     )
 
 
+def check_request(
+    *, kind: str, user_id: str, effective_at: datetime | None
+) -> datetime:
+    """Validate a request's input (PrivacyError names the field); return the
+    effective time (default now)."""
+    if kind not in (Kind.REVOCATION, Kind.ERASURE):
+        raise PrivacyError(f"One of: {Kind.REVOCATION}, {Kind.ERASURE}.", field="kind")
+    if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > 200:
+        raise PrivacyError("The user id as the assistant sends it.", field="user_id")
+    now = timezone.now()
+    effective = effective_at or now
+    if effective.tzinfo is None:
+        raise PrivacyError("Give a time zone (e.g. Z).", field="effective_at")
+    if effective > now + FUTURE_SKEW:
+        raise PrivacyError(
+            "Consent is withdrawn now or was withdrawn earlier; not in the future.",
+            field="effective_at",
+        )
+    return effective
+
+
 @transaction.atomic
 def file_privacy_request(
     *,
@@ -78,19 +99,7 @@ def file_privacy_request(
     Records `filed`, and `completed` for a revocation; an erasure is completed
     by `run_erasure` after commit, on the privacy queue.
     """
-    if kind not in (Kind.REVOCATION, Kind.ERASURE):
-        raise PrivacyError(f"One of: {Kind.REVOCATION}, {Kind.ERASURE}.", field="kind")
-    if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > 200:
-        raise PrivacyError("The user id as the assistant sends it.", field="user_id")
-    now = timezone.now()
-    effective = effective_at or now
-    if effective.tzinfo is None:
-        raise PrivacyError("Give a time zone (e.g. Z).", field="effective_at")
-    if effective > now + FUTURE_SKEW:
-        raise PrivacyError(
-            "Consent is withdrawn now or was withdrawn earlier; not in the future.",
-            field="effective_at",
-        )
+    effective = check_request(kind=kind, user_id=user_id, effective_at=effective_at)
     request = PrivacyRequest.objects.create(
         kind=kind,
         subject_pseudonym=subject_pseudonym(user_id),

@@ -1,4 +1,5 @@
-"""Review-queue API: list, read, claim, release, approve, reject, escalate."""
+"""Review-queue API: list, read, claim, release, approve, reject, escalate, and
+blind verdicts on double-reviewed items."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import authenticated_user
-from feedback import selectors, services
+from feedback import double_review, selectors, services
 from feedback.exceptions import (
     FeedbackError,
 )
@@ -24,7 +25,10 @@ from feedback.models import ReviewItem
 from feedback.serializers import (
     ApproveInputSerializer,
     ReasonInputSerializer,
+    RejectInputSerializer,
+    ReviewItemDetailSerializer,
     ReviewItemSerializer,
+    VerdictInputSerializer,
 )
 
 
@@ -51,15 +55,15 @@ class ReviewItemListView(generics.ListAPIView):
 
 class ReviewItemDetailView(generics.RetrieveAPIView):
     required_permission = "feedback.view_reviewitem"
-    serializer_class = ReviewItemSerializer
+    serializer_class = ReviewItemDetailSerializer
 
     def get_queryset(self) -> QuerySet[ReviewItem]:
         return selectors.list_review_queue()
 
 
 def _review_response(item: ReviewItem) -> Response:
-    fresh = selectors.list_review_queue().get(pk=item.pk)
-    return Response(ReviewItemSerializer(fresh).data)
+    fresh = selectors.list_review_queue().filter(pk=item.pk).first() or item
+    return Response(ReviewItemDetailSerializer(fresh).data)
 
 
 class ReviewActionView(APIView):
@@ -70,7 +74,7 @@ class ReviewActionView(APIView):
 
 
 class ReviewItemClaimView(ReviewActionView):
-    @extend_schema(request=None, responses=ReviewItemSerializer)
+    @extend_schema(request=None, responses=ReviewItemDetailSerializer)
     def post(self, request: Request, pk: int) -> Response:
         item = services.claim_review_item(
             item=self.item(pk), acting_user=authenticated_user(request)
@@ -79,7 +83,7 @@ class ReviewItemClaimView(ReviewActionView):
 
 
 class ReviewItemReleaseView(ReviewActionView):
-    @extend_schema(request=None, responses=ReviewItemSerializer)
+    @extend_schema(request=None, responses=ReviewItemDetailSerializer)
     def post(self, request: Request, pk: int) -> Response:
         item = services.release_review_item(
             item=self.item(pk), acting_user=authenticated_user(request)
@@ -88,7 +92,7 @@ class ReviewItemReleaseView(ReviewActionView):
 
 
 class ReviewItemApproveView(ReviewActionView):
-    @extend_schema(request=ApproveInputSerializer, responses=ReviewItemSerializer)
+    @extend_schema(request=ApproveInputSerializer, responses=ReviewItemDetailSerializer)
     def post(self, request: Request, pk: int) -> Response:
         data = ApproveInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -101,9 +105,9 @@ class ReviewItemApproveView(ReviewActionView):
 
 
 class ReviewItemRejectView(ReviewActionView):
-    @extend_schema(request=ReasonInputSerializer, responses=ReviewItemSerializer)
+    @extend_schema(request=RejectInputSerializer, responses=ReviewItemDetailSerializer)
     def post(self, request: Request, pk: int) -> Response:
-        data = ReasonInputSerializer(data=request.data)
+        data = RejectInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         item = services.reject_review_item(
             item=self.item(pk),
@@ -114,11 +118,26 @@ class ReviewItemRejectView(ReviewActionView):
 
 
 class ReviewItemEscalateView(ReviewActionView):
-    @extend_schema(request=ReasonInputSerializer, responses=ReviewItemSerializer)
+    @extend_schema(request=ReasonInputSerializer, responses=ReviewItemDetailSerializer)
     def post(self, request: Request, pk: int) -> Response:
         data = ReasonInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         item = services.escalate_review_item(
+            item=self.item(pk),
+            acting_user=authenticated_user(request),
+            **data.validated_data,
+        )
+        return _review_response(item)
+
+
+class ReviewItemVerdictView(ReviewActionView):
+    """A blind verdict on a double-reviewed item (approve, or reject with a reason)."""
+
+    @extend_schema(request=VerdictInputSerializer, responses=ReviewItemDetailSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        data = VerdictInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = double_review.submit_verdict(
             item=self.item(pk),
             acting_user=authenticated_user(request),
             **data.validated_data,

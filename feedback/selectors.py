@@ -142,6 +142,7 @@ def list_review_queue(*, state: str | None = None) -> QuerySet[ReviewItem]:
             "claimed_by",
             "escalated_by",
             "decided_by",
+            "guideline_version",
         )
         .annotate(
             segment_volume=Coalesce(Subquery(volume), 0),

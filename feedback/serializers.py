@@ -10,6 +10,7 @@ from rest_framework import serializers
 from feedback.categories import TOPICS
 from feedback.events import CONSENT_SCOPES, FEEDBACK_CATEGORY, OUTCOMES, ROLE_WEIGHTS
 from feedback.models import Feedback, FeedbackTopic, Interaction, ReviewItem
+from feedback.quality_models import Verdict
 from registry.models import PromptTemplate
 from targets.models import TargetDatabase
 
@@ -212,12 +213,17 @@ class ReviewItemSerializer(serializers.ModelSerializer):
     segment_volume = serializers.IntegerField(read_only=True, default=None)
     negative_rate = serializers.FloatField(read_only=True, default=None)
     impact = serializers.FloatField(read_only=True, default=None)
+    guideline_version = serializers.IntegerField(
+        source="guideline_version.number", read_only=True, default=None
+    )
 
     class Meta:
         model = ReviewItem
         fields = [
             "id",
+            "kind",
             "state",
+            "double_review",
             "question",
             "generated_sql",
             "corrected_sql",
@@ -246,12 +252,58 @@ class ReviewItemSerializer(serializers.ModelSerializer):
             "golden_example",
             "interaction",
             "feedback",
+            "guideline_version",
             "created_at",
+        ]
+
+
+class ReviewItemDetailSerializer(ReviewItemSerializer):
+    """One item; blind verdicts show only once both are in (adjudication, or
+    decided), so the second reviewer never sees the first's."""
+
+    verdicts = serializers.SerializerMethodField()
+
+    class Meta(ReviewItemSerializer.Meta):
+        fields = [*ReviewItemSerializer.Meta.fields, "verdicts"]
+
+    def get_verdicts(self, item: ReviewItem) -> list[dict[str, Any]]:
+        if item.state == ReviewItem.State.PENDING:
+            return []
+        return [
+            {
+                "reviewer": v.reviewer.get_username(),
+                "verdict": v.verdict,
+                "reason": v.reason,
+                "guideline_version": (
+                    v.guideline_version.number if v.guideline_version else None
+                ),
+                "created_at": v.created_at.isoformat(),
+            }
+            for v in item.verdicts.select_related("reviewer", "guideline_version")
         ]
 
 
 class ReasonInputSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=False, max_length=5000)
+
+
+class RejectInputSerializer(ReasonInputSerializer):
+    sql = serializers.CharField(
+        required=False,
+        max_length=100_000,
+        help_text="Audit items only: the right SQL, stored as a correction that "
+        "another senior analyst reviews.",
+    )
+
+
+class VerdictInputSerializer(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    reason = serializers.CharField(
+        allow_blank=True,
+        default="",
+        max_length=5000,
+        help_text="Required when rejecting.",
+    )
 
 
 class ApproveInputSerializer(serializers.Serializer):

@@ -1,6 +1,12 @@
 from django.urls import path
 
-from feedback import category_views, review_views, views
+from feedback import (
+    category_views,
+    privacy_views,
+    quality_views,
+    review_views,
+    views,
+)
 
 app_name = "feedback"
 
@@ -49,6 +55,38 @@ urlpatterns = [
             ("approve", review_views.ReviewItemApproveView),
             ("reject", review_views.ReviewItemRejectView),
             ("escalate", review_views.ReviewItemEscalateView),
+            ("verdict", review_views.ReviewItemVerdictView),
         )
+    ),
+    path(
+        "guidelines/",
+        quality_views.GuidelineVersionListView.as_view(),
+        name="guideline-list",
+    ),
+    path(
+        "guidelines/<int:pk>/",
+        quality_views.GuidelineVersionDetailView.as_view(),
+        name="guideline-detail",
+    ),
+    path(
+        "quality/agreement/",
+        quality_views.AgreementReportView.as_view(),
+        name="quality-agreement",
+    ),
+    path("calibration/", quality_views.CalibrationView.as_view(), name="calibration"),
+    path(
+        "calibration/<int:pk>/answer/",
+        quality_views.CalibrationAnswerView.as_view(),
+        name="calibration-answer",
+    ),
+    path(
+        "privacy-requests/",
+        privacy_views.PrivacyRequestListView.as_view(),
+        name="privacy-request-list",
+    ),
+    path(
+        "privacy-requests/<int:pk>/",
+        privacy_views.PrivacyRequestDetailView.as_view(),
+        name="privacy-request-detail",
     ),
 ]

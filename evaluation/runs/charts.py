@@ -82,8 +82,19 @@ def _legend(names: Sequence[str]) -> list[str]:
     return items
 
 
-def line_chart(series: Sequence[Series], *, title: str, y_label: str) -> str:
-    """Values over time, one polyline with circle points per series."""
+def line_chart(
+    series: Sequence[Series],
+    *,
+    title: str,
+    y_label: str,
+    markers: Sequence[tuple[dt.datetime, str]] = (),
+) -> str:
+    """Values over time, one polyline with circle points per series.
+
+    `markers` are moments to mark with a labelled dashed vertical line (e.g. a
+    new version of the review guidelines); those outside the plotted span are
+    left out.
+    """
     times = [p.at.timestamp() for s in series for p in s.points]
     if not times:
         return _svg("line-chart", title, _axes(y_label), [])
@@ -104,6 +115,17 @@ def line_chart(series: Sequence[Series], *, title: str, y_label: str) -> str:
         body.append(
             f'<text x="{edge}" y="{HEIGHT - BOTTOM + 16}" text-anchor="{anchor}" '
             f'font-size="11">{when} UTC</text>'
+        )
+    for at, mark in markers:
+        if not start <= at.timestamp() <= end:
+            continue
+        body.append(
+            f'<g class="marker" data-label="{escape(mark)}">'
+            f'<line x1="{x(at):.1f}" x2="{x(at):.1f}" y1="{TOP}" '
+            f'y2="{HEIGHT - BOTTOM}" stroke="#555" stroke-dasharray="4 3"/>'
+            f'<text x="{x(at) + 3:.1f}" y="{TOP + 10}" font-size="10">'
+            f"{escape(mark)}</text><title>{escape(mark)}: "
+            f"{at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC</title></g>"
         )
     for i, one in enumerate(series):
         color = PALETTE[i % len(PALETTE)]

@@ -8,8 +8,9 @@ auditors).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,26 @@ EXPORT_FIELDS = [
     *METRICS,
     "latency_p95_ms",
 ]
+
+
+# Moments to mark on the accuracy trend, supplied by apps above evaluation
+# (feedback marks new review guidelines): (start, end) -> [(moment, label)].
+TrendMarkers = Callable[[dt.datetime, dt.datetime], list[tuple[dt.datetime, str]]]
+_TREND_MARKERS: list[TrendMarkers] = []
+
+
+def register_trend_markers(markers: TrendMarkers) -> None:
+    """Let an app above evaluation mark moments on the accuracy trend; called
+    from an AppConfig's `ready()` (registering twice keeps one)."""
+    if markers not in _TREND_MARKERS:
+        _TREND_MARKERS.append(markers)
+
+
+def trend_markers(
+    start: dt.datetime, end: dt.datetime
+) -> list[tuple[dt.datetime, str]]:
+    """Every registered marker in [start, end], in time order."""
+    return sorted(m for source in _TREND_MARKERS for m in source(start, end))
 
 
 class FilterError(ValueError):
@@ -165,10 +186,12 @@ def _trend(runs: list[EvaluationRun], filters: Filters) -> tuple[str, list[Any]]
         tip = f"{name}: {value:.1%} (run {run.pk}, snapshot {run.snapshot_id})"
         one.points.append(Point(run.finished_at, value, tip))
         table.append({"run": run, "series": name, "value": value})
+    moments = [p.at for one in series.values() for p in one.points]
     chart = line_chart(
         list(series.values()),
         title=f"{filters.metric.replace('_', ' ')} over time ({filters.segment})",
         y_label=filters.metric.replace("_", " "),
+        markers=trend_markers(min(moments), max(moments)) if moments else (),
     )
     return chart, table
 
