@@ -68,6 +68,7 @@ DEMO_USERS = {
     "safety": "ai_safety",
     "product": "product",
     "auditor": "auditor",
+    "privacy": "privacy_officer",
 }
 ASSISTANT_CLIENT = "assistant-bot"
 ASSISTANT_TOKEN_NAME = "demo assistant"  # noqa: S105 (a label, not a key)

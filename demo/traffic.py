@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from evaluation.backends import Backend, backend_for
 from evaluation.scoring import ItemScore, score_item
+from feedback import double_review
 from feedback import services as review
 from feedback.ingestion import ingest_events
 from feedback.models import ReviewItem
@@ -58,6 +59,7 @@ class ReviewStats:
     approved: int = 0
     rejected: int = 0
     adjudicated: int = 0
+    double_reviewed: int = 0
 
 
 def _consent(position: int) -> str:
@@ -313,6 +315,9 @@ def work_review_queue(
     for item in list_review_queue(state=ReviewItem.State.PENDING).filter(
         template=template
     ):
+        if item.double_review:
+            _blind(item, (senior, adjudicator), gold, target, stats)
+            continue
         review.claim_review_item(item=item, acting_user=senior)
         if item.disagreement:
             review.escalate_review_item(
@@ -337,6 +342,38 @@ def _digest(target: Any, sql: str) -> str:
         return ""
 
 
+def _right(item: ReviewItem, gold: dict[str, str], target: Any) -> bool:
+    right = gold.get(item.interaction.question)
+    expected = _digest(target, right) if right else ""
+    submitted = item.feedback.corrected_sql if item.feedback else ""
+    return bool(expected) and _digest(target, submitted) == expected
+
+
+def _blind(
+    item: ReviewItem,
+    reviewers: tuple[User, User],
+    gold: dict[str, str],
+    target: Any,
+    stats: ReviewStats,
+) -> None:
+    """Both senior analysts judge a double-reviewed item blind, by the gold."""
+    verdict = "approve" if _right(item, gold, target) else "reject"
+    for reviewer in reviewers:
+        item = double_review.submit_verdict(
+            item=item,
+            acting_user=reviewer,
+            verdict=verdict,
+            reason="The correction does not return what the question asks for."
+            if verdict == "reject"
+            else "",
+        )
+    stats.double_reviewed += 1
+    if item.state == ReviewItem.State.APPROVED:
+        stats.approved += 1
+    elif item.state == ReviewItem.State.REJECTED:
+        stats.rejected += 1
+
+
 def _decide(
     item: ReviewItem,
     reviewer: User,
@@ -344,10 +381,7 @@ def _decide(
     target: Any,
     stats: ReviewStats,
 ) -> None:
-    right = gold.get(item.interaction.question)
-    expected = _digest(target, right) if right else ""
-    submitted = item.feedback.corrected_sql if item.feedback else ""
-    if expected and _digest(target, submitted) == expected:
+    if _right(item, gold, target):
         review.approve_review_item(item=item, acting_user=reviewer)
         stats.approved += 1
     else:

@@ -160,11 +160,12 @@ def withdraw_consent(request: PrivacyRequest) -> dict[str, Any]:
 
 def _complete(request: PrivacyRequest, actor: User | None) -> None:
     request.status, request.completed_at = Status.COMPLETED, timezone.now()
-    request.save(update_fields=["status", "completed_at", "result"])
-    _audit(request, "completed", actor, result=_summary(request.result))
+    request.error = ""
+    request.save(update_fields=["status", "completed_at", "result", "error"])
+    _audit(request, "completed", actor, result=summary(request.result))
 
 
-def _summary(result: dict[str, Any]) -> dict[str, Any]:
+def summary(result: dict[str, Any]) -> dict[str, Any]:
     """Counts per table for the audit trail (the ids stay on the request)."""
     return {
         key: len(value["ids"]) if isinstance(value, dict) and "ids" in value else value
@@ -183,7 +184,8 @@ def _fail(request_id: int, error: str) -> None:
 
 def _run(request_id: int, scope_for: Any) -> PrivacyRequest:
     """Erase `scope_for(request)` in one transaction; a database refusal (not
-    the table owner) marks the request failed and changes nothing else."""
+    the table owner) marks the request failed and changes nothing else. A
+    failed request may run again."""
     try:
         with transaction.atomic():
             request = PrivacyRequest.objects.select_for_update().get(pk=request_id)
@@ -202,7 +204,8 @@ def _run(request_id: int, scope_for: Any) -> PrivacyRequest:
 
 def run_erasure(*, request_id: int) -> PrivacyRequest:
     """Erase the person's free text everywhere (as the table owner). Idempotent
-    through the status: a completed request is a 409. Records `completed`."""
+    through the status: a completed request is a 409, a failed one is retried.
+    Records `completed`."""
     return _run(
         request_id,
         lambda r: subject_scope(

@@ -1,5 +1,6 @@
 """Privacy requests: revocation, erasure, retention, and what they leave out."""
 
+import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -7,13 +8,14 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from audit.appendonly import APPEND_ONLY_TABLES
 from audit.models import AuditEvent
 from evaluation.models import GoldenExample
-from feedback import audits, export, privacy, selectors, services
+from feedback import audits, export, privacy, selectors, services, tasks
 from feedback.consent import subject_pseudonym
 from feedback.erasure import ERASED
 from feedback.exceptions import PrivacyConflictError, PrivacyError, ReviewConflictError
@@ -308,3 +310,39 @@ def test_the_runtime_role_cannot_erase_and_the_request_records_why(
     assert "owner" in request.error
     assert trail("privacy_request.failed")[0].reason == request.error
     assert Interaction.objects.filter(question__contains=MARK).count() == 2
+
+
+def test_tasks_are_idempotent_and_routed_to_the_privacy_queue(
+    person: dict[str, Any], officer: User, settings: Any
+) -> None:
+    request = privacy.file_privacy_request(
+        kind="erasure", user_id="user-42", acting_user=officer
+    )  # not run: the test transaction never commits
+    assert PrivacyRequest.objects.get(pk=request.pk).status == "pending"
+    tasks.run_privacy_request(request.pk)
+    tasks.run_privacy_request(request.pk)  # a redelivery finds it completed
+    tasks.run_privacy_request(10_000)  # gone: logged, no error
+    assert PrivacyRequest.objects.get(pk=request.pk).status == "completed"
+    assert len(trail("privacy_request.completed")) == 1
+    routes = settings.CELERY_TASK_ROUTES
+    assert (
+        routes["feedback.run_privacy_request"]["queue"] == settings.PRIVACY_TASK_QUEUE
+    )
+    beat = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"feedback.enforce_retention", "feedback.sample_audit_items"} <= beat
+    tasks.sample_audit_items()  # yesterday: nothing yet, and no error
+    assert not ReviewItem.objects.filter(kind="audit").exists()
+
+
+def test_the_command_runs_waiting_erasures_and_retention(
+    person: dict[str, Any], officer: User, settings: Any
+) -> None:
+    request = privacy.file_privacy_request(
+        kind="erasure", user_id="user-42", acting_user=officer
+    )
+    settings.FEEDBACK_TEXT_RETENTION_DAYS = 0
+    out = io.StringIO()
+    call_command("run_privacy_requests", stdout=out)
+    assert f"erasure #{request.pk}" in out.getvalue()
+    assert "retention: 0 run(s)" in out.getvalue()
+    assert not Interaction.objects.filter(question__contains=MARK).exists()

@@ -1,12 +1,15 @@
 """Review quality: guidelines, audit sampling, blind double review, agreement,
 calibration."""
 
+import io
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -335,3 +338,34 @@ def test_new_reviewers_answer_the_calibration_set_before_the_live_queue(
     }
     services.claim_review_item(item=live, acting_user=senior2)
     assert Interaction.objects.count() == 3
+
+
+def test_the_sample_command_prints_the_report_and_refuses_a_bad_share(
+    interaction_event: Build, ingest: Callable
+) -> None:
+    ingest(*[interaction_event() for _ in range(4)])
+    start, end = window()
+    out = io.StringIO()
+    call_command(
+        "sample_audit_items",
+        "--start",
+        start.isoformat(),
+        "--end",
+        end.isoformat(),
+        "--share",
+        "0.5",
+        stdout=out,
+    )
+    assert json.loads(out.getvalue())["sampled"] == 2
+    with pytest.raises(CommandError, match="0 to 1"):
+        call_command(
+            "sample_audit_items",
+            "--start",
+            start.isoformat(),
+            "--end",
+            end.isoformat(),
+            "--share",
+            "2",
+        )
+    with pytest.raises(CommandError, match="both"):
+        call_command("sample_audit_items", "--start", start.isoformat())

@@ -189,7 +189,7 @@ class Command(BaseCommand):
             r = result.review
             parts.append(
                 f"review {r.approved} approved, {r.rejected} rejected, "
-                f"{r.adjudicated} adjudicated;"
+                f"{r.adjudicated} adjudicated, {r.double_reviewed} blind double;"
             )
         if cycle is not None and cycle.decision is not None:
             decision = cycle.decision
