@@ -1,0 +1,1 @@
+"""Scripts that print figures (`python -m bench.<name>`), never timed tests."""
