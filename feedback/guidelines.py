@@ -9,7 +9,7 @@ dashboard mark the moments a new version took effect.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -24,6 +24,9 @@ from feedback.redaction import redact
 MAX_TEXT = 100_000
 # Clock skew allowed for "effective now" sent by a client.
 PAST_SKEW_S = 300
+# A version scheduled further ahead would hold back every later one (versions
+# never take effect out of order): a typo such as year 9999 is refused.
+MAX_AHEAD = timedelta(days=366)
 
 
 def check_version(*, text: str, effective_at: datetime | None) -> tuple[str, datetime]:
@@ -43,6 +46,10 @@ def check_version(*, text: str, effective_at: datetime | None) -> tuple[str, dat
             "Guidelines take effect now or later: decisions already taken "
             "recorded the version in force.",
             field="effective_at",
+        )
+    if effective - now > MAX_AHEAD:
+        raise ReviewError(
+            "Schedule guidelines at most a year ahead.", field="effective_at"
         )
     return body, effective
 

@@ -75,6 +75,10 @@ def test_guideline_versions_are_immutable_and_never_backdated(ml_lead: User) -> 
             text="v2", author=ml_lead, effective_at=timezone.now() - timedelta(days=2)
         )
     assert caught.value.field == "effective_at"
+    with pytest.raises(ReviewError, match="a year ahead"):
+        guidelines.publish_guideline_version(
+            text="v2", author=ml_lead, effective_at=timezone.now() + timedelta(days=999)
+        )
     with pytest.raises(ReviewError):
         guidelines.publish_guideline_version(text="  ", author=ml_lead)
     assert GuidelineVersion.objects.get().text == "v1"
