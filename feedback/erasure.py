@@ -48,9 +48,13 @@ class ErasureScope:
     review_item_ids: list[int] = field(default_factory=list)
     golden_ids: list[int] = field(default_factory=list)
     template_ids: set[int] = field(default_factory=set)
-    # Texts of the person's questions and SQL, to find their copies by value.
+    # Texts of the person's questions and of the SQL they wrote (corrections,
+    # and what was approved from them), to find their copies by value.
     questions: set[str] = field(default_factory=set)
     sqls: set[str] = field(default_factory=set)
+    # Prompt versions that held one of their questions as a few-shot example:
+    # only outputs of those can have copied their SQL (filled by the erasure).
+    prompt_version_ids: set[int] = field(default_factory=set)
     # Retention reaches the events and review items only.
     copies: bool = True
 
@@ -156,7 +160,7 @@ def _erase_golden_copies(scope: ErasureScope) -> Report:
         Q(golden_example_id__in=scope.golden_ids)
         | Q(
             predicted_sql__in=scope.sqls,
-            run__prompt_version__template_id__in=scope.template_ids,
+            run__prompt_version_id__in=scope.prompt_version_ids,
         )
     ).exclude(predicted_sql="")
     result_ids = list(results.values_list("pk", flat=True))
@@ -184,22 +188,25 @@ def without_erased_examples(
 
 def _erase_prompt_examples(scope: ErasureScope) -> Report:
     questions = {q.strip() for q in scope.questions}
-    changed = []
+    versions = []
     for version in PromptVersion.objects.filter(template_id__in=scope.template_ids):
         kept = without_erased_examples(version.few_shot_examples, questions)
         if len(kept) != len(version.few_shot_examples):
             overwrite_written_once(
                 PromptVersion.objects.filter(pk=version.pk), few_shot_examples=kept
             )
-            changed.append(version.pk)
+            versions.append(version.pk)
     history = PromptVersion.history.model
+    rows = []
     for row in history.objects.filter(template_id__in=scope.template_ids):
         kept = without_erased_examples(row.few_shot_examples, questions)
         if len(kept) != len(row.few_shot_examples):
             history.objects.filter(pk=row.pk).update(few_shot_examples=kept)
+            rows.append(row.id)
+    scope.prompt_version_ids = {*versions, *rows}
     return {
-        "registry_promptversion": _entry(["few_shot_examples"], changed),
-        "registry_historicalpromptversion": _entry(["few_shot_examples"], changed),
+        "registry_promptversion": _entry(["few_shot_examples"], versions),
+        "registry_historicalpromptversion": _entry(["few_shot_examples"], set(rows)),
     }
 
 
@@ -213,8 +220,8 @@ def erase(scope: ErasureScope) -> Report:
     with suspended_guards(tables=tables):
         report.update(_erase_events(scope))
         if scope.copies:
-            report.update(_erase_golden_copies(scope))
             report.update(_erase_prompt_examples(scope))
+            report.update(_erase_golden_copies(scope))
             for eraser in _ERASERS:
                 report.update(eraser(scope))
     return report
@@ -243,8 +250,10 @@ def subject_scope(pseudonym: str, reason: str) -> ErasureScope:
         )
     )
     texts = {i.question for i in interactions} | {g.question for g in goldens}
-    sqls = {i.generated_sql for i in interactions} | {g.sql for g in goldens}
-    sqls |= {f.corrected_sql for f in feedback} | {r.approved_sql for r in items}
+    # The SQL they wrote, not what the model generated for them: generated SQL
+    # is erased on their interactions, and is no copy of their text elsewhere.
+    sqls = {g.sql for g in goldens} | {f.corrected_sql for f in feedback}
+    sqls |= {r.approved_sql for r in items}
     templates = {i.template_id for i in interactions} | {r.template_id for r in items}
     return ErasureScope(
         reason=reason,

@@ -113,7 +113,7 @@ def _kappa_chart(report: dict[str, Any]) -> str:
     ]
     return line_chart(
         list(series.values()),
-        title="Cohen's kappa of blind double reviews (below 0 drawn at 0)",
+        title="Cohen's kappa of blind double reviews (100% = 1; below 0 drawn at 0)",
         y_label="kappa",
         markers=markers,
     )

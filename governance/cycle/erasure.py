@@ -30,7 +30,11 @@ def _erase_rows(rows: list[dict[str, Any]], scope: ErasureScope) -> bool:
     return hit
 
 
-def _erase_comparison(comparison: dict[str, Any], scope: ErasureScope) -> bool:
+def _erase_comparison(
+    comparison: dict[str, Any], scope: ErasureScope, copied: bool
+) -> bool:
+    """Erase entries of erased golden examples and, when a compared prompt
+    held the person's example (`copied`), predictions equal to their SQL."""
     hit = False
     for key in ("fixed", "broken"):
         for entry in comparison.get(key) or []:
@@ -39,10 +43,15 @@ def _erase_comparison(comparison: dict[str, Any], scope: ErasureScope) -> bool:
                     entry[text] = ERASED
                 hit = True
             for text in ("champion_sql", "challenger_sql"):
-                if entry.get(text) in scope.sqls:
+                if copied and entry.get(text) in scope.sqls:
                     entry[text] = ERASED
                     hit = True
     return hit
+
+
+def _copied(cycle: Any, scope: ErasureScope) -> bool:
+    prompts = {cycle.champion_prompt_id, cycle.challenger_prompt_id}
+    return bool(prompts & scope.prompt_version_ids)
 
 
 def erase_cycle_copies(scope: ErasureScope) -> Report:
@@ -58,13 +67,13 @@ def erase_cycle_copies(scope: ErasureScope) -> Report:
             snapshots.append(dataset.pk)
     cycles = []
     for cycle in RetrainingCycle.objects.filter(template_id__in=scope.template_ids):
-        if _erase_comparison(cycle.comparison, scope):
+        if _erase_comparison(cycle.comparison, scope, _copied(cycle, scope)):
             cycle._change_reason = scope.reason  # type: ignore[attr-defined]
             cycle.save(update_fields=["comparison"])
             cycles.append(cycle.pk)
     history = RetrainingCycle.history.model
     for row in history.objects.filter(template_id__in=scope.template_ids):
-        if _erase_comparison(row.comparison, scope):
+        if _erase_comparison(row.comparison, scope, _copied(row, scope)):
             history.objects.filter(pk=row.pk).update(comparison=row.comparison)
     return {
         "governance_datasetsnapshot": {
