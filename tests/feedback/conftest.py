@@ -115,6 +115,10 @@ def purge_events() -> Iterator[None]:
     yield
     with suspended_guards(), connection.cursor() as cursor:
         for table in (
+            "feedback_calibrationanswer",
+            "feedback_historicalcalibrationitem",
+            "feedback_calibrationitem",
+            "feedback_reviewverdict",
             "feedback_historicalreviewitem",
             "feedback_reviewitem",
             "feedback_feedback",

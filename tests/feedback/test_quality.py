@@ -3,6 +3,7 @@ calibration."""
 
 import io
 import json
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.db import connections
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -373,3 +375,44 @@ def test_the_sample_command_prints_the_report_and_refuses_a_bad_share(
         )
     with pytest.raises(CommandError, match="both"):
         call_command("sample_audit_items", "--start", start.isoformat())
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_three_reviewers_racing_on_one_double_item_settle_it_once(
+    doubled: None,
+    correct: Callable,
+    senior: User,
+    senior2: User,
+    senior3: User,
+    purge_events: None,
+) -> None:
+    item = correct()
+    reviewers = [senior, senior2, senior3]
+    barrier = threading.Barrier(3)
+    outcomes: list[str] = []
+
+    def give(index: int) -> None:
+        try:
+            barrier.wait()
+            double_review.submit_verdict(
+                item=ReviewItem.objects.get(pk=item.pk),
+                acting_user=reviewers[index],
+                verdict="approve",
+            )
+            outcomes.append("given")
+        except ReviewConflictError:
+            outcomes.append("closed")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=give, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["closed", "given", "given"]
+    item.refresh_from_db()
+    assert item.state == "approved"
+    assert item.verdicts.count() == 2
+    assert GoldenExample.objects.count() == 1
