@@ -51,6 +51,7 @@ def locked(item: ReviewItem) -> ReviewItem:
 
 
 def redacted_reason(reason: str, *, required: bool) -> str:
+    """The reason stripped and redacted; a 400 on `reason` when required and empty."""
     text = redact(reason.strip()).text
     if required and not text:
         raise ReviewError("A reason is required.", field="reason")
@@ -60,6 +61,7 @@ def redacted_reason(reason: str, *, required: bool) -> str:
 def audit_transition(
     item: ReviewItem, verb: str, actor: User | None, reason: str = ""
 ) -> None:
+    """Record `feedback.review_item.<verb>` with the guidelines in force."""
     version = item.guideline_version or guideline_in_force()
     record_event(
         event_type=f"feedback.review_item.{verb}",
