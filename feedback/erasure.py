@@ -95,12 +95,33 @@ def _entry(columns: list[str], ids: Iterable[Any]) -> dict[str, Any]:
     return {"columns": columns, "ids": sorted(str(i) for i in ids)}
 
 
-def _save_erased(obj: Model, reason: str, **values: str) -> None:
+def _save_erased(obj: Model, reason: str, **values: Any) -> None:
     for name, value in values.items():
         setattr(obj, name, value)
     # The history row of this save says why the text changed.
     obj._change_reason = reason  # type: ignore[attr-defined]
     obj.save(update_fields=list(values))
+
+
+def erased_taxonomy(taxonomy: dict[str, Any]) -> dict[str, Any]:
+    """An error classification without its details (they quote the SQL's
+    literals); the version, classes and segment stay."""
+    if not taxonomy.get("details"):
+        return taxonomy
+    return {**taxonomy, "details": {key: [ERASED] for key in taxonomy["details"]}}
+
+
+def _erase_taxonomies(model: type[Model], ids: list[Any], reason: str) -> None:
+    """The error classification of `model` rows `ids`, and of their history."""
+    for obj in model._default_manager.filter(pk__in=ids):
+        erased = erased_taxonomy(obj.error_taxonomy)  # type: ignore[attr-defined]
+        if erased != obj.error_taxonomy:  # type: ignore[attr-defined]
+            _save_erased(obj, reason, error_taxonomy=erased)
+    history = model.history.model  # type: ignore[attr-defined]
+    for row in history.objects.filter(**{f"{model._meta.pk.attname}__in": ids}):
+        erased = erased_taxonomy(row.error_taxonomy)
+        if erased != row.error_taxonomy:
+            history.objects.filter(pk=row.pk).update(error_taxonomy=erased)
 
 
 def _erase_history(model: type[Model], ids: list[Any], columns: list[str]) -> int:
@@ -139,6 +160,8 @@ def _erase_events(scope: ErasureScope) -> Report:
             **{c: ERASED if getattr(item, c) else "" for c in columns},
         )
     _erase_history(ReviewItem, scope.review_item_ids, columns)
+    _erase_taxonomies(ReviewItem, scope.review_item_ids, scope.reason)
+    columns = [*columns, "error_taxonomy"]
     report["feedback_reviewitem"] = _entry(columns, scope.review_item_ids)
     report["feedback_historicalreviewitem"] = _entry(columns, scope.review_item_ids)
     return report
@@ -148,6 +171,7 @@ def _erase_golden_copies(scope: ErasureScope) -> Report:
     for example in GoldenExample.objects.filter(pk__in=scope.golden_ids):
         _save_erased(example, scope.reason, question=ERASED, sql=ERASED)
     _erase_history(GoldenExample, scope.golden_ids, ["question", "sql"])
+    _erase_taxonomies(GoldenExample, scope.golden_ids, scope.reason)
     cached = GoldResultCache.objects.filter(golden_example_id__in=scope.golden_ids)
     cached_ids = list(cached.values_list("pk", flat=True))
     cached.update(
@@ -168,9 +192,11 @@ def _erase_golden_copies(scope: ErasureScope) -> Report:
         predicted_sql=Value(ERASED)
     )
     return {
-        "evaluation_goldenexample": _entry(["question", "sql"], scope.golden_ids),
+        "evaluation_goldenexample": _entry(
+            ["question", "sql", "error_taxonomy"], scope.golden_ids
+        ),
         "evaluation_historicalgoldenexample": _entry(
-            ["question", "sql"], scope.golden_ids
+            ["question", "sql", "error_taxonomy"], scope.golden_ids
         ),
         "evaluation_goldresultcache": _entry(
             ["normalized_sql", "rows_json", "columns"], cached_ids

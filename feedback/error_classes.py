@@ -48,7 +48,8 @@ def classify(item: ReviewItem, sql: str) -> dict[str, Any]:
 
 
 def _sql_of(item: ReviewItem) -> str:
-    return item.approved_sql or item.feedback.corrected_sql
+    corrected = item.feedback.corrected_sql if item.feedback is not None else ""
+    return item.approved_sql or corrected
 
 
 @transaction.atomic
@@ -58,9 +59,12 @@ def reclassify_review_items(
     """Classify every item not yet classified by the current rules; return how
     many changed. Idempotent. Records `feedback.review_item.reclassified` per
     item whose stored version was another (taxonomy drift made visible)."""
-    items = ReviewItem.objects.select_related(
-        "interaction", "feedback", "target_database"
-    ).select_for_update(of=("self",))
+    # Audit items carry no correction to classify.
+    items = (
+        ReviewItem.objects.filter(kind=ReviewItem.Kind.CORRECTION)
+        .select_related("interaction", "feedback", "target_database")
+        .select_for_update(of=("self",))
+    )
     if template is not None:
         items = items.filter(template=template)
     changed = 0
