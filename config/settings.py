@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "governance",
     "governance.cycle",
     "demo",
+    "portal",
 ]
 
 MIDDLEWARE = [

@@ -11,6 +11,7 @@ handler404 = _handlers["handler404"]
 handler500 = _handlers["handler500"]
 
 urlpatterns = [
+    path("", include("portal.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
