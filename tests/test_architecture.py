@@ -17,6 +17,7 @@ APPS = [
     "feedback",
     "governance",
     "demo",
+    "portal",
 ]
 MAX_MODULE_LINES = 450
 
