@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test run lint format clean chromium
+.PHONY: demo test run serve lint format clean chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -31,6 +31,12 @@ chromium:
 ## Serve the admin, the API and its docs on http://127.0.0.1:8000/.
 run: $(STAMP)
 	DEBUG=true $(BIN)/python manage.py runserver
+
+## Production server: gunicorn, a worker count from the cores (config/gunicorn.py).
+## Reads its settings from the environment (.env.example); migrate first.
+serve: $(STAMP)
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/gunicorn -c config/gunicorn.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -15,3 +15,6 @@ CELERY_TASK_ALWAYS_EAGER = True
 # Review items are drawn for blind double review by a hash of their (random)
 # event id; tests that cover double review opt in with the `settings` fixture.
 DOUBLE_REVIEW_SHARE = 0.0
+# Look static files up per request instead of scanning STATIC_ROOT at start-up,
+# which tests never fill.
+WHITENOISE_AUTOREFRESH = True
