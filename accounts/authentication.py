@@ -1,11 +1,17 @@
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from accounts.models import ApiToken
-from accounts.services import digest_key, is_service_account, minting_problem
+from accounts.services import (
+    digest_key,
+    is_service_account,
+    key_cache,
+    minting_problem,
+)
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -23,10 +29,17 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             key = header[1].decode()
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Malformed API key.") from None
+        digest = digest_key(key)
+        cached: tuple[Any, ApiToken] | None = key_cache().get(digest)
+        if cached is not None:
+            return cached
+        identity = self._check(digest)
+        key_cache().set(digest, identity, settings.API_KEY_CACHE_SECONDS)
+        return identity
+
+    def _check(self, digest: str) -> tuple[Any, ApiToken]:
         token = (
-            ApiToken.objects.select_related("user")
-            .filter(key_digest=digest_key(key))
-            .first()
+            ApiToken.objects.select_related("user").filter(key_digest=digest).first()
         )
         if token is None or token.revoked_at is not None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
@@ -44,6 +57,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
                 "This key's account may not hold it (service account with "
                 "approval roles); revoke it."
             )
+        # Loaded now so that the cached user answers permission checks from memory.
+        token.user.get_all_permissions()
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

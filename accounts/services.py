@@ -1,7 +1,9 @@
 import hashlib
 import secrets
+from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.cache import caches
 from django.db import transaction
 from django.utils import timezone
 
@@ -11,6 +13,17 @@ from accounts.roles import APPROVAL_ROLES, SERVICE_ACCOUNT
 from audit.services import record_event
 
 TOKEN_PREFIX = "lg_"  # noqa: S105 (makes leaked keys easy to scan for)
+
+
+def key_cache() -> Any:
+    """Per-process memory of keys that passed every check, with their permissions.
+
+    An ingestion request would otherwise spend most of its queries on the key,
+    the account's roles and its permissions. Entries live API_KEY_CACHE_SECONDS:
+    a revocation takes effect at once in the process that made it (it drops the
+    entry) and within that many seconds everywhere else, as does a role change.
+    """
+    return caches["api_keys"]
 
 
 def digest_key(key: str) -> str:
@@ -103,6 +116,11 @@ def revoke_api_token(
     token.revoked_at = timezone.now()
     token.revoked_by = acting_user
     token.save(update_fields=["revoked_at", "revoked_by"])
+    # Dropped now and again after commit: a request racing the revocation in
+    # this process may have cached the key in between.
+    key_cache().delete(token.key_digest)
+    digest = token.key_digest
+    transaction.on_commit(lambda: key_cache().delete(digest))
     record_event(
         event_type="accounts.token.revoked",
         actor=acting_user,

@@ -135,8 +135,16 @@ CACHES = {
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
         if (url := env_str("CACHE_URL", ""))
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
+    ),
+    # API keys that passed authentication, per process (accounts.authentication).
+    "api_keys": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "api-keys",
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    },
 }
+# How long a revoked key or a removed role may still work in other processes.
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 5)
 
 # Security: variables drive these so that production passes `check --deploy`.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)

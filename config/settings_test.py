@@ -8,7 +8,13 @@ os.environ.setdefault("PSEUDONYM_KEY", "test-pseudonym-key")
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "api_keys": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "api-keys",
+    },
+}
 # Tasks run in process in both CI passes; tests that need the broker and real
 # workers switch this off through the `celery_workers` fixture.
 CELERY_TASK_ALWAYS_EAGER = True

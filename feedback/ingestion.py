@@ -37,7 +37,7 @@ from feedback.ingestion_items import (
 from feedback.ingestion_store import store_items
 from feedback.models import Feedback, Interaction
 from feedback.redaction import pseudonymize, question_hash, redact
-from registry.models import ModelVersion, PromptVersion
+from registry.selectors import known_versions
 from targets.sqlgate import (
     SQLRejected,
     check_sql,
@@ -181,16 +181,11 @@ def _build_interactions(
 ) -> None:
     if not items:
         return
-    prompts = dict(
-        PromptVersion.objects.filter(
-            pk__in={i.clean["prompt_version"] for i in items.values()}
-        ).values_list("pk", "template_id")
+    known = known_versions(
+        prompt_versions={i.clean["prompt_version"] for i in items.values()},
+        model_versions={i.clean["model_version"] for i in items.values()},
     )
-    models = set(
-        ModelVersion.objects.filter(
-            pk__in={i.clean["model_version"] for i in items.values()}
-        ).values_list("pk", flat=True)
-    )
+    prompts, models = known.prompts, known.models
     user_id = _user_id(acting_user)
 
     def build(event_id: uuid.UUID, item: Pending) -> None:
@@ -216,7 +211,7 @@ def _build_interactions(
             question=question.text,
             question_hash=question_hash(c["question"], key=key),
             generated_sql=sql.text,
-            template_id=prompts[c["prompt_version"]],
+            template_id=prompts[c["prompt_version"]][0],
             prompt_version_id=c["prompt_version"],
             model_version_id=c["model_version"],
             retrieval_ids=c["retrieval_ids"],
@@ -233,6 +228,7 @@ def _build_interactions(
             occurred_at=c["occurred_at"],
             received_at=now,
         )
+        item.result.template_name = prompts[c["prompt_version"]][1]
 
     _each(items, build)
 
@@ -330,5 +326,6 @@ def _build_feedback(
             received_at=now,
         )
         item.target = target
+        item.result.topic = c.get("topic") or None
 
     _each(items, build)

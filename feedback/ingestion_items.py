@@ -17,6 +17,10 @@ class ItemResult:
     event_id: str | None
     status: str
     errors: dict[str, list[str]] = field(default_factory=dict)
+    # What a single-event response renders without reading the row back.
+    row: dict[str, Any] | None = field(default=None, repr=False)
+    template_name: str = field(default="", repr=False)
+    topic: str | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 from django.db import DatabaseError, IntegrityError, transaction
 from simple_history.utils import bulk_create_with_history
@@ -34,7 +36,9 @@ def store_items(*, interactions: list[Pending], feedback: list[Pending]) -> None
     """
     if not interactions and not feedback:
         return
-    with transaction.atomic():
+    # One INSERT needs no enclosing transaction (and its savepoint round trips):
+    # the single-event endpoints are the common case.
+    with nullcontext() if _one_insert(interactions, feedback) else transaction.atomic():
         stored = {item.row["event_id"] for item in _insert(interactions, Interaction)}  # type: ignore[index]
         lost = {i.row["event_id"] for i in interactions} - stored  # type: ignore[index]
         insertable = []
@@ -45,10 +49,10 @@ def store_items(*, interactions: list[Pending], feedback: list[Pending]) -> None
                 insertable.append(item)
         for item in interactions:
             if item.row["event_id"] in stored:  # type: ignore[index]
-                item.result.status = CREATED
+                _created(item)
         inserted_feedback = _insert(insertable, Feedback)
         for item in inserted_feedback:
-            item.result.status = CREATED
+            _created(item)
         _store_topics(inserted_feedback)
         reviews = _review_items(inserted_feedback)
         if reviews:
@@ -58,6 +62,22 @@ def store_items(*, interactions: list[Pending], feedback: list[Pending]) -> None
             from feedback.tasks import check_review_items
 
             check_review_items.delay_on_commit(ids)  # type: ignore[attr-defined]  # Celery makes Django-app tasks DjangoTask
+
+
+def _one_insert(interactions: list[Pending], feedback: list[Pending]) -> bool:
+    """Whether storing these events is one INSERT and nothing else."""
+    if len(interactions) + len(feedback) != 1:
+        return False
+    if interactions:
+        return True
+    item = feedback[0]
+    assert item.row is not None  # noqa: S101 (built above)
+    return not item.clean.get("topic") and item.row["type"] != Feedback.Type.CORRECTION
+
+
+def _created(item: Pending) -> None:
+    item.result.status = CREATED
+    item.result.row = item.row
 
 
 def _store_topics(stored: Iterable[Pending]) -> None:
@@ -101,12 +121,23 @@ def _review_items(stored: Iterable[Pending]) -> list[ReviewItem]:
     return items
 
 
+def _statement_scope(rows: int) -> AbstractContextManager[Any]:
+    """A savepoint, unless this is one single-row INSERT in autocommit mode.
+
+    Inside a transaction a refused row must not break it, hence the savepoint; a
+    lone INSERT outside one is atomic by itself and needs no BEGIN and COMMIT.
+    """
+    if rows == 1 and not transaction.get_connection().in_atomic_block:
+        return nullcontext()
+    return transaction.atomic()
+
+
 def _insert(group: list[Pending], model: type[Interaction | Feedback]) -> list[Pending]:
     """Insert rows; return the items whose row this call stored."""
     if not group:
         return []
     try:
-        with transaction.atomic():
+        with _statement_scope(len(group)):
             insert_rows(model, [item.row for item in group])  # type: ignore[misc]
         return group
     except (DatabaseError, ValueError, OverflowError):

@@ -52,6 +52,7 @@ from feedback.serializers import (
     WidgetFeedbackInputSerializer,
     WidgetResultSerializer,
 )
+from registry.models import PromptTemplate
 
 # JSON only: form bodies would turn numbers into strings. Text is checked per
 # event field (feedback.events), so one bad event never costs a batch.
@@ -105,9 +106,26 @@ def _single_response(
         return Response(result.errors, status=status.HTTP_400_BAD_REQUEST)
     if result.status == CONFLICT:
         raise EventConflictError(result.errors["event_id"][0], field="event_id")
+    if result.status == CREATED:
+        return Response(serializer(_as_stored(result, model)).data, status=201)
     row = model.objects.get(pk=result.event_id)  # type: ignore[misc]  # stored results carry their id
-    code = status.HTTP_201_CREATED if result.status == CREATED else status.HTTP_200_OK
-    return Response(serializer(row).data, status=code)
+    return Response(serializer(row).data, status=status.HTTP_200_OK)
+
+
+def _as_stored(
+    result: ItemResult, model: type[Interaction | Feedback]
+) -> Interaction | Feedback:
+    """The row just inserted, from the values it was inserted with (no read back)."""
+    assert result.row is not None  # noqa: S101 (created results carry their row)
+    instance = model(**result.row)
+    if isinstance(instance, Interaction):
+        instance.template = PromptTemplate(
+            pk=result.row["template_id"], name=result.template_name
+        )
+    else:
+        # The category the client sent is the feedback's only one so far.
+        instance.current_topic = result.topic  # type: ignore[attr-defined]  # read by FeedbackSerializer
+    return instance
 
 
 INGEST_RESPONSES = {

@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import CharField, IntegerField, QuerySet, Value
 
 from registry.exceptions import NotServableError
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
@@ -30,6 +30,52 @@ def list_labels() -> QuerySet[Label]:
     return Label.objects.select_related(
         "template", "prompt_version", "model_version", "moved_by"
     )
+
+
+@dataclass(frozen=True)
+class KnownVersions:
+    """Which of some prompt and model version ids exist, and their templates."""
+
+    # Prompt version id -> (template id, template name).
+    prompts: dict[int, tuple[int, str]]
+    models: set[int]
+
+
+def known_versions(
+    *, prompt_versions: set[int], model_versions: set[int]
+) -> KnownVersions:
+    """Look up prompt versions (with their template) and model versions at once.
+
+    One query for both, so that storing one interaction costs one round trip for
+    its ids. Versions are immutable and never deleted, so the answer stays true.
+    """
+    prompts = (
+        PromptVersion.objects.filter(pk__in=prompt_versions)
+        .order_by()
+        .values_list(
+            Value("prompt", output_field=CharField()),
+            "pk",
+            "template_id",
+            "template__name",
+        )
+    )
+    models = (
+        ModelVersion.objects.filter(pk__in=model_versions)
+        .order_by()
+        .values_list(
+            Value("model", output_field=CharField()),
+            "pk",
+            Value(0, output_field=IntegerField()),
+            Value("", output_field=CharField()),
+        )
+    )
+    found = KnownVersions(prompts={}, models=set())
+    for kind, pk, template_id, template_name in prompts.union(models, all=True):
+        if kind == "prompt":
+            found.prompts[pk] = (template_id, template_name)
+        else:
+            found.models.add(pk)
+    return found
 
 
 @dataclass(frozen=True)
