@@ -20,4 +20,16 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 # returns its memory to the system.
 max_requests = 5000
 max_requests_jitter = 500
-accesslog = "-"
+# Access log to stdout; ACCESS_LOG="" turns it off (a proxy in front usually keeps one).
+# Import the app and every URL module once in the master, before forking: workers
+# share that memory and answer their first request without seconds of imports.
+preload_app = True
+
+
+def when_ready(server: object) -> None:
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 (imports every urls and views module)
+
+
+accesslog = os.environ.get("ACCESS_LOG", "-") or None

@@ -1,0 +1,326 @@
+"""Single events: one POST in process, and the production server under 16 clients.
+
+Run from the repository root (needs `wrk`, Debian package `wrk`):
+    .venv/bin/python -m bench.http_ingest [--seconds 20] [--clients 16] [--workers 2]
+
+A throwaway SQLite database (production settings, DEBUG off) is migrated and given a
+template with a production pair and a service account's API key. Then:
+
+1. In process: one `interactions/` and one `feedback/` POST through Django's test
+   client with the real key (cached after the first request, as in a server): the
+   median server time and the queries each takes.
+2. Over HTTP: gunicorn (`config/gunicorn.py`, `--workers` processes) and wrk with
+   `--clients` connections on 2 threads; each connection alternates one interaction
+   and a thumb on it, every event with a fresh id, so nothing is a replay. Prints
+   requests/s, p50/p99 latency and the non-2xx count, then checks the stored rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Requests alternate an interaction and a thumb on an interaction sent LAG requests
+# earlier by the same thread (long answered: a thread has one request in flight per
+# connection); ids are unique per thread and request, so nothing is a replay.
+WRK_SCRIPT = """
+local LAG = 256
+local counter = 0
+thread_id = 0
+local sent, head, tail = {}, 1, 0
+local thumb_turn = false
+local prompt, model = %(prompt)d, %(model)d
+local ids = {}
+
+function setup(thread)
+  thread:set("thread_id", #ids + 1)
+  table.insert(ids, thread)
+end
+
+local function event_id()
+  counter = counter + 1
+  return string.format("%%08x-0000-4000-8000-%%04x%%08x", math.random(0, 0x7fffffff),
+    thread_id, counter)
+end
+
+request = function()
+  local headers = {["Content-Type"] = "application/json",
+                   ["Authorization"] = "Bearer %(key)s"}
+  thumb_turn = not thumb_turn
+  if not thumb_turn or tail - head + 1 <= LAG then
+    local last = event_id()
+    tail = tail + 1
+    sent[tail] = last
+    local n = counter %% 90
+    local body = string.format('{"event_id":"%%s","trace_id":"t-%%d",'
+      .. '"session_id":"s-%%d","user_id":"user-%%d",'
+      .. '"tenant_id":"acme","task_type":"adhoc",'
+      .. '"prompt_version":%%d,"model_version":%%d,'
+      .. '"question":"How many singers are older than %%d?",'
+      .. '"generated_sql":"SELECT count(*) FROM singer WHERE age > %%d",'
+      .. '"retrieval_ids":["doc-%%d"],"output_tokens":20,"client_latency_ms":900,'
+      .. '"server_latency_ms":640,"outcome":"success","consent_scope":"improvement",'
+      .. '"occurred_at":"%(at)s"}',
+      last, counter, counter %% 500, n, prompt, model, n, n, n)
+    return wrk.format("POST", "/api/v1/feedback/interactions/", headers, body)
+  end
+  local body = string.format('{"event_id":"%%s","interaction_id":"%%s",'
+    .. '"type":"thumbs_up","occurred_at":"%(at)s"}',
+    event_id(), sent[head])
+  sent[head] = nil
+  head = head + 1
+  return wrk.format("POST", "/api/v1/feedback/feedback/", headers, body)
+end
+
+-- BENCH_SHOW_ERRORS=1 prints the body of every non-2xx answer (slows wrk down).
+if os.getenv("BENCH_SHOW_ERRORS") then
+  response = function(status, headers, body)
+    if status >= 300 then io.stderr:write(status .. " " .. body .. "\\n") end
+  end
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'WRK {"requests":%%d,"seconds":%%f,"non2xx":%%d,"socket_errors":%%d,'
+    .. '"p50_ms":%%f,"p99_ms":%%f,"max_ms":%%f}\\n',
+    summary.requests, summary.duration / 1e6, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout,
+    latency:percentile(50) / 1e3, latency:percentile(99) / 1e3, latency.max / 1e3))
+end
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _environment(data_dir: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-" + uuid.uuid4().hex * 2,
+        "PSEUDONYM_KEY": "bench-" + uuid.uuid4().hex * 2,
+        "LOOPGATE_DATA_DIR": data_dir,
+        "DATABASE_URL": "",
+        "CACHE_URL": "",
+        "CELERY_BROKER_URL": "",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_COOKIES": "false",
+        "BEHIND_TLS_PROXY": "false",
+        # The bench measures the server, not the rate limit.
+        "API_THROTTLE_RATE": "100000000/min",
+        "LOG_LEVEL": "WARNING",
+        "ACCESS_LOG": "",
+    }
+
+
+def _setup() -> tuple[str, int, int]:
+    """Registry, service account and key; returns (key, prompt id, model id)."""
+    from django.contrib.auth.models import Group, User
+
+    from accounts.services import issue_api_token
+    from registry.services import (
+        create_prompt_version,
+        create_template,
+        move_label,
+        register_model_version,
+    )
+    from targets.services import register_target_database
+
+    lead = User.objects.create_user("bench-lead")
+    bot = User.objects.create_user("bench-assistant")
+    bot.groups.add(*Group.objects.filter(name__in=("service_account", "analyst")))
+    target = register_target_database(
+        name="concert_singer",
+        engine="sqlite",
+        location="spider/database/concert_singer/concert_singer.sqlite",
+        acting_user=None,
+    )
+    template = create_template(
+        name="bench", description="", owner=lead, risk_tier=1,
+        target_database=target, acting_user=lead,
+    )  # fmt: skip
+    prompt = create_prompt_version(
+        template=template, template_text="{schema}{examples}{question}",
+        few_shot_examples=[], parameters={}, changelog="bench", author=lead,
+    )  # fmt: skip
+    model = register_model_version(
+        name="bench-model", provider="replay", model_identifier="replay",
+        generation_parameters={}, endpoint_name="", acting_user=lead,
+    )  # fmt: skip
+    move_label(
+        template=template, name="production", prompt_version=prompt,
+        model_version=model, reason="bench", acting_user=lead,
+    )  # fmt: skip
+    _, key = issue_api_token(user=bot, name="bench", acting_user=None)
+    return key, prompt.pk, model.pk
+
+
+def _in_process(key: str, prompt: int, model: int, repeats: int) -> None:
+    """Median server time and query count of one interaction and one thumb."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(headers={"authorization": f"Bearer {key}"})
+
+    def post(path: str, body: dict[str, Any]) -> tuple[float, int]:
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            response = client.post(path, body, content_type="application/json")
+            elapsed = time.perf_counter() - started
+        if response.status_code != 201:
+            sys.exit(f"{path}: {response.status_code} {response.content[:300]!r}")
+        return elapsed * 1e3, len(queries)
+
+    figures: dict[str, list[tuple[float, int]]] = {"interactions/": [], "feedback/": []}
+    for n in range(repeats + 1):
+        interaction = str(uuid.uuid4())
+        timed = post("/api/v1/feedback/interactions/", {
+            "event_id": interaction, "trace_id": f"t-{n}", "session_id": f"s-{n}",
+            "user_id": f"user-{n}", "tenant_id": "acme", "task_type": "adhoc",
+            "prompt_version": prompt, "model_version": model,
+            "question": f"How many singers are older than {n}?",
+            "generated_sql": f"SELECT count(*) FROM singer WHERE age > {n}",
+            "retrieval_ids": [f"doc-{n}"], "output_tokens": 20,
+            "client_latency_ms": 900, "server_latency_ms": 640, "outcome": "success",
+            "consent_scope": "improvement", "occurred_at": _now(),
+        })  # fmt: skip
+        thumb = post("/api/v1/feedback/feedback/", {
+            "event_id": str(uuid.uuid4()), "interaction_id": interaction,
+            "type": "thumbs_up", "occurred_at": _now(),
+        })  # fmt: skip
+        if n:  # the first pair warms the key cache and the code paths
+            figures["interactions/"].append(timed)
+            figures["feedback/"].append(thumb)
+    print(f"in process ({repeats} of each, median; the key cached as in a server)")
+    for path, pairs in figures.items():
+        ms = statistics.median(t for t, _ in pairs)
+        queries = statistics.median(q for _, q in pairs)
+        most = max(q for _, q in pairs)
+        print(
+            f"  POST {path:<14} {ms:6.2f} ms server time   {queries:.0f} queries "
+            f"(max {most}: the key is looked up again when its cache entry expires)"
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit("gunicorn exited at start-up")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit("gunicorn did not listen within 30 s")
+
+
+def _over_http(
+    args: argparse.Namespace, env: dict[str, str], key: str, prompt: int, model: int
+) -> None:
+    port = _free_port()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        values = {"key": key, "prompt": prompt, "model": model, "at": _now()}
+        script.write(WRK_SCRIPT % values)
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.py",
+            "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
+            "--log-level", "warning",
+        ],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    try:
+        _wait_for(port, server)
+        url = f"http://127.0.0.1:{port}"
+        # Warm every worker's imports and key cache before measuring.
+        warm = ["wrk", "-t1", f"-c{args.workers * 2}", "-d2s", "-s", script.name, url]
+        subprocess.run(warm, check=True, capture_output=True)
+        run = subprocess.run(
+            [
+                "wrk", "-t2", f"-c{args.clients}", f"-d{args.seconds}s",
+                "--timeout", "10s", "-s", script.name, url,
+            ],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        os.unlink(script.name)
+    if run.stderr:
+        print(run.stderr[:2000], file=sys.stderr)
+    line = next(ln for ln in run.stdout.splitlines() if ln.startswith("WRK "))
+    result = json.loads(line[4:])
+    print(
+        f"over HTTP (gunicorn, {args.workers} workers, {args.clients} clients, "
+        f"{args.seconds} s, SQLite)"
+    )
+    print(f"  requests/s      {result['requests'] / result['seconds']:8.0f}")
+    print(f"  latency p50     {result['p50_ms']:8.1f} ms")
+    print(f"  latency p99     {result['p99_ms']:8.1f} ms")
+    print(f"  latency max     {result['max_ms']:8.1f} ms")
+    print(f"  non-2xx         {result['non2xx']:8d}")
+    print(f"  socket errors   {result['socket_errors']:8d}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args()
+    try:
+        subprocess.run(["wrk", "--version"], capture_output=True, check=False)
+    except FileNotFoundError:
+        sys.exit("wrk is needed: apt-get install wrk")
+
+    with tempfile.TemporaryDirectory(prefix="loopgate-http-bench-") as data_dir:
+        Path(data_dir, "static").mkdir()
+        env = _environment(data_dir)
+        os.environ.update(env)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
+            cwd=ROOT, env=env, check=True,
+        )  # fmt: skip
+        import django
+
+        django.setup()
+        key, prompt, model = _setup()
+        _in_process(key, prompt, model, args.repeats)
+        _over_http(args, env, key, prompt, model)
+
+        from feedback.models import Feedback, Interaction
+
+        print(
+            f"stored: {Interaction.objects.count()} interactions, "
+            f"{Feedback.objects.count()} feedback events"
+        )
+
+
+if __name__ == "__main__":
+    main()
