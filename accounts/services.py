@@ -106,6 +106,18 @@ def issue_api_token(
 
 
 @transaction.atomic
+def forget_cached_keys(user_id: int) -> None:
+    """Drop this process's cached keys of a user whose roles or status changed.
+
+    Other processes keep theirs for at most API_KEY_CACHE_SECONDS; approvals check
+    the service-account role afresh (governance.approvals), never from the cache.
+    """
+    digests = ApiToken.objects.filter(user_id=user_id).values_list(
+        "key_digest", flat=True
+    )
+    key_cache().delete_many(list(digests))
+
+
 def revoke_api_token(
     *, token: ApiToken, acting_user: User | None, reason: str = ""
 ) -> ApiToken:

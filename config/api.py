@@ -25,11 +25,15 @@ def exception_handler(
 ) -> Response | JsonResponse | None:
     """Map domain and model validation errors to 400/409 bodies that name the field."""
     if isinstance(exc, DomainError):
-        body = {exc.field or "detail": [exc.message], "code": exc.default_code}
+        # A field's errors are a list (as DRF's); `detail` is one string (ApiError).
+        message: str | list[str] = [exc.message] if exc.field else exc.message
+        body = {exc.field or "detail": message, "code": exc.default_code}
         return Response(body, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         detail = (
-            exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+            exc.message_dict
+            if hasattr(exc, "error_dict")
+            else {"detail": " ".join(exc.messages)}
         )
         exc = drf_exceptions.ValidationError(detail)
     if isinstance(exc, RequestDataTooBig):
