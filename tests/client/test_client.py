@@ -247,10 +247,17 @@ def test_refusals_never_raise_into_the_caller(
     good = record(client, production)
     bad = record(client, production, country="Germany")
     unknown = client.feedback(interaction_id=str(uuid.uuid4()), type="copied")
+    # JSON has no NaN: that event fails alone, the rest of its batch is sent.
+    nan = client.feedback(
+        interaction_id=good[0], type="time_to_first_action", value=float("nan")
+    )
+    later = client.feedback(interaction_id=good[0], type="copied")
     assert client.flush(timeout=30)
     assert stored(good + bad) == set(good)
-    assert not Feedback.objects.filter(pk=unknown).exists()
-    assert (client.stats().created, client.stats().invalid) == (1, 2)
+    assert not Feedback.objects.filter(pk__in=[unknown, nan]).exists()
+    assert Feedback.objects.filter(pk=later).exists()
+    stats = client.stats()
+    assert (stats.created, stats.invalid, stats.failed) == (2, 2, 1)
 
     wrong_key = make_client(live_server.url, api_key="lg_not-a-key")
     refused = record(wrong_key, production)

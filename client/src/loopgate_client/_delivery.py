@@ -6,6 +6,7 @@ store (its answer was lost) comes back `duplicate`, never as a second row.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -31,6 +32,7 @@ BATCH_PATH = "/api/v1/feedback/batch/"
 RESOLVE_PATH = "/api/v1/registry/resolve/"
 # The server's limit on events per batch request.
 MAX_BATCH = 1_000
+JSON_HEADERS = {"Content-Type": "application/json"}
 # A Retry-After longer than this is waited for this long, then retried.
 MAX_RETRY_AFTER = 300.0
 _STATUSES = frozenset(("created", "duplicate", "invalid", "conflict"))
@@ -76,6 +78,14 @@ def retry_after_seconds(value: str | None) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def _encode(events: list[Event]) -> bytes:
+    """The batch body; ValueError when a value has no JSON form (NaN, a set)."""
+    try:
+        return json.dumps({"events": events}, allow_nan=False).encode()
+    except TypeError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def _retryable(status_code: int) -> bool:
@@ -180,11 +190,17 @@ class Transport:
 
         A 413 splits the batch in halves; other 4xx answers are final.
         """
+        try:
+            body = _encode(events)
+        except ValueError:
+            return self._deliver_encodable(events, wait=wait, on_retry=on_retry)
         attempt = 0
         while True:
             retry_after: float | None = None
             try:
-                response = self.http().post(BATCH_PATH, json={"events": events})
+                response = self.http().post(
+                    BATCH_PATH, content=body, headers=JSON_HEADERS
+                )
             except httpx.TransportError as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             else:
@@ -218,6 +234,21 @@ class Transport:
             if not wait(delay):
                 return failed(events, f"stopped while retrying: {reason}")
             attempt += 1
+
+    def _deliver_encodable(
+        self, events: list[Event], *, wait: Wait, on_retry: Callable[[], None]
+    ) -> list[EventResult]:
+        """One value JSON cannot carry fails its own event, not the batch."""
+        good, bad = [], []
+        for event in events:
+            try:
+                _encode([event])
+            except ValueError as exc:
+                bad.extend(failed([event], f"not JSON: {exc}"))
+            else:
+                good.append(event)
+        sent = self.deliver(good, wait=wait, on_retry=on_retry) if good else []
+        return sent + bad
 
     def close(self) -> None:
         if self._client is not None and self._pid == os.getpid():
