@@ -149,9 +149,9 @@ def test_429_503_a_lost_answer_and_a_timeout_are_retried_exactly(
     proxy = make_proxy(
         live_server.url,
         ["429", "503", "forward+503", "forward+stall"],
-        stall_s=1.5,
+        stall_s=4.0,
     )
-    client = make_client(proxy.url, batch_size=100, flush_interval=60, timeout=0.5)
+    client = make_client(proxy.url, batch_size=100, flush_interval=60, timeout=2.0)
     ids = record(client, production, 30)
     assert client.flush(timeout=30)
     assert stored(ids) == set(ids)
@@ -193,7 +193,11 @@ def test_a_down_server_loses_nothing_once_it_comes_back(
 
 
 def test_a_full_queue_drops_and_counts_and_sends_the_rest(
-    live_server: Any, production: Label, make_client: Make, make_proxy: MakeProxy
+    live_server: Any,
+    production: Label,
+    make_client: Make,
+    make_proxy: MakeProxy,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     proxy = make_proxy(live_server.url, ["hold"])
     client = make_client(proxy.url, batch_size=1, flush_interval=0, max_queue=5)
@@ -201,6 +205,7 @@ def test_a_full_queue_drops_and_counts_and_sends_the_rest(
     assert proxy.holding.wait(10)
     later = record(client, production, 8, session_id="s-later")
     assert client.stats().dropped == 3
+    assert "event dropped (queue full at 5 events)" in caplog.text
     proxy.release.set()
     assert client.flush(timeout=30)
     assert stored(in_flight + later) == set(in_flight + later[:5])
