@@ -161,6 +161,12 @@ class ReviewInputSerializer(serializers.Serializer):
         help_text="Answers by field of the policy's risk assessment (tier 2 and 3; "
         "tier 3 cannot be approved without one). Written before the approval.",
     )
+    acknowledge_underpowered = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Required (true) to approve while a segment drop is underpowered: "
+        "too few items to block on, acknowledged rather than overridden.",
+    )
 
 
 class RiskAssessmentInputSerializer(serializers.Serializer):
