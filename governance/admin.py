@@ -34,7 +34,7 @@ from governance.models import (
     RiskAssessment,
     TriggerEvent,
 )
-from governance.tiers import missing_roles, rule_for
+from governance.tiers import rule_for
 
 
 @admin.register(GovernancePolicy)
@@ -360,8 +360,8 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
         if request.method == "POST":
             self._act(request, obj)
             return HttpResponseRedirect(request.path)
-        approvals = list(obj.approvals.select_related("approver"))
-        valid = [a for a in approvals if a.content_hash == obj.content_hash]
+        given = list(obj.approvals.select_related("approver"))
+        valid = [a for a in given if a.content_hash == obj.content_hash]
         context = {
             **self.admin_site.each_context(request),
             "title": f"Review {obj}",
@@ -369,9 +369,11 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
             "obj": obj,
             "comparison": gates.compare_runs(obj.candidate_run, obj.champion_run),
             "alerts": gates.alerts_for_run(obj.candidate_run),
-            "approvals": approvals,
-            "needed": missing_roles(
-                rule_for(obj.tier), [a.role for a in valid if a.verdict == "approve"]
+            "approvals": given,
+            "needed": approvals.roles_needed(
+                obj,
+                rule_for(obj.tier),
+                [a for a in valid if a.verdict == Approval.Verdict.APPROVE],
             ),
             "can_approve": self.has_approve_permission(request),
             "release_note": getattr(obj, "release_note", None),

@@ -332,6 +332,10 @@ def test_the_decision_log_and_audit_record_the_acknowledgement(
     )
     event = AuditEvent.objects.get(event_type="governance.promotion_request.approved")
     assert event.data["acknowledged_underpowered"] == ["domain:music"]
+    note = request.release_note.markdown
+    assert "(ml_lead, acknowledged underpowered drops on domain:music)" in note
+    assert "| domain:music | 100.0% (95% CI [51.0%, 100.0%]) | 75.0% (95% CI " in note
+    assert "| -25.0 pts | 4 |" in note
 
 
 def test_no_acknowledgement_is_recorded_without_underpowered_drops(
