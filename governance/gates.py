@@ -7,7 +7,6 @@ exact test on the segment's discordant items) or the segment holds at least
 passes, and an approver must acknowledge it explicitly.
 """
 
-from collections.abc import Mapping
 from typing import Any
 
 from evaluation.models import (
@@ -359,12 +358,28 @@ def _item(change: ItemChange) -> dict[str, Any]:
     return {"golden_example": change.golden_example_id, "question": change.question}
 
 
-def alerts_for_run(run: EvaluationRun | None) -> list[Mapping[str, Any]]:
-    """Regression alerts stored for `run`, for reviewers."""
+def alerts_for_run(run: EvaluationRun | None) -> list[dict[str, Any]]:
+    """Regression alerts stored for `run`, for reviewers, with the Wilson 95%
+    intervals of both values."""
     if run is None:
         return []
-    return list(
-        RegressionAlert.objects.filter(run=run).values(
-            "segment", "metric", "champion_value", "challenger_value", "drop_points"
+    return [
+        {
+            **alert,
+            "champion_interval": accuracy(alert["champion_value"], alert["champion_n"])[
+                "interval"
+            ],
+            "challenger_interval": accuracy(
+                alert["challenger_value"], alert["challenger_n"]
+            )["interval"],
+        }
+        for alert in RegressionAlert.objects.filter(run=run).values(
+            "segment",
+            "metric",
+            "champion_value",
+            "challenger_value",
+            "drop_points",
+            "champion_n",
+            "challenger_n",
         )
-    )
+    ]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import User
+from django.core import mail
 from django.test import Client
 
 from audit.models import AuditEvent
@@ -18,6 +19,7 @@ from evaluation.models import (
     EvaluationRun,
     GoldenExample,
     GoldenSetSnapshot,
+    RegressionAlert,
     SnapshotItem,
 )
 from evaluation.runs.summaries import ItemOutcome, summarize
@@ -371,6 +373,26 @@ def test_tier1_with_an_underpowered_drop_waits_for_an_ml_lead(
     assert request.status == "promoted"
 
 
+def test_tier1_underpowered_request_mails_ml_leads_what_to_acknowledge(
+    template: PromptTemplate,
+    model_v1: ModelVersion,
+    golden: GoldenSetSnapshot,
+    champion: EvaluationRun,
+    senior: User,
+    make_user: Callable[..., User],
+    django_capture_on_commit_callbacks: Callable[..., object],
+) -> None:
+    template.risk_tier = 1
+    template.save(update_fields=["risk_tier"])
+    make_user("m1", "ml_lead", email="m1@example.com")
+    make_user("s1", "ai_safety", email="s1@example.com")
+    with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+        ask_with(template, model_v1, golden, ONE_MUSIC_FLIP, senior)
+    (message,) = mail.outbox
+    assert message.bcc == ["m1@example.com"]
+    assert "Underpowered segment drops to acknowledge: domain:music" in message.body
+
+
 def test_api_refuses_approval_without_acknowledgement_naming_the_field(
     template: PromptTemplate,
     model_v1: ModelVersion,
@@ -415,6 +437,17 @@ def test_review_page_shows_percentages_intervals_points_and_links(
     login: Callable[[User], Client],
 ) -> None:
     request = ask_with(template, model_v1, golden, ONE_MUSIC_FLIP, senior)
+    RegressionAlert.objects.create(
+        run=request.candidate_run,
+        champion_run=champion,
+        segment="domain:music",
+        champion_value=1.0,
+        challenger_value=0.75,
+        drop_points=25.0,
+        threshold_points=2.0,
+        champion_n=MUSIC,
+        challenger_n=MUSIC,
+    )
     page = login(ml_lead).get(
         f"/admin/governance/promotionrequest/{request.pk}/review/"
     )
@@ -428,6 +461,9 @@ def test_review_page_shows_percentages_intervals_points_and_links(
     assert not re.search(r"(?<![\d.])0\.\d{2,}", html), re.findall(
         r"(?<![\d.])0\.\d{2,}", html
     )
+    alerts = html.split('id="alerts"')[1].split("</ul>")[0]
+    assert "100.0% <small>95% CI [51.0%, 100.0%]</small>" in alerts
+    assert "75.0% <small>95% CI [30.1%, 95.4%]</small> (-25.0 pts, n=4)" in alerts
     assert 'id="underpowered"' in html
     assert 'name="acknowledge_underpowered"' in html
     assert (
