@@ -405,6 +405,14 @@ def test_api_refuses_approval_without_acknowledgement_naming_the_field(
     request = ask_with(template, model_v1, golden, ONE_MUSIC_FLIP, senior)
     client = client_as(ml_lead)
     url = f"/api/v1/governance/promotions/{request.pk}/approve/"
+    shown = client.get(f"/api/v1/governance/promotions/{request.pk}/")  # type: ignore[attr-defined]
+    assert shown.json()["underpowered"] == ["domain:music"]
+    music = next(
+        row
+        for row in shown.json()["comparison"]["segments"]
+        if row["segment"] == "domain:music"
+    )
+    assert music["candidate_interval"] == pytest.approx([0.3006, 0.9544], abs=1e-4)
     refused = client.post(url, {"comment": "ok"}, format="json")  # type: ignore[attr-defined]
     assert refused.status_code == 400
     assert "acknowledge_underpowered" in refused.json()
@@ -413,6 +421,8 @@ def test_api_refuses_approval_without_acknowledgement_naming_the_field(
     )
     assert done.status_code == 200, done.json()
     assert done.json()["status"] == "promoted"
+    (approval,) = done.json()["approvals"]
+    assert approval["acknowledged_underpowered"] == ["domain:music"]
 
 
 # --- the review page ---------------------------------------------------------
