@@ -16,6 +16,7 @@ from evaluation.models import (
     RegressionAlert,
 )
 from evaluation.runs import comparison as evaluation_comparison
+from evaluation.runs import summaries
 from evaluation.runs.comparison import (
     ItemChange,
     mcnemar,
@@ -23,7 +24,6 @@ from evaluation.runs.comparison import (
 )
 from evaluation.runs.exceptions import ComparisonError
 from evaluation.runs.selectors import latest_run_for
-from evaluation.runs.summaries import segment_keys
 from governance.models import GovernancePolicy
 from governance.numbers import accuracy, points, rate_with_interval
 from registry.models import Label, PromptTemplate
@@ -114,7 +114,7 @@ def discordant_by_segment(
         (before, *_), (after, domain, difficulty) = old[pk], new[pk]
         if before == after:
             continue
-        for key in ("overall", *segment_keys(domain, difficulty)):
+        for key in ("overall", *summaries.segment_keys(domain, difficulty)):
             counts.setdefault(key, [0, 0])[0 if after else 1] += 1
     return {key: (fixed, broken) for key, (fixed, broken) in counts.items()}
 
