@@ -34,7 +34,7 @@ from governance.models import (
     RiskAssessment,
     TriggerEvent,
 )
-from governance.tiers import missing_roles, rule_for
+from governance.tiers import rule_for
 
 
 @admin.register(GovernancePolicy)
@@ -42,6 +42,7 @@ class GovernancePolicyAdmin(SimpleHistoryAdmin):
     list_display = [
         "template",
         "regression_threshold",
+        "min_segment_n",
         "latency_slo_ms",
         "degradation_threshold",
         "data_volume_threshold",
@@ -207,6 +208,25 @@ class PendingFirstFilter(admin.SimpleListFilter):
             }
 
 
+def review_links(obj: PromotionRequest) -> dict[str, str]:
+    """Where the review page points: the decision, the prompt diff against the
+    pair in production (its parent without a champion run) and the comparison."""
+    diff = reverse("registry:prompt-version-diff", args=[obj.prompt_version_id])
+    champion = obj.champion_run
+    if champion is not None and champion.prompt_version_id != obj.prompt_version_id:
+        diff += f"?against={champion.prompt_version_id}"
+    links = {
+        "decision": reverse("governance:decision-detail", args=[obj.decision.sequence]),
+        "prompt_diff": diff,
+    }
+    if champion is not None and obj.candidate_run_id is not None:
+        links["comparison"] = (
+            reverse("evaluation_runs:comparison")
+            + f"?champion={champion.pk}&challenger={obj.candidate_run_id}"
+        )
+    return links
+
+
 @admin.register(PromotionRequest)
 class PromotionRequestAdmin(SimpleHistoryAdmin):
     list_display = [
@@ -280,6 +300,7 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
             for f in risk.risk_fields(obj)
         }
         written = answers if any(v.strip() for v in answers.values()) else None
+        acknowledged = bool(request.POST.get("acknowledge_underpowered"))
         if action in ("approve", "reject", "assess") and not (
             self.has_approve_permission(request)
         ):
@@ -292,6 +313,7 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
                     comment=comment,
                     seen_hash=seen,
                     risk_assessment=written,
+                    acknowledge_underpowered=acknowledged,
                 )
             elif action == "assess":
                 approvals.complete_risk_assessment(
@@ -338,8 +360,8 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
         if request.method == "POST":
             self._act(request, obj)
             return HttpResponseRedirect(request.path)
-        approvals = list(obj.approvals.select_related("approver"))
-        valid = [a for a in approvals if a.content_hash == obj.content_hash]
+        given = list(obj.approvals.select_related("approver"))
+        valid = [a for a in given if a.content_hash == obj.content_hash]
         context = {
             **self.admin_site.each_context(request),
             "title": f"Review {obj}",
@@ -347,9 +369,11 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
             "obj": obj,
             "comparison": gates.compare_runs(obj.candidate_run, obj.champion_run),
             "alerts": gates.alerts_for_run(obj.candidate_run),
-            "approvals": approvals,
-            "needed": missing_roles(
-                rule_for(obj.tier), [a.role for a in valid if a.verdict == "approve"]
+            "approvals": given,
+            "needed": approvals.roles_needed(
+                obj,
+                rule_for(obj.tier),
+                [a for a in valid if a.verdict == Approval.Verdict.APPROVE],
             ),
             "can_approve": self.has_approve_permission(request),
             "release_note": getattr(obj, "release_note", None),
@@ -357,6 +381,9 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
             "assessment": risk.current_assessment(obj),
             "risk_fields": risk.risk_fields(obj),
             "risk_rule": rule_for(obj.tier).risk_assessment,
+            "underpowered": gates.underpowered_segments(obj.gates),
+            "outcomes": DecisionLogEntry.objects.filter(amends=obj.decision_id),
+            "links": review_links(obj),
         }
         return TemplateResponse(
             request, "admin/governance/promotionrequest_review.html", context
@@ -379,6 +406,7 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
                 },
             )
         comment = request.POST["comment"]
+        acknowledged = bool(request.POST.get("acknowledge_underpowered"))
         for obj in queryset:
             try:
                 if verb == "approve":
@@ -386,6 +414,7 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
                         request=obj,
                         approver=authenticated_user(request),
                         comment=comment,
+                        acknowledge_underpowered=acknowledged,
                     )
                 else:
                     approvals.reject_promotion(

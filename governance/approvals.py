@@ -32,6 +32,9 @@ from registry.content import content_hash
 from registry.models import Label
 from registry.services import move_label
 
+# Who acknowledges an underpowered drop on a tier that needs no approver.
+ACKNOWLEDGING_ROLE = "ml_lead"
+
 HASHED_FIELDS = (
     "kind",
     "template_id",
@@ -135,15 +138,18 @@ def approve_promotion(
     role: str | None = None,
     seen_hash: str | None = None,
     risk_assessment: dict[str, Any] | None = None,
+    acknowledge_underpowered: bool = False,
 ) -> PromotionRequest:
     """Record an approval; the one that completes the tier's quorum promotes.
 
     Refused for the requester (superusers too), for a person without a role the
     tier still needs, twice by one person, while a gate fails without override,
-    when `seen_hash` (what the reviewer saw) is no longer current, and on a tier
-    whose rule requires a risk assessment while none is written (every path:
-    API, admin page, admin action). `risk_assessment` (answers by field) writes
-    one first, in this transaction.
+    while a segment drop is underpowered and `acknowledge_underpowered` is not
+    set (the approval stores the segments acknowledged), when `seen_hash` (what
+    the reviewer saw) is no longer current, and on a tier whose rule requires a
+    risk assessment while none is written (every path: API, admin page, admin
+    action). `risk_assessment` (answers by field) writes one first, in this
+    transaction.
     """
     request = lock_open_request(request, seen_hash)
     guard_four_eyes(request, approver)
@@ -153,6 +159,13 @@ def approve_promotion(
             f"Gates fail ({', '.join(failed)}); an override with a reason is needed "
             "before approval."
         )
+    underpowered = gates.underpowered_segments(request.gates)
+    if underpowered and not acknowledge_underpowered:
+        raise GovernanceError(
+            f"Segment drops on too few items to test ({', '.join(underpowered)}) "
+            "need an explicit acknowledgement with the approval.",
+            field="acknowledge_underpowered",
+        )
     rule = rule_for(request.tier)
     if risk_assessment is not None:
         _assess(request, approver, rule, risk_assessment)
@@ -161,7 +174,7 @@ def approve_promotion(
     approvals = valid_approvals(request)
     if any(a.approver_id == approver.pk for a in approvals):
         raise StaleRequestError("You already approved this version of the request.")
-    needed = missing_roles(rule, [a.role for a in approvals])
+    needed = roles_needed(request, rule, approvals)
     usable = [r for r in needed if r in roles_of(approver)]
     if role is not None:
         usable = [r for r in usable if r == role]
@@ -177,19 +190,35 @@ def approve_promotion(
         verdict=Approval.Verdict.APPROVE,
         comment=comment,
         content_hash=request.content_hash,
+        acknowledged_underpowered=underpowered or None,
     )
     record_event(
         event_type="governance.promotion_request.approved",
         actor=approver,
         subject=request,
         reason=comment,
-        data={"role": usable[0], "content_hash": request.content_hash},
+        data={
+            "role": usable[0],
+            "content_hash": request.content_hash,
+            "acknowledged_underpowered": underpowered,
+        },
     )
     if len(needed) == 1:
         promote(request, acting_user=approver)
     else:
         model_cards.write_card(request)
     return request
+
+
+def roles_needed(
+    request: PromotionRequest, rule: TierRule, approvals: list[Approval]
+) -> list[str]:
+    """Roles still to approve. An automatic tier needs no one, except that an
+    underpowered segment drop must be acknowledged by a person: an ml_lead."""
+    needed = missing_roles(rule, [a.role for a in approvals])
+    if rule.automatic and not approvals and gates.underpowered_segments(request.gates):
+        return [ACKNOWLEDGING_ROLE]
+    return needed
 
 
 def guard_risk_assessment(request: PromotionRequest, rule: TierRule) -> None:
@@ -321,10 +350,7 @@ def promote(request: PromotionRequest, *, acting_user: User | None) -> None:
     previous = Label.objects.filter(
         template=request.template, name=request.label_name
     ).first()
-    approvers = [
-        {"username": a.approver.get_username(), "role": a.role}
-        for a in valid_approvals(request)
-    ]
+    approvers = [approver_entry(a) for a in valid_approvals(request)]
     move_label(
         template=request.template,
         name=request.label_name,
@@ -365,13 +391,29 @@ def promote(request: PromotionRequest, *, acting_user: User | None) -> None:
     )
 
 
+def approver_entry(approval: Approval) -> dict[str, Any]:
+    """An approver as the decision log lists them, with the underpowered segment
+    drops they acknowledged when there were any."""
+    entry: dict[str, Any] = {
+        "username": approval.approver.get_username(),
+        "role": approval.role,
+    }
+    if approval.acknowledged_underpowered:
+        entry["acknowledged_underpowered"] = approval.acknowledged_underpowered
+    return entry
+
+
 def evaluation_summary(
     request: PromotionRequest, comparison: dict[str, Any]
 ) -> dict[str, Any]:
-    """Candidate vs production per segment, as the decision log stores it."""
+    """Candidate vs production per segment (rates with Wilson 95% intervals), the
+    gates, and the underpowered drops approvers acknowledged, as the decision
+    log stores them."""
     return {
         "candidate_run": request.candidate_run_id,
         "champion_run": request.champion_run_id,
         "segments": comparison["segments"],
+        "interval": "Wilson score, 95%",
         "gates": request.gates,
+        "underpowered_acknowledged": gates.underpowered_segments(request.gates),
     }

@@ -29,6 +29,11 @@ class GovernancePolicy(models.Model):
     regression_threshold = models.FloatField(
         default=0.02, help_text="Largest allowed per-segment accuracy drop."
     )
+    min_segment_n = models.PositiveIntegerField(
+        default=30,
+        help_text="A segment drop beyond the threshold blocks when significant or "
+        "on at least this many items; on fewer it is underpowered (acknowledged).",
+    )
     latency_slo_ms = models.FloatField(
         default=5000.0, help_text="Generation latency p95 must stay within this."
     )
@@ -335,6 +340,13 @@ class Approval(models.Model):
     verdict = models.CharField(max_length=10, choices=Verdict.choices)
     comment = models.TextField(blank=True)
     content_hash = models.CharField(max_length=64)
+    # Nullable without a default: SQLite then adds the column in place instead of
+    # rebuilding the table, which would drop its append-only triggers.
+    acknowledged_underpowered = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Segments with an underpowered drop the approver acknowledged.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -6,8 +6,10 @@ from django.contrib.auth.models import User
 from django.core.mail import EmailMessage
 from django.urls import reverse
 
+from governance.approvals import roles_needed
+from governance.gates import underpowered_segments
 from governance.models import Approval, PromotionRequest
-from governance.tiers import missing_roles, rule_for
+from governance.tiers import rule_for
 
 
 def approvers_to_notify(request: PromotionRequest) -> list[User]:
@@ -15,9 +17,7 @@ def approvers_to_notify(request: PromotionRequest) -> list[User]:
     approved = request.approvals.filter(
         content_hash=request.content_hash, verdict=Approval.Verdict.APPROVE
     )
-    needed = missing_roles(
-        rule_for(request.tier), approved.values_list("role", flat=True)
-    )
+    needed = roles_needed(request, rule_for(request.tier), list(approved))
     if not needed:
         return []
     return list(
@@ -52,13 +52,20 @@ def send_approval_request(*, request: PromotionRequest) -> int:
         return 0
     url = reverse("admin:governance_promotionrequest_review", args=[request.pk])
     failing = [g["name"] for g in request.gates if not g["passed"]]
+    underpowered = underpowered_segments(request.gates)
+    to_acknowledge = (
+        f"Underpowered segment drops to acknowledge: {', '.join(underpowered)}\n"
+        if underpowered
+        else ""
+    )
     body = (
         f"{request.kind.title()} request #{request.pk} for "
         f"{request.template.name}:{request.label_name} needs your review "
         f"(risk tier {request.tier}).\n\n"
         f"Pair: {request.prompt_version} with {request.model_version}\n"
         f"Rationale: {request.rationale}\n"
-        f"Gates: {'all pass' if not failing else 'FAILING ' + ', '.join(failing)}\n\n"
+        f"Gates: {'all pass' if not failing else 'FAILING ' + ', '.join(failing)}\n"
+        f"{to_acknowledge}\n"
         f"Review it in the admin: {url}\n"
     )
     EmailMessage(

@@ -103,6 +103,7 @@ class PromotionApproveView(_PromotionCommand):
             comment=data.validated_data["comment"],
             seen_hash=data.validated_data.get("content_hash"),
             risk_assessment=data.validated_data.get("risk_assessment"),
+            acknowledge_underpowered=data.validated_data["acknowledge_underpowered"],
         )
         return Response(_render(obj))
 

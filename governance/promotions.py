@@ -136,7 +136,12 @@ def create_request(
         },
     )
     model_cards.write_card(request)
-    if rule_for(request.tier).automatic and request.gates_passed:
+    # An underpowered segment drop waits for a person to acknowledge it.
+    if (
+        rule_for(request.tier).automatic
+        and request.gates_passed
+        and not gates.underpowered_segments(request.gates)
+    ):
         promote(request, acting_user=None)
     else:
         notifications.notify_on_commit(request)

@@ -4,6 +4,7 @@ from typing import Any
 
 from audit.appendonly import overwrite_written_once
 from feedback.erasure import ERASED, ErasureScope, Report
+from governance import numbers
 from governance.models import DecisionLogEntry, PromotionRequest, ReleaseNote
 from registry.content import diff_prompt_content
 from registry.models import Label, ModelVersion
@@ -20,8 +21,22 @@ def _model_facts(version: ModelVersion) -> dict[str, Any]:
     }
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.1f}%"
+def _rate(row: dict[str, Any], side: str) -> str:
+    """A rate with its Wilson interval when the row carries one (notes written
+    before intervals existed are re-rendered by erasure without them)."""
+    rate = numbers.percent(row[side])
+    shown = numbers.interval(row.get(f"{side}_interval"))
+    return f"{rate} ({shown})" if shown else rate
+
+
+def _approver(entry: dict[str, Any]) -> str:
+    acknowledged = entry.get("acknowledged_underpowered")
+    extra = (
+        f", acknowledged underpowered drops on {', '.join(acknowledged)}"
+        if acknowledged
+        else ""
+    )
+    return f"{entry['username']} ({entry['role']}{extra})"
 
 
 def render_markdown(content: dict[str, Any]) -> str:
@@ -38,7 +53,7 @@ def render_markdown(content: dict[str, Any]) -> str:
         f"- Risk tier: {content['tier']}",
         "- Approvers: "
         + (
-            ", ".join(f"{a['username']} ({a['role']})" for a in content["approvers"])
+            ", ".join(_approver(a) for a in content["approvers"])
             or "none (automatic: tier 1, all gates passed)"
         ),
         "",
@@ -79,8 +94,9 @@ def render_markdown(content: dict[str, Any]) -> str:
     ]
     for row in content["segments"]:
         lines.append(
-            f"| {row['segment']} | {_pct(row['champion'])} | {_pct(row['candidate'])} "
-            f"| {_pct(row['delta'])} | {row['n'] if row['n'] is not None else '-'} |"
+            f"| {row['segment']} | {_rate(row, 'champion')} | "
+            f"{_rate(row, 'candidate')} | {numbers.points(row['delta'])} "
+            f"| {row['n'] if row['n'] is not None else '-'} |"
         )
     if content.get("override_reason"):
         lines += ["", f"Gate override: {content['override_reason']}"]
@@ -93,7 +109,7 @@ def write_release_note(
     outcome: DecisionLogEntry,
     previous: Label | None,
     comparison: dict[str, Any],
-    approvers: list[dict[str, str]],
+    approvers: list[dict[str, Any]],
 ) -> ReleaseNote:
     """Store the release note of a promotion that just took effect.
 

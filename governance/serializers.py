@@ -2,6 +2,7 @@ from django.contrib.auth.models import User
 from rest_framework import serializers
 
 from evaluation.models import EvaluationRun
+from governance import gates
 from governance.models import (
     Approval,
     CircuitBreaker,
@@ -81,7 +82,15 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Approval
-        fields = ["approver", "role", "verdict", "comment", "void", "created_at"]
+        fields = [
+            "approver",
+            "role",
+            "verdict",
+            "comment",
+            "acknowledged_underpowered",
+            "void",
+            "created_at",
+        ]
 
 
 class PromotionRequestSerializer(serializers.ModelSerializer):
@@ -93,6 +102,10 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
     )
     decision_sequence = serializers.IntegerField(source="decision.sequence")
     approvals = ApprovalSerializer(many=True, read_only=True)
+    underpowered = serializers.SerializerMethodField(
+        help_text="Segments whose drop an approval must acknowledge "
+        "(acknowledge_underpowered)."
+    )
 
     class Meta:
         model = PromotionRequest
@@ -109,6 +122,7 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
             "tier",
             "gates",
             "gates_passed",
+            "underpowered",
             "rationale",
             "requested_by",
             "override_reason",
@@ -118,6 +132,9 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
             "closed_at",
             "approvals",
         ]
+
+    def get_underpowered(self, obj: PromotionRequest) -> list[str]:
+        return gates.underpowered_segments(obj.gates)
 
 
 class PromotionInputSerializer(serializers.Serializer):
@@ -160,6 +177,12 @@ class ReviewInputSerializer(serializers.Serializer):
         required=False,
         help_text="Answers by field of the policy's risk assessment (tier 2 and 3; "
         "tier 3 cannot be approved without one). Written before the approval.",
+    )
+    acknowledge_underpowered = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Required (true) to approve while a segment drop is underpowered: "
+        "too few items to block on, acknowledged rather than overridden.",
     )
 
 

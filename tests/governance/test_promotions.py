@@ -193,7 +193,10 @@ def test_tier2_approval_promotes_logs_deployment_and_writes_release_notes(
     assert note.decision == request.decision
     assert "v1 → v2" in note.markdown
     assert "lee (ml_lead)" in note.markdown
-    assert "| overall | 70.0% | 75.0% | 5.0% | 40 |" in note.markdown
+    assert (
+        "| overall | 70.0% (95% CI [54.6%, 81.9%]) | 75.0% (95% CI [59.8%, 85.8%]) "
+        "| +5.0 pts | 40 |"
+    ) in note.markdown
     assert "\n+v2\n" in note.markdown
     assert "- Example removed: How many singers?" in note.markdown
     assert "Unchanged: knn-1" in note.markdown
