@@ -68,10 +68,11 @@ def spider_prepare(sql: str, *, prediction: bool) -> str:
     """Rewrite SQL as the test-suite evaluator does before executing it.
 
     Order matters and mirrors the reference: the ``value`` placeholder (prediction
-    only), the spaced-operator fix, DISTINCT removal, then the CURDATE year.
+    only, every occurrence, as ``evaluation.py`` does with ``replace("value", "1")``),
+    the spaced-operator fix, DISTINCT removal, then the CURDATE year.
     """
     if prediction:
-        sql = sql.replace(" value ", " 1 ")
+        sql = sql.replace("value", "1")
     sql = sql.replace("> =", ">=").replace("< =", "<=").replace("! =", "!=")
     sql = remove_distinct(sql)
     return _CUR_YEAR.sub("2020", sql)
