@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,46 @@ def test_no_c3sql_exact_match_where_the_official_execution_verdict_is_wrong() ->
             if text is not None and text == normalize_sql(preds[i], schema=schema):
                 false_positives.append((i, schema is not None))
     assert false_positives == []
+
+
+def _corpus() -> list[dict[str, object]]:
+    path = DATA / "em_equivalence" / "pairs.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_equivalence_corpus_has_150_equivalent_pairs_in_every_category() -> None:
+    pairs = _corpus()
+    equivalent = [p for p in pairs if p["equivalent"]]
+    assert len(equivalent) >= 150
+    categories = {p["category"] for p in equivalent}
+    assert {
+        "join_order",
+        "redundant_join",
+        "max_order_limit",
+        "set_operand_swap",
+        "and_or_order",
+        "aliases",
+        "neq_forms",
+        "not_in_forms",
+        "redundant_parens",
+    } <= categories
+    # A near-miss either differs on its dev database or says on what data it would.
+    for pair in pairs:
+        if not pair["equivalent"]:
+            assert pair["differs_on_dev_db"] or pair["note"], pair["id"]
+
+
+def test_em_on_the_corpus_finds_unconditional_pairs_and_no_near_miss() -> None:
+    missed, false_positives = [], []
+    for pair in _corpus():
+        schema = TABLES[str(pair["db_id"])].sqlglot_schema()
+        left = normalize_sql(str(pair["left"]), schema=schema)
+        same = left is not None and left == normalize_sql(
+            str(pair["right"]), schema=schema
+        )
+        if pair["equivalent"] and "condition" not in pair and not same:
+            missed.append(pair["id"])
+        if not pair["equivalent"] and same:
+            false_positives.append(pair["id"])
+    assert false_positives == []
+    assert missed == []
