@@ -230,6 +230,26 @@ def comparison_flip(tree: exp.Expr, _: dict[str, Any]) -> exp.Expr | None:
     return None
 
 
+def in_list(tree: exp.Expr, _: dict[str, Any]) -> exp.Expr | None:
+    """``x = a OR x = b`` written ``x IN (a, b)``."""
+    for node in list(tree.find_all(exp.Or)):
+        left, right = node.this.unnest(), node.expression.unnest()
+        if (
+            isinstance(left, exp.EQ)
+            and isinstance(right, exp.EQ)
+            and left.this == right.this
+            and isinstance(left.this, exp.Column)
+        ):
+            node.replace(
+                exp.In(
+                    this=left.this.copy(),
+                    expressions=[left.expression.copy(), right.expression.copy()],
+                )
+            )
+            return tree
+    return None
+
+
 def combined(tree: exp.Expr, info: dict[str, Any]) -> exp.Expr | None:
     """Join order, AND/OR order, flipped comparisons and aliases at once."""
     steps = (join_order, and_or_order, comparison_flip, aliases)
@@ -371,6 +391,7 @@ EQUIVALENT: dict[str, tuple[Rewrite, str]] = {
     "not_in_forms": (not_in_forms, ""),
     "redundant_parens": (redundant_parens, ""),
     "comparison_flip": (comparison_flip, ""),
+    "in_list": (in_list, ""),
     "combined": (combined, ""),
     "redundant_join": (
         redundant_join,

@@ -8,13 +8,13 @@ the alias of its source.
 
 Rules, in order: output aliases that no outer query can see are dropped; table
 aliases are renamed after their table, so that ``T1``/``T2`` follow the tables,
-not the order they were written in; sqlglot's ``normalize`` and ``simplify``
-(redundant parentheses, ``NOT (x IN ...)`` as ``x NOT IN ...``, double
-negations); ``(SELECT MAX(c) ...)`` as ``(SELECT c ... ORDER BY c DESC LIMIT 1)``
-where the subquery is a scalar operand; inner joins as one table list with every
-join and WHERE condition in WHERE; then commutative operands sorted (AND, OR,
-``=``, ``<>``, the sides of ``<``/``>``, GROUP BY keys, UNION and INTERSECT
-operands).
+not the order they were written in; ``x IN (a, b)`` as ``x = a OR x = b``;
+sqlglot's ``normalize`` and ``simplify`` (redundant parentheses,
+``NOT (x IN ...)`` as ``x NOT IN ...``, double negations); a scalar operand
+``(SELECT MAX(c) ...)`` as ``(SELECT c ... ORDER BY c DESC LIMIT 1)``; inner
+joins as one table list with every join and WHERE condition in WHERE; then
+commutative operands sorted (AND, OR, ``=``, ``<>``, the sides of ``<``/``>``,
+GROUP BY keys, UNION and INTERSECT operands).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def canonicalize(tree: exp.Expr, *, dialect: str = "sqlite") -> exp.Expr:
     """Rewrite a qualified tree in place into its canonical form and return it."""
     tree = strip_output_aliases(tree)
     _rename_table_aliases(tree, {})
+    tree = _in_lists_as_or(tree)
     try:
         simplified = simplify(normalize(tree.copy()), dialect=dialect)
     except (SqlglotError, RecursionError):
@@ -124,6 +125,30 @@ def _rename_table_aliases(node: exp.Expr, outer: dict[str, str]) -> None:
         if isinstance(child, exp.Column) and child.table in outer:
             child.set("table", exp.to_identifier(outer[child.table], quoted=True))
         _rename_table_aliases(child, outer)
+
+
+# --- IN lists ---------------------------------------------------------------------
+
+
+def _in_lists_as_or(tree: exp.Expr) -> exp.Expr:
+    # SQL defines x IN (a, b) as x = a OR x = b, NULLs included.
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        if (
+            isinstance(node, exp.In)
+            and node.expressions
+            and not node.args.get("query")
+            and not node.args.get("unnest")
+            and not node.args.get("field")
+        ):
+            equalities = [
+                exp.EQ(this=node.this.copy(), expression=e.copy())
+                for e in node.expressions
+            ]
+            # Parenthesized: the disjunction may sit under NOT or AND.
+            return exp.paren(exp.or_(*equalities), copy=False)
+        return node
+
+    return tree.transform(rewrite, copy=False)
 
 
 # --- MAX as ORDER BY ... LIMIT 1 --------------------------------------------------

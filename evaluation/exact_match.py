@@ -153,3 +153,7 @@ def normalize_sql(
         return canonicalize(tree, dialect=read).sql(dialect=read, normalize=True)
     except (SqlglotError, RecursionError, ValueError, KeyError):
         return None
+    except (AttributeError, TypeError):
+        # A tree shape no rule expected: no EM for this item, never a crash
+        # that would stop scoring the EX of the rest.
+        return None

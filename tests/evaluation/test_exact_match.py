@@ -78,6 +78,10 @@ EQUIVALENT = {
         "SELECT a.name AS n, count(*) AS c FROM singer a JOIN singer_in_concert b "
         "ON a.singer_id = b.singer_id GROUP BY a.singer_id",
     ),
+    "IN list as OR": (
+        "SELECT name FROM singer WHERE country IN ('France', 'US')",
+        "SELECT name FROM singer WHERE country = 'US' OR country = 'France'",
+    ),
     "subquery output aliases": (
         "SELECT name FROM singer WHERE age > (SELECT avg(age) FROM singer)",
         "SELECT name FROM singer WHERE age > (SELECT avg(age) AS a FROM singer)",
@@ -133,6 +137,10 @@ DIFFERENT = {
     "comparison direction": (
         "SELECT name FROM singer WHERE age > 30",
         "SELECT name FROM singer WHERE 30 > age",
+    ),
+    "NOT over an IN list": (
+        "SELECT name FROM singer WHERE NOT country IN ('France', 'US')",
+        "SELECT name FROM singer WHERE NOT country = 'France' OR country = 'US'",
     ),
     "string case": (
         'SELECT name FROM singer WHERE country = "France"',
