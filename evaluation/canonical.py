@@ -264,6 +264,18 @@ def _set_operands(node: exp.SetOperation) -> list[exp.Expr]:
     return operands
 
 
+def _group_order_observable(group: exp.Group) -> bool:
+    # SQLite emits groups sorted by their keys as written; under ORDER BY or
+    # LIMIT that order decides which tied rows come first or survive.
+    select = group.parent
+    return bool(
+        group.args.get("rollup")
+        or not isinstance(select, exp.Select)
+        or select.args.get("order")
+        or select.args.get("limit")
+    )
+
+
 def _sorted_node(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.And | exp.Or):
         operands = _unique_sorted(o.unnest() for o in node.flatten())
@@ -276,7 +288,7 @@ def _sorted_node(node: exp.Expr) -> exp.Expr:
         return _FLIPPED[type(node)](
             this=node.expression.copy(), expression=node.this.copy()
         )
-    if isinstance(node, exp.Group) and not node.args.get("rollup"):
+    if isinstance(node, exp.Group) and not _group_order_observable(node):
         node.set("expressions", _unique_sorted(node.expressions))
     if isinstance(node, exp.Union | exp.Intersect) and not any(
         node.args.get(k) for k in ("order", "limit", "offset", "with_")

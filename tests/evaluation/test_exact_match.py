@@ -78,6 +78,10 @@ EQUIVALENT = {
         "SELECT a.name AS n, count(*) AS c FROM singer a JOIN singer_in_concert b "
         "ON a.singer_id = b.singer_id GROUP BY a.singer_id",
     ),
+    "GROUP BY key order": (
+        "SELECT country, is_male, count(*) FROM singer GROUP BY country, is_male",
+        "SELECT country, is_male, count(*) FROM singer GROUP BY is_male, country",
+    ),
     "IN list as OR": (
         "SELECT name FROM singer WHERE country IN ('France', 'US')",
         "SELECT name FROM singer WHERE country = 'US' OR country = 'France'",
@@ -141,6 +145,12 @@ DIFFERENT = {
     "NOT over an IN list": (
         "SELECT name FROM singer WHERE NOT country IN ('France', 'US')",
         "SELECT name FROM singer WHERE NOT country = 'France' OR country = 'US'",
+    ),
+    "GROUP BY key order under LIMIT (which tied group comes first)": (
+        "SELECT country FROM singer GROUP BY country, is_male "
+        "ORDER BY count(*) DESC LIMIT 1",
+        "SELECT country FROM singer GROUP BY is_male, country "
+        "ORDER BY count(*) DESC LIMIT 1",
     ),
     "string case": (
         'SELECT name FROM singer WHERE country = "France"',
