@@ -240,13 +240,53 @@ def _inner_joins_as_where(select: exp.Select) -> None:
 # --- commutative operands ------------------------------------------------------
 
 
-def _key(node: exp.Expr) -> str:
-    return node.sql(normalize=True)
+class _Sorter:
+    """Sorts commutative operands bottom-up, printing each operand once.
 
+    Operands are moved, not copied, into the rebuilt nodes, so that the printed
+    text of a finished subtree is computed once (the cache holds the node, so an
+    id is never reused while the pass runs).
+    """
 
-def _unique_sorted(nodes: Iterable[exp.Expr]) -> list[exp.Expr]:
-    by_text = {_key(n): n for n in nodes}
-    return [by_text[k].copy() for k in sorted(by_text)]
+    def __init__(self) -> None:
+        self._keys: dict[int, tuple[exp.Expr, str]] = {}
+
+    def key(self, node: exp.Expr) -> str:
+        cached = self._keys.get(id(node))
+        if cached is None:
+            # Printing mutates only a parentless tree with nested CTEs; operands
+            # always have a parent, so no copy is needed.
+            text = node.sql(normalize=True, copy=False)
+            cached = self._keys[id(node)] = (node, text)
+        return cached[1]
+
+    def unique_sorted(self, nodes: Iterable[exp.Expr]) -> list[exp.Expr]:
+        by_text = {self.key(n): n for n in nodes}
+        return [by_text[k] for k in sorted(by_text)]
+
+    def node(self, node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.And | exp.Or):
+            operands = self.unique_sorted(o.unnest() for o in node.flatten())
+            combine = exp.and_ if isinstance(node, exp.And) else exp.or_
+            return combine(*operands, copy=False) if len(operands) > 1 else operands[0]
+        if isinstance(node, exp.EQ | exp.NEQ):
+            left, right = sorted((node.this, node.expression), key=self.key)
+            return type(node)(this=left, expression=right)
+        if type(node) in _FLIPPED and self.key(node.this) > self.key(node.expression):
+            return _FLIPPED[type(node)](this=node.expression, expression=node.this)
+        if isinstance(node, exp.Group) and not _group_order_observable(node):
+            node.set("expressions", self.unique_sorted(node.expressions))
+        if isinstance(node, exp.Union | exp.Intersect) and not any(
+            node.args.get(k) for k in ("order", "limit", "offset", "with_")
+        ):
+            operands = sorted(_set_operands(node), key=self.key)
+            result = operands[0]
+            for operand in operands[1:]:
+                result = type(node)(
+                    this=result, expression=operand, distinct=node.args.get("distinct")
+                )
+            return result
+        return node
 
 
 def _set_operands(node: exp.SetOperation) -> list[exp.Expr]:
@@ -276,39 +316,11 @@ def _group_order_observable(group: exp.Group) -> bool:
     )
 
 
-def _sorted_node(node: exp.Expr) -> exp.Expr:
-    if isinstance(node, exp.And | exp.Or):
-        operands = _unique_sorted(o.unnest() for o in node.flatten())
-        combine = exp.and_ if isinstance(node, exp.And) else exp.or_
-        return combine(*operands) if len(operands) > 1 else operands[0]
-    if isinstance(node, exp.EQ | exp.NEQ):
-        left, right = sorted((node.this, node.expression), key=_key)
-        return type(node)(this=left.copy(), expression=right.copy())
-    if type(node) in _FLIPPED and _key(node.this) > _key(node.expression):
-        return _FLIPPED[type(node)](
-            this=node.expression.copy(), expression=node.this.copy()
-        )
-    if isinstance(node, exp.Group) and not _group_order_observable(node):
-        node.set("expressions", _unique_sorted(node.expressions))
-    if isinstance(node, exp.Union | exp.Intersect) and not any(
-        node.args.get(k) for k in ("order", "limit", "offset", "with_")
-    ):
-        operands = sorted(_set_operands(node), key=_key)
-        result = operands[0].copy()
-        for operand in operands[1:]:
-            result = type(node)(
-                this=result,
-                expression=operand.copy(),
-                distinct=node.args.get("distinct"),
-            )
-        return result
-    return node
-
-
 def _sort_commutative(tree: exp.Expr) -> exp.Expr:
     # Children first, so that a parent sorts operands already in canonical form.
+    sorter = _Sorter()
     for node in reversed(list(tree.walk(bfs=False))):
-        new = _sorted_node(node)
+        new = sorter.node(node)
         if new is not node:
             if node is tree:
                 tree = new
