@@ -176,6 +176,8 @@ def _scalar_max_as_order_limit(tree: exp.Expr) -> None:
         (only,) = select.expressions
         if not isinstance(only, exp.Max) or only.expressions:
             continue
+        if isinstance(only.this, exp.Distinct):
+            continue
         column = only.this
         select.set("expressions", [column.copy()])
         select.set(

@@ -127,9 +127,13 @@ def _qualified(tree: exp.Expr, read: str, schema: Schema | None) -> exp.Expr:
     try:
         return run(tree.copy(), inferred_schema(tree))
     except SqlglotError:
-        # Columns of a join that the query does not attribute stay unqualified;
-        # the text is then compared as written, lowercased.
-        return run(tree, {})
+        pass
+    # Columns the query does not attribute stay as written: the canonical rules
+    # touch only qualified columns, so the text stays a faithful spelling.
+    try:
+        return run(tree.copy(), {})
+    except SqlglotError:
+        return tree
 
 
 def normalize_sql(

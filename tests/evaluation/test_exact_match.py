@@ -171,6 +171,18 @@ def test_different_queries_are_no_exact_match(pair: tuple[str, str]) -> None:
     assert not _same(*pair, schema=None)
 
 
+def test_only_a_plain_scalar_max_becomes_order_by_limit() -> None:
+    distinct = normalize_sql(
+        "SELECT name FROM singer WHERE age = (SELECT max(DISTINCT age) FROM singer)",
+        schema=CONCERT,
+    )
+    assert distinct is not None
+    assert "MAX(DISTINCT" in distinct
+    top = normalize_sql("SELECT max(age) FROM singer", schema=CONCERT)
+    assert top is not None
+    assert "LIMIT" not in top
+
+
 def test_without_schema_double_quoted_values_stay_case_sensitive_strings() -> None:
     jetblue = 'SELECT count(*) FROM airlines WHERE airline = "JetBlue Airways"'
     assert not _same(jetblue, jetblue.replace("JetBlue", "Jetblue"), schema=None)
