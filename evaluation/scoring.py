@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import sqlglot
 
-from evaluation.exact_match import Schema, normalize_sql
+from evaluation.exact_match import EM_VERSION, Schema, normalize_sql
 from targets.sandbox import (
     QueryResult,
     Sandbox,
@@ -47,7 +47,8 @@ __all__ = [
 Mode = Literal["spider", "bird", "strict"]
 MODES: tuple[Mode, ...] = ("spider", "bird", "strict")
 Row = tuple[Any, ...]
-SQLGLOT_VERSION: str = sqlglot.__version__
+# The EM normalizer version rides along: stored normalized SQL is keyed by it.
+SQLGLOT_VERSION: str = f"{sqlglot.__version__}+em{EM_VERSION}"
 
 # Quoted strings, quoted identifiers and comments are single tokens, as in sqlparse:
 # only a bare word DISTINCT is a keyword.
@@ -68,10 +69,11 @@ def spider_prepare(sql: str, *, prediction: bool) -> str:
     """Rewrite SQL as the test-suite evaluator does before executing it.
 
     Order matters and mirrors the reference: the ``value`` placeholder (prediction
-    only), the spaced-operator fix, DISTINCT removal, then the CURDATE year.
+    only, every occurrence, as ``evaluation.py`` does with ``replace("value", "1")``),
+    the spaced-operator fix, DISTINCT removal, then the CURDATE year.
     """
     if prediction:
-        sql = sql.replace(" value ", " 1 ")
+        sql = sql.replace("value", "1")
     sql = sql.replace("> =", ">=").replace("< =", "<=").replace("! =", "!=")
     sql = remove_distinct(sql)
     return _CUR_YEAR.sub("2020", sql)

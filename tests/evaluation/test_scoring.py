@@ -122,8 +122,15 @@ def test_spider_prepare_plugs_value_only_in_predictions() -> None:
     assert spider_prepare(sql, prediction=False) == (
         "SELECT a FROM t WHERE b >= value LIMIT 1"
     )
-    # The reference replaces " value " only: a final placeholder stays as it is.
-    assert spider_prepare("SELECT a WHERE b = value", prediction=True).endswith("value")
+    # The reference replaces every occurrence, even a final one or one inside a
+    # longer word (evaluation.py: p_str.replace("value", "1")); case matters.
+    assert spider_prepare("SELECT a WHERE b = value", prediction=True).endswith("= 1")
+    assert spider_prepare(
+        "SELECT value_id FROM t WHERE c = 'value'", prediction=True
+    ) == ("SELECT 1_id FROM t WHERE c = '1'")
+    assert (
+        spider_prepare("SELECT Value FROM t", prediction=True) == "SELECT Value FROM t"
+    )
 
 
 # --- EM: normalized SQL equality ----------------------------------------------
