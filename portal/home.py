@@ -120,7 +120,12 @@ def home_for(user: User) -> Home:
     if my_roles and user.has_perm("governance.approve_promotionrequest"):
         home.awaiting_me = _awaiting(user, my_roles)
     if (my_roles & TIER3_ROLES) or user.is_superuser:
-        home.tier3 = [_waiting(r) for r in pending_promotion_requests().filter(tier=3)]
+        mine = {w.request.pk for w in home.awaiting_me or []}
+        home.tier3 = [
+            _waiting(r)
+            for r in pending_promotion_requests().filter(tier=3)
+            if r.pk not in mine
+        ]
     if "auditor" in groups or user.is_superuser:
         home.decisions = recent_decisions(limit=SHOWN)
         home.verification = decision_log_status()

@@ -107,9 +107,12 @@ def test_tier3_requests_show_safety_and_product_what_is_still_missing(
 ) -> None:
     home, html = home_of(client, safety)
     assert home.tier3 is not None and home.awaiting_me is not None
-    assert [w.request.pk for w in home.awaiting_me] == [tier3_request.pk]
-    assert home.tier3[0].missing == ["ai_safety", "product", "ml_lead"]
-    assert 'id="tier3-table"' in html
+    [waiting] = home.awaiting_me
+    assert waiting.request.pk == tier3_request.pk
+    assert waiting.missing == ["ai_safety", "product", "ml_lead"]
+    # Listed once: what awaits safety is not repeated among the others' requests.
+    assert home.tier3 == []
+    assert "No other tier-3 request is pending." in html
 
     approve_promotion(
         request=tier3_request,
@@ -117,10 +120,11 @@ def test_tier3_requests_show_safety_and_product_what_is_still_missing(
         comment="Safe.",
         risk_assessment=demo_risk_assessment("payroll"),
     )
-    home, _ = home_of(client, safety)
+    home, html = home_of(client, safety)
     assert home.awaiting_me == []
     assert home.tier3 is not None
     assert home.tier3[0].missing == ["product", "ml_lead"]
+    assert 'id="tier3-table"' in html
     home, _ = home_of(client, product_owner)
     assert [w.request.pk for w in home.awaiting_me or []] == [tier3_request.pk]
 
@@ -168,9 +172,25 @@ def test_everyone_sees_production_accuracy_per_template(
         0.75,
     )
     assert "75.0%" in html
-    assert "/evaluation/dashboard/?template=concerts" in html
+    # Analysts may not open the dashboard or runs: no link leads to a 403.
+    assert "/evaluation/dashboard/" not in html
+    assert "/admin/evaluation/evaluationrun/" not in html
     assert "Nothing waits for your role here" in html
     assert (home.review, home.awaiting_me, home.decisions) == (None, None, None)
+
+
+def test_accuracy_links_to_the_dashboard_for_those_who_may_open_it(
+    client: Client,
+    tier2_request: PromotionRequest,
+    auditor: User,
+) -> None:
+    _, html = home_of(client, auditor)
+    assert "/evaluation/dashboard/?template=concerts" in html
+    run = tier2_request.champion_run
+    assert run is not None
+    assert f"/admin/evaluation/evaluationrun/{run.pk}/change/" in html
+    client.force_login(auditor)
+    assert client.get("/evaluation/dashboard/?template=concerts").status_code == 200
 
 
 def test_a_template_never_run_on_its_snapshot_shows_no_accuracy(
