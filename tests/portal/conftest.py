@@ -1,14 +1,16 @@
 """Personas and the state each role's home shows, built through services."""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.utils import timezone
 
+from audit.appendonly import suspended_guards
 from evaluation.models import EvaluationRun, GoldenSetSnapshot
 from feedback.ingestion import ingest_events
 from feedback.models import ReviewItem
@@ -188,3 +190,18 @@ def tier3_request(
         rationale="v2 answers payroll questions better",
         requested_by=senior,
     )
+
+
+@pytest.fixture
+def purge_events() -> Iterator[None]:
+    """For transactional tests: empty the append-only event tables before the
+    flush, which their guards would refuse."""
+    yield
+    with suspended_guards(), connection.cursor() as cursor:
+        for table in (
+            "feedback_historicalreviewitem",
+            "feedback_reviewitem",
+            "feedback_feedback",
+            "feedback_interaction",
+        ):
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
