@@ -4,6 +4,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from config.output import plain
 from demo.loop import (
     ASSISTANT_CLIENT,
     DEMO_PASSWORD,
@@ -14,11 +15,6 @@ from demo.loop import (
 )
 
 METRIC = "execution_accuracy"
-
-
-def plain(text: str) -> str:
-    """An output style that leaves the text as it is."""
-    return text
 
 
 def _pct(value: Any) -> str:

@@ -5,16 +5,12 @@ from tqdm import tqdm
 
 from config.celery import app as celery_app
 from config.exceptions import DomainError
+from config.output import plain
 from evaluation.models import EvaluationRun, GoldenSetSnapshot
 from evaluation.runs import services
 from evaluation.runs.summaries import METRICS
 from evaluation.selectors import latest_snapshot_for
 from registry.models import Label, ModelVersion, PromptVersion
-
-
-def plain(text: str) -> str:
-    """An output style that leaves the text as it is."""
-    return text
 
 
 class Command(BaseCommand):
