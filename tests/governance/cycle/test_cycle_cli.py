@@ -7,9 +7,12 @@ from io import StringIO
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from tqdm import tqdm
 
 from evaluation.models import GoldenSetSnapshot
+from governance.cycle.management.commands.run_cycle import STEP_FORMAT, progress_to
 from governance.cycle.models import RetrainingCycle
+from governance.cycle.progress import Progress
 from governance.models import DecisionLogEntry
 from registry.models import Label
 from targets.models import TargetDatabase
@@ -55,6 +58,21 @@ def test_progress_names_each_step_and_counts_evaluated_items(
     # The evaluate step counts the golden items of both runs.
     items = 2 * goldens.example_count
     assert f"evaluate: {items}/{items} items" in err
+
+
+def test_the_final_item_count_shows_even_when_steps_follow_at_once() -> None:
+    stream = StringIO()
+    # A long redraw interval: tqdm would skip every update but forced ones.
+    with tqdm(file=stream, bar_format=STEP_FORMAT, mininterval=3600) as bar:
+        show = progress_to(bar)
+        show(Progress(step="validate"))
+        for done in range(5):
+            show(Progress(step="evaluate", done=done, total=4))
+        show(Progress(step="decide"))
+    text = stream.getvalue()
+    assert "evaluate: 4/4 items" in text
+    assert text.rstrip().split("\r")[-1].startswith("decide (")
+    assert "0item" not in text
 
 
 def test_a_lower_min_examples_is_honoured_after_a_deferred_cycle(

@@ -61,6 +61,8 @@ def progress_to(bar: tqdm) -> Callable[[Progress], None]:
             bar.update(event.done - bar.n)
             return
         if bar.total:
+            # tqdm skips redraws closer than its interval: show the final count.
+            bar.refresh()
             bar.bar_format = STEP_FORMAT
             bar.reset(total=None)
         bar.set_description_str(event.step)
