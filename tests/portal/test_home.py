@@ -217,6 +217,10 @@ def test_the_home_page_reads_in_a_bounded_number_of_queries(
     home = response.context["home"]
     assert home.review is not None and home.tier3 is not None
     assert home.decisions is not None and len(home.accuracy) == 2
+    # An administrator holds no approver role: nothing is "awaiting you".
+    assert home.awaiting_me is None
+    assert [w.request.pk for w in home.tier3] == [tier3_request.pk]
+    assert "waiting on others" not in response.content.decode()
 
 
 def test_the_admin_is_branded_loopgate_and_links_home_and_dashboard(
