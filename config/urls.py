@@ -10,6 +10,12 @@ handler403 = _handlers["handler403"]
 handler404 = _handlers["handler404"]
 handler500 = _handlers["handler500"]
 
+# The admin is one of Loopgate's pages; "View site" (here "Home") leads to `/`.
+admin.site.site_header = "Loopgate"
+admin.site.site_title = "Loopgate"
+admin.site.index_title = "Records and settings"
+admin.site.site_url = "/"
+
 urlpatterns = [
     path("", include("portal.urls")),
     path("admin/", admin.site.urls),

@@ -24,10 +24,7 @@ from django.contrib.auth.models import Group, User
 
 from accounts.models import ApiToken
 from accounts.roles import SERVICE_ACCOUNT
-from accounts.services import (
-    issue_api_token,
-    revoke_api_token,
-)
+from accounts.services import issue_api_token
 from demo import traffic as demo_traffic
 from demo.traffic import (
     Question,
@@ -98,7 +95,9 @@ class DemoReport:
     created: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     domains: list[DomainResult] = field(default_factory=list)
+    # The key when this run issued it (shown once), else "" and only its prefix.
     api_key: str = ""
+    api_key_prefix: str = ""
     verification: chain.Verification | None = None
     seconds: float = 0.0
 
@@ -242,16 +241,28 @@ def _ensure_model(config: dict[str, Any], users: dict[str, User]) -> bool:
     return True
 
 
-def _rotate_api_key(users: dict[str, User]) -> str:
-    admin = users["admin"]
-    for token in ApiToken.objects.filter(
-        name=ASSISTANT_TOKEN_NAME, revoked_at__isnull=True
-    ):
-        revoke_api_token(token=token, acting_user=admin, reason="Demo re-run")
-    _, key = issue_api_token(
-        user=users[ASSISTANT_CLIENT], name=ASSISTANT_TOKEN_NAME, acting_user=admin
+def _ensure_api_key(users: dict[str, User], report: DemoReport) -> None:
+    """Issue the demo assistant's key once; a re-run keeps it working.
+
+    Keys are never stored, so a re-run cannot print the earlier key again: it
+    names the key by its prefix instead of revoking what a reader may be using.
+    """
+    token = ApiToken.objects.filter(
+        name=ASSISTANT_TOKEN_NAME,
+        user=users[ASSISTANT_CLIENT],
+        revoked_at__isnull=True,
+    ).first()
+    if token is not None:
+        report.api_key_prefix = token.prefix
+        report.reused.append(f"api key: {ASSISTANT_CLIENT} ({token.prefix}…)")
+        return
+    token, report.api_key = issue_api_token(
+        user=users[ASSISTANT_CLIENT],
+        name=ASSISTANT_TOKEN_NAME,
+        acting_user=users["admin"],
     )
-    return key
+    report.api_key_prefix = token.prefix
+    report.created.append(f"api key: {ASSISTANT_CLIENT} ({token.prefix}…)")
 
 
 def run_demo(
@@ -263,9 +274,10 @@ def run_demo(
     """Run the loop end to end for the configured domains (or `databases`).
 
     Idempotent: existing users, goldens, templates, traffic, reviews, cycles and
-    promotions are reused. The demo assistant's API key is rotated on every run
-    (a key is shown only when issued). Evaluations run in process without a
-    broker and on Celery workers with one (waiting up to `timeout_s`).
+    promotions are reused. The demo assistant's API key is issued on the first
+    run only (a key is shown once, when issued) and keeps working afterwards.
+    Evaluations run in process without a broker and on Celery workers with one
+    (waiting up to `timeout_s`).
     """
     started = time.monotonic()
     say = say or (lambda _: None)
@@ -288,7 +300,7 @@ def run_demo(
         report.domains.append(result)
     say("verifying the decision log")
     report.verification = chain.verify_chain()
-    report.api_key = _rotate_api_key(users)
+    _ensure_api_key(users, report)
     report.seconds = time.monotonic() - started
     return report
 

@@ -101,6 +101,21 @@ def golden_set_counts(*, now: datetime | None = None) -> GoldenSetCounts:
     return GoldenSetCounts(**counts, stale_days=settings.GOLDEN_STALE_DAYS)
 
 
+def latest_snapshot_for(*, target_database_id: int) -> GoldenSetSnapshot | None:
+    """The newest snapshot (by creation) holding examples of the target database.
+
+    This is a template's current golden snapshot: the one its cycles, gates and
+    `evaluate --snapshot latest` use. A snapshot of another database never is.
+    """
+    return (
+        GoldenSetSnapshot.objects.filter(
+            items__golden_example__target_database_id=target_database_id
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
 def list_snapshots() -> QuerySet[GoldenSetSnapshot]:
     """Snapshots, newest first, with their creator joined."""
     return GoldenSetSnapshot.objects.select_related("created_by")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import (
     Count,
     F,
@@ -163,6 +164,25 @@ def list_review_queue(*, state: str | None = None) -> QuerySet[ReviewItem]:
     if state:
         queryset = queryset.filter(state=state)
     return queryset.order_by("-impact", "created_at", "pk")
+
+
+def review_items_claimed_by(*, user: User) -> QuerySet[ReviewItem]:
+    """Items `user` claimed and has not decided yet, highest impact first."""
+    return list_review_queue(state=ReviewItem.State.CLAIMED).filter(claimed_by=user)
+
+
+def review_items_to_adjudicate(*, user: User) -> QuerySet[ReviewItem]:
+    """Items waiting for adjudication that `user` may decide, by impact.
+
+    Leaves out those `user` claimed, escalated or gave a blind verdict on: the
+    review service refuses them an adjudication.
+    """
+    return (
+        list_review_queue(state=ReviewItem.State.ADJUDICATION)
+        .exclude(claimed_by=user)
+        .exclude(escalated_by=user)
+        .exclude(verdicts__reviewer=user)
+    )
 
 
 def negative_feedback_windows(

@@ -24,6 +24,7 @@ from evaluation.runs.comparison import (
 )
 from evaluation.runs.exceptions import ComparisonError
 from evaluation.runs.selectors import latest_run_for
+from evaluation.selectors import latest_snapshot_for
 from governance.models import GovernancePolicy
 from governance.numbers import accuracy, points, rate_with_interval
 from registry.models import Label, PromptTemplate
@@ -44,13 +45,7 @@ def policy_for(template: PromptTemplate) -> GovernancePolicy:
 
 def current_snapshot(template: PromptTemplate) -> GoldenSetSnapshot | None:
     """The latest snapshot (by creation) holding examples of the template's database."""
-    return (
-        GoldenSetSnapshot.objects.filter(
-            items__golden_example__target_database_id=template.target_database_id
-        )
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    return latest_snapshot_for(target_database_id=template.target_database_id)
 
 
 def champion_run(

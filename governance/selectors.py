@@ -2,6 +2,7 @@
 
 from django.db.models import Prefetch, QuerySet
 
+from governance.chain import Verification, verify_chain
 from governance.decisions import list_decision_log
 from governance.models import (
     Approval,
@@ -13,11 +14,14 @@ from governance.models import (
 )
 
 __all__ = [
+    "decision_log_status",
     "list_circuit_breakers",
     "list_decision_log",
     "list_promotion_requests",
     "list_release_notes",
     "list_trigger_events",
+    "pending_promotion_requests",
+    "recent_decisions",
 ]
 
 
@@ -31,6 +35,28 @@ def list_promotion_requests() -> QuerySet[PromotionRequest]:
             queryset=Approval.objects.select_related("approver", "request"),
         )
     )
+
+
+def pending_promotion_requests() -> QuerySet[PromotionRequest]:
+    """Requests still waiting for a decision, oldest first, with their candidate
+    prompt version (whose author may not approve) joined."""
+    return (
+        list_promotion_requests()
+        .filter(status=PromotionRequest.Status.PENDING)
+        .select_related("prompt_version", "model_version")
+        .order_by("created_at", "id")
+    )
+
+
+def recent_decisions(*, limit: int = 10) -> list[DecisionLogEntry]:
+    """The newest decision-log entries (decisions and outcomes), newest first."""
+    return list(list_decision_log().order_by("-sequence")[:limit])
+
+
+def decision_log_status() -> Verification:
+    """The decision log's verification now: the whole chain is re-hashed, so
+    call it for the people who audit it, not on every page."""
+    return verify_chain()
 
 
 def list_trigger_events() -> QuerySet[TriggerEvent]:

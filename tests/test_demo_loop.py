@@ -85,7 +85,9 @@ def assert_loop_closed(cycles: list[RetrainingCycle]) -> None:
 
 
 @pytest.mark.django_db
-def test_the_demo_closes_the_loop_and_can_run_again(api_client: APIClient) -> None:
+def test_the_demo_closes_the_loop_and_can_run_again(
+    api_client: APIClient, tmp_path: Path
+) -> None:
     out = StringIO()
     call_command("demo", "--quiet", stdout=out, stderr=StringIO())
     text = out.getvalue()
@@ -114,10 +116,20 @@ def test_the_demo_closes_the_loop_and_can_run_again(api_client: APIClient) -> No
         "password: loopgate-demo",
     ):
         assert line in text
+    seen = re.search(
+        r"Challenger accuracy on golden items whose SQL its examples hold \(.*\): "
+        r"(\d+\.\d)% of (\d+); on the others: (\d+\.\d)% of (\d+)",
+        text,
+    )
+    assert seen is not None, text
+    assert int(seen[2]) + int(seen[4]) == sum(
+        c.comparison["overall"]["n"]["challenger"] for c in cycles
+    )
     first_key = text.split("(shown once): ")[1].split()[0]
     resolve = "/api/v1/registry/resolve/?template=pets&session_id=s"
     auth = {"HTTP_AUTHORIZATION": f"Bearer {first_key}"}
     assert api_client.get(resolve, **auth).status_code == 200
+    readme_commands_succeed(tmp_path)
 
     counts = [
         m.objects.count()
@@ -133,8 +145,28 @@ def test_the_demo_closes_the_loop_and_can_run_again(api_client: APIClient) -> No
         m.objects.count()
         for m in (DecisionLogEntry, PromotionRequest, PromptVersion, EvaluationRun)
     ]
-    # A key is shown only when issued: the earlier one is revoked.
-    assert api_client.get(resolve, **auth).status_code == 401
+    # A key is shown only when issued; the one printed first still works.
+    assert "(shown once)" not in second
+    assert f"unchanged, still the one printed when it was issued ({first_key[:10]}" in (
+        second
+    )
+    assert api_client.get(resolve, **auth).status_code == 200
+
+
+def readme_commands_succeed(tmp_path: Path) -> None:
+    """The README's example commands, as a newcomer types them after the demo."""
+    out = StringIO()
+    call_command("evaluate", "--template", "pets", "--label", "production", stdout=out)
+    assert "succeeded: 21/21 items, 0 could not be scored." in out.getvalue()
+    out = StringIO()
+    call_command("run_cycle", "pets", stdout=out, stderr=StringIO())
+    assert "Cycle #" in out.getvalue() and "reused   dataset snapshot" in out.getvalue()
+    call_command("check_triggers", stdout=StringIO())
+    head = tmp_path / "head.json"
+    call_command("export_log_head", "--output", str(head), stdout=StringIO())
+    out = StringIO()
+    call_command("verify_decision_log", "--head", str(head), stdout=out)
+    assert "Decision log OK" in out.getvalue()
 
 
 @pytest.mark.broker

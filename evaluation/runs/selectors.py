@@ -1,5 +1,7 @@
 """Reads of evaluation runs, results and alerts, shaped for their callers."""
 
+from dataclasses import dataclass
+
 from django.db.models import QuerySet
 
 from evaluation.models import (
@@ -8,7 +10,10 @@ from evaluation.models import (
     GoldenSetSnapshot,
     RegressionAlert,
 )
+from evaluation.selectors import latest_snapshot_for
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
+
+HEADLINE_METRIC = "execution_accuracy"
 
 
 def list_runs() -> QuerySet[EvaluationRun]:
@@ -83,3 +88,46 @@ def find_champion_run(
         snapshot=snapshot,
         mode=mode,
     )
+
+
+@dataclass(frozen=True)
+class HeadlineAccuracy:
+    """A template's production accuracy on its current golden snapshot."""
+
+    template: PromptTemplate
+    label: Label
+    snapshot: GoldenSetSnapshot | None
+    run: EvaluationRun | None
+
+    @property
+    def accuracy(self) -> float | None:
+        if self.run is None or not self.run.summary:
+            return None
+        value = self.run.summary.get("overall", {}).get(HEADLINE_METRIC)
+        return float(value) if isinstance(value, int | float) else None
+
+
+def production_accuracy() -> list[HeadlineAccuracy]:
+    """Every template with a production label, by name, with the latest succeeded
+    run of the pair it serves on the template's current golden snapshot (None
+    when that pair was never run on it). Two queries per template."""
+    labels = (
+        Label.objects.filter(name=Label.Name.PRODUCTION)
+        .select_related("template", "prompt_version", "model_version")
+        .order_by("template__name")
+    )
+    found = []
+    for label in labels:
+        template = label.template
+        snapshot = latest_snapshot_for(target_database_id=template.target_database_id)
+        run = (
+            None
+            if snapshot is None
+            else latest_run_for(
+                prompt_version=label.prompt_version,
+                model_version=label.model_version,
+                snapshot=snapshot,
+            )
+        )
+        found.append(HeadlineAccuracy(template, label, snapshot, run))
+    return found

@@ -30,6 +30,7 @@ from governance.cycle.progress import (
     StepRecorder,
     complete,
 )
+from governance.cycle.rules import DEFER
 from governance.cycle.validate import validate_dataset
 from governance.exceptions import GovernanceError, NotPermittedError
 from governance.gates import current_snapshot
@@ -75,15 +76,47 @@ def _create_cycle(
     )
 
 
+# Options that change what a cycle decides (not how long it waits or exports).
+DECIDING_OPTIONS = (
+    "max_per_segment",
+    "max_total",
+    "min_examples",
+    "max_shift",
+    "max_contaminated_share",
+    "shadow_share",
+    "min_shadow_interactions",
+    "challenger_model",
+)
+
+
+def _reconsider(cycle: RetrainingCycle, requested: CycleOptions | None) -> bool:
+    """A deferred cycle is decided again when the caller names other options
+    (say a lower `min_examples`); any other decision on a dataset stands."""
+    if requested is None or cycle.status != Status.COMPLETED:
+        return False
+    if cycle.decision is None or cycle.decision.decision != DEFER:
+        return False
+    stored = CycleOptions(**cycle.options)
+    return any(
+        getattr(stored, name) != getattr(requested, name) for name in DECIDING_OPTIONS
+    )
+
+
 def _open_cycle(
     template: PromptTemplate,
     acting_user: User | None,
     trigger: str,
-    options: CycleOptions,
+    requested: CycleOptions | None,
     outcome: CycleOutcome,
     on_progress: ProgressCallback | None,
 ) -> RetrainingCycle:
-    """Resume the active cycle, reuse an unchanged dataset's, or collect anew."""
+    """Resume the active cycle, reuse an unchanged dataset's, or collect anew.
+
+    A deferred cycle asked for again with other options gets a new dataset
+    snapshot (the same rows in a window ending now) and a new cycle, since a
+    dataset snapshot has at most one cycle and a cycle one decision.
+    """
+    options = requested or CycleOptions()
     active = RetrainingCycle.objects.filter(template=template, status__in=ACTIVE)
     if (cycle := active.first()) is not None:
         outcome.reused.append(f"cycle #{cycle.pk} ({cycle.status}): resumed")
@@ -99,7 +132,13 @@ def _open_cycle(
             "was approved after its window ended"
         )
         cycle = latest.cycles.first()
-        if cycle is not None:
+        if cycle is not None and _reconsider(cycle, requested):
+            outcome.reused.append(
+                f"the rows of cycle #{cycle.pk} (deferred under other options; "
+                "decided again in a new cycle with these)"
+            )
+            unchanged = False
+        elif cycle is not None:
             if cycle.status == Status.FAILED:
                 cycle.status, cycle.error = Status.RUNNING, ""
                 cycle.save(update_fields=["status", "error"])
@@ -222,9 +261,7 @@ def run_cycle(
             "(the ml_lead role)."
         )
     outcome = CycleOutcome(cycle=None)  # type: ignore[arg-type]
-    cycle = _open_cycle(
-        template, acting_user, trigger, options or CycleOptions(), outcome, on_progress
-    )
+    cycle = _open_cycle(template, acting_user, trigger, options, outcome, on_progress)
     outcome.cycle = cycle
     if cycle.status == Status.COMPLETED:
         describe_reuse(cycle, outcome)

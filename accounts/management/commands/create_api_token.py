@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.services import issue_api_token
 from config.exceptions import DomainError
+from config.output import plain
 
 
 class Command(BaseCommand):
@@ -27,5 +28,7 @@ class Command(BaseCommand):
             )
         except DomainError as exc:
             raise CommandError(exc.message) from None
-        self.stderr.write(f"Issued token {token.pk} ({token.prefix}…) for {user}.")
+        self.stderr.write(
+            f"Issued token {token.pk} ({token.prefix}…) for {user}.", style_func=plain
+        )
         self.stdout.write(key)

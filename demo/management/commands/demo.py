@@ -4,6 +4,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from config.output import plain
 from demo.loop import (
     ASSISTANT_CLIENT,
     DEMO_PASSWORD,
@@ -60,7 +61,7 @@ def accuracy_rows(domains: list[DomainResult]) -> list[str]:
 
 def seen_rows(domains: list[DomainResult]) -> list[str]:
     """The challenger's accuracy on golden items whose SQL its examples hold."""
-    counts = {"seen": [0, 0.0], "unseen": [0, 0.0]}
+    counts: dict[str, tuple[int, float]] = {"seen": (0, 0.0), "unseen": (0, 0.0)}
     for result in domains:
         cycle = result.cycle
         if cycle is None or not cycle.comparison:
@@ -68,17 +69,19 @@ def seen_rows(domains: list[DomainResult]) -> list[str]:
         split = cycle.comparison["seen_split"]["challenger"]
         for part, (n, hits) in list(counts.items()):
             size = split[part]["n"]
-            counts[part] = [n + size, hits + split[part][METRIC] * size]
-    lines = []
-    for part, (n, hits) in counts.items():
-        if n:
-            lines.append(f"{part} {n} ({hits / n:.1%})")
-    if not lines:
+            counts[part] = (n + size, hits + split[part][METRIC] * size)
+    (seen, seen_hits), (unseen, unseen_hits) = counts["seen"], counts["unseen"]
+    if not seen and not unseen:
         return []
     return [
-        "  Golden items whose SQL the challenger's examples hold (learnt from "
-        "feedback on a paraphrase) vs not: " + ", ".join(lines)
+        "  Challenger accuracy on golden items whose SQL its examples hold "
+        f"(learnt from feedback on a paraphrase): {_share(seen_hits, seen)}; "
+        f"on the others: {_share(unseen_hits, unseen)}"
     ]
+
+
+def _share(hits: float, n: int) -> str:
+    return f"{hits / n:.1%} of {n}" if n else "none"
 
 
 def grouped(lines: list[str]) -> dict[str, list[str]]:
@@ -121,7 +124,8 @@ class Command(BaseCommand):
 
         def say(message: str) -> None:
             if not options["quiet"]:
-                self.stderr.write(f"… {message}")
+                # Progress, not an error: no error style on stderr.
+                self.stderr.write(f"… {message}", style_func=plain)
 
         # Task and ingestion log lines would drown the report; eager Celery (no
         # broker) also warns that it "reverts to localhost", though nothing
@@ -162,15 +166,25 @@ class Command(BaseCommand):
             for problem in verification.problems:
                 write(f"  problem: {problem}")
         write("")
-        write(f"Admin:      {base}/admin/  (start it: make run)")
+        write(f"Home:       {base}/  (what waits for each role; start it: make run)")
+        write(f"Admin:      {base}/admin/")
         write(f"            cycles: {base}/admin/governance/retrainingcycle/")
         write(f"            decisions: {base}/admin/governance/decisionlogentry/")
         write(f"Dashboard:  {base}/evaluation/dashboard/")
         write(f"API docs:   {base}/api/docs/")
         write("Users:      " + ", ".join(DEMO_USERS) + f"  (password: {DEMO_PASSWORD})")
-        write(f"API key for {ASSISTANT_CLIENT} (shown once): {report.api_key}")
+        if report.api_key:
+            write(f"API key for {ASSISTANT_CLIENT} (shown once): {report.api_key}")
+        else:
+            write(
+                f"API key for {ASSISTANT_CLIENT}: unchanged, still the one printed "
+                f"when it was issued ({report.api_key_prefix}…). Lost it? "
+                f"manage.py create_api_token {ASSISTANT_CLIENT} --name 'demo "
+                "assistant' prints a new one."
+            )
+        key = report.api_key or "$LOOPGATE_KEY"
         write(
-            f"Try:        curl -H 'Authorization: Bearer {report.api_key}' "
+            f"Try:        curl -H 'Authorization: Bearer {key}' "
             f"'{base}/api/v1/registry/resolve/?template=pets&session_id=s-1'"
         )
 

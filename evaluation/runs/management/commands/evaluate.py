@@ -5,9 +5,11 @@ from tqdm import tqdm
 
 from config.celery import app as celery_app
 from config.exceptions import DomainError
+from config.output import plain
 from evaluation.models import EvaluationRun, GoldenSetSnapshot
 from evaluation.runs import services
 from evaluation.runs.summaries import METRICS
+from evaluation.selectors import latest_snapshot_for
 from registry.models import Label, ModelVersion, PromptVersion
 
 
@@ -26,7 +28,10 @@ class Command(BaseCommand):
         parser.add_argument("--prompt-version", type=int, help="Prompt version id.")
         parser.add_argument("--model-version", type=int, help="Model version id.")
         parser.add_argument(
-            "--snapshot", default="latest", help="Snapshot id, or 'latest'."
+            "--snapshot",
+            default="latest",
+            help="Snapshot id, or 'latest': the newest snapshot holding examples "
+            "of the template's target database.",
         )
         parser.add_argument(
             "--mode", choices=EvaluationRun.Mode.values, default="spider"
@@ -60,9 +65,17 @@ class Command(BaseCommand):
             "--model-version ID."
         )
 
-    def _snapshot(self, value: str) -> GoldenSetSnapshot:
+    def _snapshot(self, value: str, prompt: PromptVersion) -> GoldenSetSnapshot:
+        template = prompt.template
         if value == "latest":
-            snapshot = GoldenSetSnapshot.objects.order_by("-created_at", "-pk").first()
+            snapshot = latest_snapshot_for(
+                target_database_id=template.target_database_id
+            )
+            if snapshot is None:
+                raise CommandError(
+                    f"No golden snapshot holds examples of {template.name!r}'s "
+                    "target database; import golden examples first."
+                )
         elif value.isdigit():
             snapshot = GoldenSetSnapshot.objects.filter(pk=int(value)).first()
         else:
@@ -73,7 +86,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         prompt, model = self._pair(options)
-        snapshot = self._snapshot(options["snapshot"])
+        snapshot = self._snapshot(options["snapshot"], prompt)
         inline = options["inline"] or celery_app.conf.task_always_eager
         try:
             run = services.start_run(
@@ -87,9 +100,11 @@ class Command(BaseCommand):
             )
         except DomainError as exc:
             raise CommandError(exc.message) from None
+        # Progress goes to stderr, but it is not an error: no error style.
         self.stderr.write(
             f"Run {run.pk}: {prompt} + {model} on snapshot {snapshot.pk} "
-            f"({run.total} items, {'in process' if inline else 'on workers'})"
+            f"({run.total} items, {'in process' if inline else 'on workers'})",
+            style_func=plain,
         )
         with tqdm(total=run.total, unit="item", file=self.stderr._out) as bar:  # type: ignore[call-overload]  # OutputWrapper._out: the wrapped stream
 

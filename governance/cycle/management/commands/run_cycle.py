@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -40,6 +41,33 @@ def step_line(step: dict[str, Any]) -> str:
         f"  {step['name']:<9}{step['status']:<9}{step['duration_ms']:>7} ms  "
         f"{shown}{detail}"
     )
+
+
+# A step has no count, so its bar shows the step and the time taken; an
+# evaluation step counts the golden items its runs scored.
+STEP_FORMAT = "{desc} ({elapsed})"
+ITEMS_FORMAT = "{desc}: {n}/{total} items |{bar}| {elapsed}<{remaining}"
+
+
+def progress_to(bar: tqdm) -> Callable[[Progress], None]:
+    """Show the cycle's progress events on `bar`: the step, then items if any."""
+
+    def show(event: Progress) -> None:
+        if event.total:
+            if bar.total != event.total:
+                bar.bar_format = ITEMS_FORMAT
+                bar.reset(total=event.total)
+            bar.set_description_str(event.step, refresh=False)
+            bar.update(event.done - bar.n)
+            return
+        if bar.total:
+            # tqdm skips redraws closer than its interval: show the final count.
+            bar.refresh()
+            bar.bar_format = STEP_FORMAT
+            bar.reset(total=None)
+        bar.set_description_str(event.step)
+
+    return show
 
 
 class Command(BaseCommand):
@@ -127,21 +155,14 @@ class Command(BaseCommand):
             )
         except DomainError as exc:
             raise CommandError(exc.message) from None
-        with tqdm(total=0, unit="item", file=self.stderr._out, desc="collect") as bar:  # type: ignore[call-overload]  # OutputWrapper._out: the wrapped stream
-
-            def progress(event: Progress) -> None:
-                bar.set_description(event.step, refresh=False)
-                if event.total and bar.total != event.total:
-                    bar.reset(total=event.total)
-                bar.update(event.done - bar.n)
-
+        with tqdm(file=self.stderr._out, bar_format=STEP_FORMAT) as bar:  # type: ignore[call-overload]  # OutputWrapper._out: the wrapped stream
             try:
                 outcome = run_cycle(
                     template=template,
                     acting_user=user,
                     options=cycle_options,
                     wait=not options["no_wait"],
-                    on_progress=progress,
+                    on_progress=progress_to(bar),
                 )
             except DomainError as exc:
                 raise CommandError(exc.message) from None
