@@ -4,7 +4,10 @@ import os
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.management import create_contenttypes
 from django.db import connection
 
 from accounts.roles import ROLES, sync_roles
@@ -16,7 +19,15 @@ TEMPLATE_TEXT = "Schema:\n{schema}\nExamples:\n{examples}\nQuestion: {question}\
 
 
 def ensure_roles() -> None:
-    """Restore the role groups when a transactional test's flush removed them."""
+    """Restore the role groups when a transactional test's flush removed them.
+
+    A flush after a `serialized_rollback` test skips post_migrate, so content
+    types and permissions may be gone too: they are recreated first.
+    """
+    if not Permission.objects.exists():
+        for app_config in apps.get_app_configs():
+            create_contenttypes(app_config, verbosity=0)
+            create_permissions(app_config, verbosity=0)
     if Group.objects.filter(name__in=ROLES).count() != len(ROLES):
         sync_roles()
 
