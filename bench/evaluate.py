@@ -22,6 +22,7 @@ import argparse
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -251,6 +252,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=1, help="Runs per count.")
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="Keep the workers' logs."
+    )
     args = parser.parse_args()
 
     import django
@@ -267,8 +271,7 @@ def main() -> None:
     logging.getLogger("feedback").setLevel(logging.WARNING)
     logging.getLogger("evaluation").setLevel(logging.WARNING)
     app.conf.task_always_eager = False
-    tmp = tempfile.TemporaryDirectory(prefix="loopgate-bench-")
-    logs = Path(tmp.name)
+    logs = Path(tempfile.mkdtemp(prefix="loopgate-bench-"))
     test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     figures: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
     try:
@@ -287,7 +290,10 @@ def main() -> None:
     finally:
         app.control.purge()
         connection.creation.destroy_test_db(test_name, verbosity=0)
-        tmp.cleanup()
+        if args.keep_logs:
+            print(f"worker logs: {logs}")
+        else:
+            shutil.rmtree(logs)
     print(f"database: postgresql ({test_name}); broker: {settings.CELERY_BROKER_URL}")
     print(
         f"run: {warm['items']} items, replay backend, chunks of {chunk_size}, "
