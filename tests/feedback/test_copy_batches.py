@@ -243,9 +243,16 @@ def test_concurrent_overlapping_batches_store_each_id_once(
     barrier = threading.Barrier(2, timeout=30)
     real = rows.copy_rows
 
+    copied: list[str] = []
+
     def copy_together(model: Any, batch: Sequence[dict[str, Any]]) -> None:
         barrier.wait()
-        real(model, batch)
+        try:
+            real(model, batch)
+        except IntegrityError:
+            copied.append("refused")
+            raise
+        copied.append("stored")
 
     results: dict[int, list[ItemResult]] = {}
 
@@ -264,6 +271,8 @@ def test_concurrent_overlapping_batches_store_each_id_once(
         for thread in threads:
             thread.join()
     assert Interaction.objects.count() == 300
+    # The later COPY met the other's ids and went row by row.
+    assert sorted(copied) == ["refused", "stored"]
     statuses = {n: [r.status for r in results[n]] for n in (0, 1)}
     overlap = list(zip(statuses[0][100:], statuses[1][:100], strict=True))
     assert sorted(set(overlap)) in (
