@@ -312,6 +312,11 @@ def main() -> None:
             )
     best = {count: max(r["rate"] for r in runs) for count, runs in figures.items()}
     print(f"ratio 2 / 1 processes (best runs): {best[2] / best[1]:.2f} (goal >= 1.7)")
+    cores = {
+        count: sum(r["cpu"] for r in runs) / sum(r["seconds"] for r in runs)
+        for count, runs in figures.items()
+    }
+    print(f"CPU the workers got, 2 / 1 processes: {cores[2] / cores[1]:.2f}")
 
 
 if __name__ == "__main__":
