@@ -35,6 +35,8 @@ from evaluation.spider import (
     load_tables,
     read_gold,
 )
+from targets.exceptions import GoldUnrunnable
+from targets.execution import VerifiedGold, verify_gold
 from targets.models import TargetDatabase
 from targets.schema import sqlite_path
 from targets.services import register_target_database
@@ -53,7 +55,11 @@ class ImportFileError(DomainError):
 
 @dataclass(frozen=True)
 class ImportItem:
-    """One golden example to import; `difficulty=None` means derive it."""
+    """One golden example to import; `difficulty=None` means derive it.
+
+    `line` is where the item sits in its source: the line of a JSON Lines or
+    gold file, the 1-based position in a questions file or an API list.
+    """
 
     external_id: str
     db: str
@@ -62,6 +68,41 @@ class ImportItem:
     domain: str = ""
     difficulty: str | None = None
     tags: tuple[str, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class UnrunnableItem:
+    """An item whose golden query does not run on its target, and why."""
+
+    line: int
+    external_id: str
+    db: str
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON shape the API reports."""
+        return {
+            "line": self.line,
+            "id": self.external_id,
+            "db": self.db,
+            "message": self.message,
+        }
+
+
+class UnrunnableGoldsError(DomainError):
+    """Some golden queries do not run on their target; nothing was imported."""
+
+    def __init__(self, unrunnable: list[UnrunnableItem]) -> None:
+        lines = ", ".join(str(item.line) for item in unrunnable[:20])
+        super().__init__(
+            f"{len(unrunnable)} golden queries do not run on their target "
+            f"(lines {lines}); nothing was imported. Fix them, or import the rest "
+            "with skip_invalid.",
+            field="items",
+        )
+        self.unrunnable = unrunnable
+        self.errors = [item.as_dict() for item in unrunnable]
 
 
 @dataclass
@@ -77,6 +118,7 @@ class ImportReport:
     snapshot_created: bool = False
     left_out_retired: int = 0
     counts: GoldenSetCounts | None = None
+    unrunnable: list[UnrunnableItem] = field(default_factory=list)
 
     @property
     def skipped_total(self) -> int:
@@ -135,6 +177,7 @@ def read_spider_items(
                 domain=db_id,
                 difficulty=level,
                 tags=("spider", prefix, *extra),
+                line=index + 1,
             )
         )
     return items
@@ -154,7 +197,7 @@ def read_jsonl_items(path: Path, *, id_prefix: str | None = None) -> list[Import
         if not line.strip():
             continue
         try:
-            items.append(_jsonl_item(json.loads(line), prefix))
+            items.append(_jsonl_item(json.loads(line), prefix, number))
         except (ValueError, TypeError) as exc:
             raise ImportFileError(
                 f"{path} line {number}: {exc}", field="jsonl"
@@ -162,7 +205,7 @@ def read_jsonl_items(path: Path, *, id_prefix: str | None = None) -> list[Import
     return items
 
 
-def _jsonl_item(row: object, prefix: str) -> ImportItem:
+def _jsonl_item(row: object, prefix: str, line: int) -> ImportItem:
     if not isinstance(row, dict):
         raise ValueError("expected a JSON object")
     unknown = sorted(set(row) - _JSONL_KEYS)
@@ -197,6 +240,7 @@ def _jsonl_item(row: object, prefix: str) -> ImportItem:
         domain=domain,
         difficulty=difficulty,
         tags=tuple(tags),
+        line=line,
     )
 
 
@@ -303,6 +347,7 @@ def import_golden_examples(
     databases: set[str] | None = None,
     limit_per_db: int | None = None,
     snapshot_name: str | None = None,
+    skip_invalid: bool = False,
 ) -> ImportReport:
     """Register target databases as needed and add golden examples idempotently.
 
@@ -311,9 +356,13 @@ def import_golden_examples(
     skipped and counted. JSON Lines imports (`known_databases=None`) use a
     registered target of that name, else a file found in `db_dir`. Existing
     external ids are reused unchanged. With `snapshot_name`, the imported,
-    non-retired examples are frozen into a snapshot. All or nothing: an error
-    stores nothing. Records one `evaluation.golden_example.added` per new row
-    (and the target and snapshot events) through the golden-set services.
+    non-retired examples are frozen into a snapshot. Every new item's SQL runs
+    on its target first (`verify_gold`): unless `skip_invalid` (then the others
+    are stored and the failures listed in the report), one failure raises
+    UnrunnableGoldsError listing each by line with the engine's message. All or
+    nothing: an error stores nothing. Records one `evaluation.golden_example.added`
+    per new row (and the target and snapshot events) through the golden-set
+    services.
     """
     chosen = _select(list(items), databases, limit_per_db)
     report = ImportReport()
@@ -339,20 +388,53 @@ def import_golden_examples(
     stored = {
         e.external_id: e for e in GoldenExample.objects.filter(external_id__in=wanted)
     }
+    proofs = _verify_new(runnable, stored, targets, report)
+    if report.unrunnable and not skip_invalid:
+        raise UnrunnableGoldsError(report.unrunnable)
     examples: list[GoldenExample] = []
+    created: set[int] = set()
     for item in runnable:
         example = stored.get(item.external_id)
         if example is not None:
             report.reused += 1
-        else:
-            example = _add(item, targets[item.db], acting_user, owner)
+        elif item.external_id in proofs:
+            example = _add(
+                item, targets[item.db], acting_user, owner, proofs[item.external_id]
+            )
+            created.add(example.pk)
             report.created += 1
+        else:
+            continue
         examples.append(example)
     report.skipped = dict(skipped)
     if snapshot_name:
-        _snapshot(report, examples, snapshot_name, acting_user)
+        _snapshot(report, examples, snapshot_name, acting_user, created)
     report.counts = golden_set_counts()
     return report
+
+
+def _verify_new(
+    items: list[ImportItem],
+    stored: dict[str, GoldenExample],
+    targets: dict[str, TargetDatabase],
+    report: ImportReport,
+) -> dict[str, VerifiedGold]:
+    """Run each new item's SQL on its target: external id -> proof.
+
+    Failures go to `report.unrunnable`. A file naming one id twice is verified
+    once per item; only the first is stored (`add_golden_example` reuses ids).
+    """
+    proofs: dict[str, VerifiedGold] = {}
+    for item in items:
+        if item.external_id in stored:
+            continue
+        try:
+            proofs[item.external_id] = verify_gold(targets[item.db], item.sql)
+        except GoldUnrunnable as exc:
+            report.unrunnable.append(
+                UnrunnableItem(item.line, item.external_id, item.db, exc.message)
+            )
+    return proofs
 
 
 def _add(
@@ -360,6 +442,7 @@ def _add(
     target: TargetDatabase,
     acting_user: User | None,
     owner: User | None,
+    verified: VerifiedGold,
 ) -> GoldenExample:
     difficulty = item.difficulty
     if difficulty is None:
@@ -378,6 +461,7 @@ def _add(
         tags=list(item.tags),
         owner=owner,
         external_id=item.external_id,
+        verified=verified,
     )
 
 
@@ -386,6 +470,7 @@ def _snapshot(
     examples: list[GoldenExample],
     name: str,
     acting_user: User | None,
+    verified_ids: set[int],
 ) -> None:
     active = [e for e in examples if e.retired_at is None]
     report.left_out_retired = len(examples) - len(active)
@@ -396,5 +481,5 @@ def _snapshot(
         content_hash=digest
     ).exists()
     report.snapshot = create_snapshot(
-        name=name, examples=active, acting_user=acting_user
+        name=name, examples=active, acting_user=acting_user, verified_ids=verified_ids
     )

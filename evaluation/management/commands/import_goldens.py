@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +9,8 @@ from config.exceptions import DomainError
 from evaluation.importing import (
     ImportItem,
     ImportReport,
+    UnrunnableGoldsError,
+    UnrunnableItem,
     import_golden_examples,
     read_jsonl_items,
     read_spider_items,
@@ -40,6 +43,12 @@ class Command(BaseCommand):
             "--id-prefix", help="External id prefix (default from the file name)."
         )
         parser.add_argument("--owner", help="Username owning (and adding) the items.")
+        parser.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="Store the items whose SQL runs on their target and list the "
+            "others (default: any such failure stores nothing).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         # call_command() passes keyword options unconverted: coerce here.
@@ -67,7 +76,11 @@ class Command(BaseCommand):
                 databases=databases,
                 limit_per_db=options["limit_per_db"],
                 snapshot_name=options["snapshot"],
+                skip_invalid=options["skip_invalid"],
             )
+        except UnrunnableGoldsError as exc:
+            self._print_unrunnable(exc.unrunnable, self.stderr.write)
+            raise CommandError(exc.message) from None
         except DomainError as exc:
             raise CommandError(exc.message) from None
         self._print(report)
@@ -112,6 +125,11 @@ class Command(BaseCommand):
         for reason, by_db in sorted(report.skipped.items()):
             for db, count in sorted(by_db.items()):
                 self.stdout.write(f"  skipped {db}: {count} ({reason})")
+        if report.unrunnable:
+            self.stdout.write(
+                f"Not stored, SQL does not run on the target: {len(report.unrunnable)}"
+            )
+            self._print_unrunnable(report.unrunnable, self.stdout.write)
         if report.snapshot is not None:
             state = "created" if report.snapshot_created else "reused, same content"
             self.stdout.write(
@@ -128,3 +146,10 @@ class Command(BaseCommand):
                 f"Golden set: {counts.active} active, {counts.retired} retired, "
                 f"{counts.stale} stale (older than {counts.stale_days} days)"
             )
+
+    @staticmethod
+    def _print_unrunnable(
+        items: list[UnrunnableItem], write: Callable[[str], None]
+    ) -> None:
+        for item in items:
+            write(f"  line {item.line} ({item.db}, {item.external_id}): {item.message}")

@@ -38,7 +38,6 @@ from evaluation.runs.summaries import (
     percentile,
     summarize,
 )
-from evaluation.services import add_golden_example
 from registry.models import ModelVersion, PromptTemplate, PromptVersion
 from registry.services import register_model_version
 from targets.models import TargetDatabase
@@ -47,6 +46,8 @@ from tests.evaluation.runs.run_fixtures import (
     ITEMS,
     add_goldens,
     finished_run,
+    legacy_golden,
+    legacy_snapshot,
     prompt_with,
     snapshot_of,
     verdicts,
@@ -310,14 +311,10 @@ def test_a_failing_golden_query_is_recorded_on_its_item_only(
     goldens: list[GoldenExample],
     target_db: TargetDatabase,
 ) -> None:
-    broken = add_golden_example(
-        target_database=target_db,
-        question="How many managers?",
-        sql="SELECT count(*) FROM manager",
-        source="manual",
-        acting_user=None,
+    broken = legacy_golden(
+        target_db, "How many managers?", "SELECT count(*) FROM manager"
     )
-    run = finished_run(perfect, model_v1, snapshot_of([*goldens, broken]))
+    run = finished_run(perfect, model_v1, legacy_snapshot([*goldens, broken]))
     assert run.status == EvaluationRun.Status.SUCCEEDED
     assert (run.done, run.errors) == (7, 1)
     item = run.results.get(golden_example=broken)
