@@ -26,6 +26,9 @@ def exception_handler(
     """Map domain and model validation errors to 400/409 bodies that name the field."""
     if isinstance(exc, DomainError):
         body = {exc.field or "detail": [exc.message], "code": exc.default_code}
+        # A domain error about many items may list them (e.g. a refused import).
+        if getattr(exc, "errors", None):
+            body["errors"] = exc.errors  # type: ignore[attr-defined]
         return Response(body, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         detail = (

@@ -205,6 +205,20 @@ def read_jsonl_items(path: Path, *, id_prefix: str | None = None) -> list[Import
     return items
 
 
+def read_api_items(rows: Sequence[object], *, id_prefix: str) -> list[ImportItem]:
+    """Items of an API request: JSON Lines objects, numbered from 1 as lines.
+
+    Raises ImportFileError (field ``items``) naming the first bad item.
+    """
+    items = []
+    for number, row in enumerate(rows, 1):
+        try:
+            items.append(_jsonl_item(row, id_prefix, number))
+        except (ValueError, TypeError) as exc:
+            raise ImportFileError(f"item {number}: {exc}", field="items") from None
+    return items
+
+
 def _jsonl_item(row: object, prefix: str, line: int) -> ImportItem:
     if not isinstance(row, dict):
         raise ValueError("expected a JSON object")

@@ -138,3 +138,35 @@ class SnapshotInputSerializer(serializers.Serializer):
                 {"example_ids": ["Give either example_ids or filter, not both."]}
             )
         return attrs
+
+
+class GoldenImportInputSerializer(serializers.Serializer):
+    items = serializers.ListField(
+        child=serializers.DictField(),
+        min_length=1,
+        max_length=5000,
+        help_text="JSON Lines objects: question, sql, db[, domain, difficulty, "
+        "tags, id]; `db` names a registered target database.",
+    )
+    id_prefix = serializers.SlugField(max_length=50, default="api")
+    skip_invalid = serializers.BooleanField(
+        default=False,
+        help_text="Store the items whose SQL runs and list the others "
+        "(default: one such failure stores nothing).",
+    )
+    snapshot = serializers.CharField(max_length=200, required=False)
+
+
+class UnrunnableItemSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    id = serializers.CharField(source="external_id")
+    db = serializers.CharField()
+    message = serializers.CharField()
+
+
+class GoldenImportReportSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    reused = serializers.IntegerField()
+    skipped = serializers.DictField(child=serializers.DictField())
+    unrunnable = UnrunnableItemSerializer(many=True)
+    snapshot = serializers.IntegerField(source="snapshot.pk", allow_null=True)

@@ -152,4 +152,6 @@ class Command(BaseCommand):
         items: list[UnrunnableItem], write: Callable[[str], None]
     ) -> None:
         for item in items:
-            write(f"  line {item.line} ({item.db}, {item.external_id}): {item.message}")
+            # Engine messages may span lines (PostgreSQL's LINE/caret hint).
+            message = item.message.replace("\n", "\n    ")
+            write(f"  line {item.line} ({item.db}, {item.external_id}): {message}")
