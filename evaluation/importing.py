@@ -5,9 +5,7 @@ is already stored is reused unchanged (never overwritten), so an import can be
 rerun after adding a database file or raising `--limit-per-db`.
 """
 
-import hashlib
 import json
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +15,17 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from config.exceptions import DomainError
+from evaluation.dialects import SQLGLOT_VERSION, TranspileError, canonical_dialect
+from evaluation.import_items import (
+    CheckedGold,
+    ImportFileError,
+    ImportItem,
+    UnrunnableGoldsError,
+    UnrunnableItem,
+    check_new_items,
+    jsonl_item,
+    read_api_items,
+)
 from evaluation.models import (
     GoldenExample,
     GoldenSetSnapshot,
@@ -35,8 +43,6 @@ from evaluation.spider import (
     load_tables,
     read_gold,
 )
-from targets.exceptions import GoldUnrunnable
-from targets.execution import VerifiedGold, verify_gold
 from targets.models import TargetDatabase
 from targets.schema import sqlite_path
 from targets.services import register_target_database
@@ -45,64 +51,19 @@ MISSING_FILE = "database file missing"
 NOT_IN_TABLES = "database not in tables.json"
 UNKNOWN_DATABASE = "database not registered and no file found"
 
-_SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
-_JSONL_KEYS = {"question", "sql", "db", "domain", "difficulty", "tags", "id"}
 
-
-class ImportFileError(DomainError):
-    """An input file is missing or malformed; nothing was imported."""
-
-
-@dataclass(frozen=True)
-class ImportItem:
-    """One golden example to import; `difficulty=None` means derive it.
-
-    `line` is where the item sits in its source: the line of a JSON Lines or
-    gold file, the 1-based position in a questions file or an API list.
-    """
-
-    external_id: str
-    db: str
-    question: str
-    sql: str
-    domain: str = ""
-    difficulty: str | None = None
-    tags: tuple[str, ...] = ()
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class UnrunnableItem:
-    """An item whose golden query does not run on its target, and why."""
-
-    line: int
-    external_id: str
-    db: str
-    message: str
-
-    def as_dict(self) -> dict[str, object]:
-        """The JSON shape the API reports."""
-        return {
-            "line": self.line,
-            "id": self.external_id,
-            "db": self.db,
-            "message": self.message,
-        }
-
-
-class UnrunnableGoldsError(DomainError):
-    """Some golden queries do not run on their target; nothing was imported."""
-
-    def __init__(self, unrunnable: list[UnrunnableItem]) -> None:
-        lines = ", ".join(str(item.line) for item in unrunnable[:20])
-        super().__init__(
-            f"{len(unrunnable)} golden queries do not run on their target "
-            f"(lines {lines}); nothing was imported. Fix them, or import the rest "
-            "with skip_invalid.",
-            field="items",
-        )
-        self.unrunnable = unrunnable
-        self.errors = [item.as_dict() for item in unrunnable]
+__all__ = [
+    "ImportFileError",
+    "ImportItem",
+    "ImportReport",
+    "UnrunnableGoldsError",
+    "UnrunnableItem",
+    "import_golden_examples",
+    "read_api_items",
+    "read_jsonl_items",
+    "read_spider_items",
+    "spider_table_ids",
+]
 
 
 @dataclass
@@ -119,6 +80,7 @@ class ImportReport:
     left_out_retired: int = 0
     counts: GoldenSetCounts | None = None
     unrunnable: list[UnrunnableItem] = field(default_factory=list)
+    transpiled: int = 0
 
     @property
     def skipped_total(self) -> int:
@@ -197,65 +159,12 @@ def read_jsonl_items(path: Path, *, id_prefix: str | None = None) -> list[Import
         if not line.strip():
             continue
         try:
-            items.append(_jsonl_item(json.loads(line), prefix, number))
+            items.append(jsonl_item(json.loads(line), prefix, number))
         except (ValueError, TypeError) as exc:
             raise ImportFileError(
                 f"{path} line {number}: {exc}", field="jsonl"
             ) from None
     return items
-
-
-def read_api_items(rows: Sequence[object], *, id_prefix: str) -> list[ImportItem]:
-    """Items of an API request: JSON Lines objects, numbered from 1 as lines.
-
-    Raises ImportFileError (field ``items``) naming the first bad item.
-    """
-    items = []
-    for number, row in enumerate(rows, 1):
-        try:
-            items.append(_jsonl_item(row, id_prefix, number))
-        except (ValueError, TypeError) as exc:
-            raise ImportFileError(f"item {number}: {exc}", field="items") from None
-    return items
-
-
-def _jsonl_item(row: object, prefix: str, line: int) -> ImportItem:
-    if not isinstance(row, dict):
-        raise ValueError("expected a JSON object")
-    unknown = sorted(set(row) - _JSONL_KEYS)
-    if unknown:
-        raise ValueError(f"unknown keys {unknown}")
-    for key in ("question", "sql", "db"):
-        if not isinstance(row.get(key), str) or not row[key].strip():
-            raise ValueError(f"{key!r} must be a non-empty string")
-    if not _SLUG.match(row["db"]):
-        raise ValueError("'db' must be letters, digits, '-' or '_'")
-    difficulty = row.get("difficulty")
-    if difficulty is not None and difficulty not in GoldenExample.Difficulty.values:
-        raise ValueError(
-            f"'difficulty' must be one of {GoldenExample.Difficulty.values}"
-        )
-    tags = row.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ValueError("'tags' must be a list of strings")
-    domain = row.get("domain", "")
-    if not isinstance(domain, str):
-        raise ValueError("'domain' must be a string")
-    if "id" in row:
-        key = str(row["id"])
-    else:
-        content = "\x1f".join((row["db"], row["question"].strip(), row["sql"].strip()))
-        key = "sha-" + hashlib.sha256(content.encode()).hexdigest()[:16]
-    return ImportItem(
-        external_id=f"{prefix}:{key}",
-        db=row["db"],
-        question=row["question"],
-        sql=row["sql"],
-        domain=domain,
-        difficulty=difficulty,
-        tags=tuple(tags),
-        line=line,
-    )
 
 
 def spider_table_ids(path: Path) -> set[str]:
@@ -362,6 +271,7 @@ def import_golden_examples(
     limit_per_db: int | None = None,
     snapshot_name: str | None = None,
     skip_invalid: bool = False,
+    from_dialect: str | None = None,
 ) -> ImportReport:
     """Register target databases as needed and add golden examples idempotently.
 
@@ -373,11 +283,20 @@ def import_golden_examples(
     non-retired examples are frozen into a snapshot. Every new item's SQL runs
     on its target first (`verify_gold`): unless `skip_invalid` (then the others
     are stored and the failures listed in the report), one failure raises
-    UnrunnableGoldsError listing each by line with the engine's message. All or
+    UnrunnableGoldsError listing each by line with the engine's message. With
+    `from_dialect` (the dialect the SQL was written in), items for a target of
+    another dialect are transpiled with sqlglot first and keep their original
+    SQL; those sqlglot cannot carry are listed the same way. All or
     nothing: an error stores nothing. Records one `evaluation.golden_example.added`
     per new row (and the target and snapshot events) through the golden-set
     services.
     """
+    source_dialect = ""
+    if from_dialect:
+        try:
+            source_dialect = canonical_dialect(from_dialect)
+        except TranspileError as exc:
+            raise ImportFileError(exc.args[0], field="from_dialect") from None
     chosen = _select(list(items), databases, limit_per_db)
     report = ImportReport()
     skipped: dict[str, Counter[str]] = defaultdict(Counter)
@@ -402,7 +321,9 @@ def import_golden_examples(
     stored = {
         e.external_id: e for e in GoldenExample.objects.filter(external_id__in=wanted)
     }
-    proofs = _verify_new(runnable, stored, targets, report)
+    proofs, report.unrunnable = check_new_items(
+        runnable, stored, targets, from_dialect=source_dialect
+    )
     if report.unrunnable and not skip_invalid:
         raise UnrunnableGoldsError(report.unrunnable)
     examples: list[GoldenExample] = []
@@ -417,6 +338,7 @@ def import_golden_examples(
             )
             created.add(example.pk)
             report.created += 1
+            report.transpiled += bool(proofs[item.external_id].from_dialect)
         else:
             continue
         examples.append(example)
@@ -427,47 +349,24 @@ def import_golden_examples(
     return report
 
 
-def _verify_new(
-    items: list[ImportItem],
-    stored: dict[str, GoldenExample],
-    targets: dict[str, TargetDatabase],
-    report: ImportReport,
-) -> dict[str, VerifiedGold]:
-    """Run each new item's SQL on its target: external id -> proof.
-
-    Failures go to `report.unrunnable`. A file naming one id twice is verified
-    once per item; only the first is stored (`add_golden_example` reuses ids).
-    """
-    proofs: dict[str, VerifiedGold] = {}
-    for item in items:
-        if item.external_id in stored:
-            continue
-        try:
-            proofs[item.external_id] = verify_gold(targets[item.db], item.sql)
-        except GoldUnrunnable as exc:
-            report.unrunnable.append(
-                UnrunnableItem(item.line, item.external_id, item.db, exc.message)
-            )
-    return proofs
-
-
 def _add(
     item: ImportItem,
     target: TargetDatabase,
     acting_user: User | None,
     owner: User | None,
-    verified: VerifiedGold,
+    checked: CheckedGold,
 ) -> GoldenExample:
+    sql = checked.proof.sql
     difficulty = item.difficulty
     if difficulty is None:
         try:
-            difficulty = hardness(item.sql, dialect=target.dialect)
+            difficulty = hardness(sql, dialect=target.dialect)
         except ValueError:
             difficulty = GoldenExample.Difficulty.UNKNOWN
     return add_golden_example(
         target_database=target,
         question=item.question,
-        sql=item.sql,
+        sql=sql,
         source=GoldenExample.Source.IMPORT,
         acting_user=acting_user,
         domain=item.domain,
@@ -475,7 +374,10 @@ def _add(
         tags=list(item.tags),
         owner=owner,
         external_id=item.external_id,
-        verified=verified,
+        verified=checked.proof,
+        original_sql=item.sql if checked.from_dialect else "",
+        original_dialect=checked.from_dialect,
+        transpiled_with=SQLGLOT_VERSION if checked.from_dialect else "",
     )
 
 

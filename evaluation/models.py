@@ -65,6 +65,11 @@ class GoldenExample(models.Model):
     # For approved corrections: the error classes of evaluation.error_taxonomy
     # ({"version", "classes", "details", "segment"}) of the correction it fixed.
     error_taxonomy = models.JSONField(default=dict, blank=True)
+    # For golds moved between engines: the SQL as written, its dialect and the
+    # sqlglot version that transpiled it into `sql` (blank when not transpiled).
+    original_sql = models.TextField(blank=True)
+    original_dialect = models.CharField(max_length=20, blank=True)
+    transpiled_with = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     retired_at = models.DateTimeField(null=True, blank=True)
     retired_by = models.ForeignKey(

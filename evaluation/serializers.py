@@ -45,6 +45,9 @@ class GoldenExampleSerializer(serializers.ModelSerializer):
             "source_feedback_id",
             "approved_by",
             "approved_at",
+            "original_sql",
+            "original_dialect",
+            "transpiled_with",
             "created_at",
             "is_stale",
             "retired_at",
@@ -155,6 +158,12 @@ class GoldenImportInputSerializer(serializers.Serializer):
         "(default: one such failure stores nothing).",
     )
     snapshot = serializers.CharField(max_length=200, required=False)
+    from_dialect = serializers.CharField(
+        max_length=20,
+        required=False,
+        help_text="The dialect the SQL was written in (e.g. sqlite): items for a "
+        "target of another dialect are transpiled with sqlglot.",
+    )
 
 
 class UnrunnableItemSerializer(serializers.Serializer):
@@ -162,6 +171,7 @@ class UnrunnableItemSerializer(serializers.Serializer):
     id = serializers.CharField(source="external_id")
     db = serializers.CharField()
     message = serializers.CharField()
+    stage = serializers.ChoiceField(choices=["transpile", "execute"])
 
 
 class GoldenImportReportSerializer(serializers.Serializer):
@@ -169,4 +179,5 @@ class GoldenImportReportSerializer(serializers.Serializer):
     reused = serializers.IntegerField()
     skipped = serializers.DictField(child=serializers.DictField())
     unrunnable = UnrunnableItemSerializer(many=True)
+    transpiled = serializers.IntegerField()
     snapshot = serializers.IntegerField(source="snapshot.pk", allow_null=True)

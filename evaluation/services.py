@@ -41,6 +41,9 @@ def add_golden_example(
     approved_by: User | None = None,
     error_taxonomy: dict[str, Any] | None = None,
     verified: VerifiedGold | None = None,
+    original_sql: str = "",
+    original_dialect: str = "",
+    transpiled_with: str = "",
 ) -> GoldenExample:
     """Add a golden example; the only writer of new golden rows.
 
@@ -48,7 +51,9 @@ def add_golden_example(
     imports (source=import, idempotent through `external_id`: an existing id
     returns the stored row unchanged) and people (source=manual). The SQL must
     run on the target (`targets.execution.verify_gold`); a caller that has just
-    verified it passes the proof as `verified` so it does not run twice.
+    verified it passes the proof as `verified` so it does not run twice. A gold
+    transpiled from another engine keeps the SQL as written, its dialect and the
+    sqlglot version (`original_*`, `transpiled_with`).
     Raises GoldUnrunnable (field ``sql``) otherwise. Records
     `evaluation.golden_example.added`.
     """
@@ -80,6 +85,9 @@ def add_golden_example(
         source_feedback_id=source_feedback_id,
         approved_by=approved_by,
         error_taxonomy=error_taxonomy or {},
+        original_sql=original_sql,
+        original_dialect=original_dialect,
+        transpiled_with=transpiled_with,
         approved_at=timezone.now() if approved_by is not None else None,
     )
     record_event(
@@ -90,6 +98,7 @@ def add_golden_example(
             "source": source,
             "target_database": target_database.name,
             "source_feedback_id": str(source_feedback_id or ""),
+            **({"transpiled_from": original_dialect} if original_dialect else {}),
         },
     )
     return example

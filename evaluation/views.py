@@ -79,6 +79,7 @@ class GoldenExampleImportView(APIView):
             owner=user,
             skip_invalid=data.validated_data["skip_invalid"],
             snapshot_name=data.validated_data.get("snapshot"),
+            from_dialect=data.validated_data.get("from_dialect"),
         )
         return Response(
             GoldenImportReportSerializer(report).data, status=status.HTTP_201_CREATED

@@ -20,6 +20,12 @@ from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
+from evaluation.dialects import (
+    SQLGLOT_VERSION,
+    TranspileError,
+    canonical_dialect,
+    transpile_sql,
+)
 from evaluation.exceptions import GoldenSetError
 from evaluation.models import EvaluationRun, GoldenExample, GoldenSetSnapshot
 from evaluation.services import add_golden_example, create_snapshot
@@ -190,7 +196,7 @@ def test_skip_invalid_stores_the_rest_and_lists_the_failures(
         [GOOD, "SELECT 2"]
     )
     assert "created 2" in out
-    assert "Not stored, SQL does not run on the target: 1" in out
+    assert "SQL cannot be transpiled or does not run on the target: 1" in out
     assert "line 2 (concert_singer, jsonl-golden:2): " in out
     assert GoldenSetSnapshot.objects.get().example_count == 2
 
@@ -272,6 +278,96 @@ def test_score_predictions_leaves_an_unrunnable_gold_out_with_its_message(
     assert accuracy.split()[-1] == "1.000"
 
 
+# --- moving a golden set between engines ----------------------------------------
+
+SINGER_COLUMNS = ["singer_id", "name", "country", "age"]
+
+
+def test_a_double_quoted_sqlite_string_becomes_a_string_for_postgres() -> None:
+    moved = transpile_sql(
+        DOUBLE_QUOTED, read="sqlite", write="postgresql", columns=SINGER_COLUMNS
+    )
+    assert moved == "SELECT COUNT(*) FROM singer WHERE country = 'France'"
+
+
+def test_double_quoted_columns_and_aliases_stay_identifiers() -> None:
+    sql = (
+        'SELECT "name", count(*) AS "n" FROM singer AS T1 WHERE T1."x" = 1 ORDER BY "n"'
+    )
+    moved = transpile_sql(sql, read="sqlite", write="postgres", columns=["Name"])
+    assert '"name"' in moved and 'ORDER BY "n"' in moved and 'T1."x"' in moved
+    assert "'" not in moved
+
+
+@pytest.mark.parametrize(
+    "sql", ["SELECT name FROM singer WHERE (", "SELECT 1; SELECT 2", "  "]
+)
+def test_what_sqlglot_cannot_carry_is_a_transpile_error(sql: str) -> None:
+    with pytest.raises(TranspileError):
+        transpile_sql(sql, read="postgres", write="sqlite")
+
+
+def test_dialect_names_are_sqlglot_names() -> None:
+    assert canonical_dialect("PostgreSQL") == "postgres"
+    assert canonical_dialect("sqlite") == "sqlite"
+    with pytest.raises(TranspileError, match="Unknown SQL dialect"):
+        canonical_dialect("oracle9")
+
+
+def test_import_from_another_dialect_transpiles_verifies_and_keeps_the_original(
+    target_db: TargetDatabase, tmp_path: Path
+) -> None:
+    ilike = "SELECT name FROM singer WHERE country ILIKE 'france'"
+    regex = "SELECT name FROM singer WHERE name ~ '^J'"  # No REGEXP in SQLite.
+    broken = "SELECT name FROM singer WHERE ("
+    path = jsonl(tmp_path, target_db.name, [ilike, regex, broken])
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="2 golden queries"):
+        call_command("import_goldens", "--format", "jsonl", "--file", str(path),
+                     "--from-dialect", "postgres", stderr=err)  # fmt: skip
+    text = err.getvalue()
+    assert "line 2 (concert_singer, jsonl-golden:2): " in text
+    assert "REGEXP" in text
+    assert "line 3 (concert_singer, jsonl-golden:3): Cannot transpile from " in text
+    assert not GoldenExample.objects.exists()
+    out, _ = import_jsonl(path, "--from-dialect", "postgres", "--skip-invalid")
+    assert f"Transpiled with sqlglot {SQLGLOT_VERSION}: 1" in out
+    example = GoldenExample.objects.get()
+    assert example.sql == (
+        "SELECT name FROM singer WHERE LOWER(country) LIKE LOWER('france')"
+    )
+    assert (example.original_sql, example.original_dialect) == (ilike, "postgres")
+    assert example.transpiled_with == SQLGLOT_VERSION
+
+
+def test_import_in_the_target_dialect_is_not_transpiled(
+    target_db: TargetDatabase, tmp_path: Path
+) -> None:
+    path = jsonl(tmp_path, target_db.name, [DOUBLE_QUOTED])
+    out, _ = import_jsonl(path, "--from-dialect", "sqlite")
+    example = GoldenExample.objects.get()
+    assert example.sql == DOUBLE_QUOTED
+    assert (example.original_sql, example.transpiled_with) == ("", "")
+    assert "Transpiled" not in out
+
+
+def test_api_import_reports_the_stage_and_refuses_an_unknown_dialect(
+    target_db: TargetDatabase, ml_lead: User, client_as: ClientAs
+) -> None:
+    client = client_as(ml_lead)
+    items = [{"question": "Q?", "sql": "SELECT (", "db": target_db.name}]
+    url = f"{API}/golden-examples/import/"
+    response = client.post(
+        url, {"items": items, "from_dialect": "postgres"}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["stage"] == "transpile"
+    response = client.post(url, {"items": items, "from_dialect": "nope"}, format="json")
+    assert response.status_code == 400
+    assert "Unknown SQL dialect" in response.json()["from_dialect"][0]
+    assert not GoldenExample.objects.exists()
+
+
 # --- PostgreSQL -----------------------------------------------------------------
 
 
@@ -331,6 +427,24 @@ def test_sqlite_golds_imported_onto_postgres_are_reported_not_stored(
     out, _ = import_jsonl(path, "--skip-invalid")
     assert GoldenExample.objects.get().sql == GOOD
     assert "line 2 (concerts-pg, jsonl-golden:2): " in out
+
+
+@pytest.mark.postgres
+def test_a_sqlite_set_moved_to_postgres_runs_there_except_what_cannot(
+    pg_target: TargetDatabase, tmp_path: Path
+) -> None:
+    path = jsonl(tmp_path, pg_target.name, [GOOD, DOUBLE_QUOTED, UNGROUPED])
+    out, _ = import_jsonl(path, "--from-dialect", "sqlite", "--skip-invalid")
+    assert "created 2" in out
+    assert "line 3 (concerts-pg, jsonl-golden:3): " in out
+    assert "must appear in the GROUP BY clause" in out
+    moved = GoldenExample.objects.get(original_sql=DOUBLE_QUOTED)
+    assert moved.sql == "SELECT COUNT(*) FROM singer WHERE country = 'France'"
+    assert (moved.original_dialect, moved.transpiled_with) == (
+        "sqlite",
+        SQLGLOT_VERSION,
+    )
+    assert verify_gold(pg_target, moved.sql).result.rows == [(4,)]
 
 
 @pytest.mark.postgres

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.exceptions import DomainError
+from evaluation.dialects import SQLGLOT_VERSION
 from evaluation.importing import (
     ImportItem,
     ImportReport,
@@ -44,6 +45,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--owner", help="Username owning (and adding) the items.")
         parser.add_argument(
+            "--from-dialect",
+            help="The SQL dialect the file was written in (e.g. sqlite): items for "
+            "a target of another dialect are transpiled with sqlglot.",
+        )
+        parser.add_argument(
             "--skip-invalid",
             action="store_true",
             help="Store the items whose SQL runs on their target and list the "
@@ -77,6 +83,7 @@ class Command(BaseCommand):
                 limit_per_db=options["limit_per_db"],
                 snapshot_name=options["snapshot"],
                 skip_invalid=options["skip_invalid"],
+                from_dialect=options["from_dialect"],
             )
         except UnrunnableGoldsError as exc:
             self._print_unrunnable(exc.unrunnable, self.stderr.write)
@@ -125,9 +132,15 @@ class Command(BaseCommand):
         for reason, by_db in sorted(report.skipped.items()):
             for db, count in sorted(by_db.items()):
                 self.stdout.write(f"  skipped {db}: {count} ({reason})")
+        if report.transpiled:
+            self.stdout.write(
+                f"Transpiled with sqlglot {SQLGLOT_VERSION}: {report.transpiled} "
+                "(the SQL as written is kept)"
+            )
         if report.unrunnable:
             self.stdout.write(
-                f"Not stored, SQL does not run on the target: {len(report.unrunnable)}"
+                "Not stored, SQL cannot be transpiled or does not run on the "
+                f"target: {len(report.unrunnable)}"
             )
             self._print_unrunnable(report.unrunnable, self.stdout.write)
         if report.snapshot is not None:
