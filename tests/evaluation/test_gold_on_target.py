@@ -17,6 +17,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import Client
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
@@ -476,3 +477,16 @@ def test_a_double_quoted_gold_on_postgres_is_a_gold_error_not_a_miss(
     assert run.summary["gold_errors"] == [
         {"golden_example": broken.pk, "error": item.error}
     ]
+
+
+def test_the_admin_shows_what_a_transpiled_gold_was_written_as(
+    target_db: TargetDatabase, ml_lead: User, tmp_path: Path, client: Client
+) -> None:
+    ilike = "SELECT name FROM singer WHERE country ILIKE 'france'"
+    import_jsonl(jsonl(tmp_path, target_db.name, [ilike]), "--from-dialect", "postgres")
+    example = GoldenExample.objects.get()
+    client.force_login(ml_lead)
+    page = client.get(f"/admin/evaluation/goldenexample/{example.pk}/change/")
+    assert page.status_code == 200
+    assert b"country ILIKE" in page.content
+    assert SQLGLOT_VERSION.encode() in page.content
