@@ -68,10 +68,16 @@ class UnrunnableGoldsError(DomainError):
 
     def __init__(self, unrunnable: list[UnrunnableItem]) -> None:
         lines = ", ".join(str(item.line) for item in unrunnable[:20])
+        more = ", ..." if len(unrunnable) > 20 else ""
+        how = (
+            "cannot be transpiled or do not run"
+            if any(item.stage == "transpile" for item in unrunnable)
+            else "do not run"
+        )
         super().__init__(
-            f"{len(unrunnable)} golden queries do not run on their target "
-            f"(lines {lines}); nothing was imported. Fix them, or import the rest "
-            "with skip_invalid.",
+            f"{len(unrunnable)} golden queries {how} on their target "
+            f"(lines {lines}{more}); nothing was imported. Fix them, or import the "
+            "rest with skip_invalid.",
             field="items",
         )
         self.unrunnable = unrunnable
