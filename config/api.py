@@ -27,7 +27,13 @@ def exception_handler(
     if isinstance(exc, DomainError):
         # A field's errors are a list (as DRF's); `detail` is one string (ApiError).
         message: str | list[str] = [exc.message] if exc.field else exc.message
-        body = {exc.field or "detail": message, "code": exc.default_code}
+        body: dict[str, object] = {
+            exc.field or "detail": message,
+            "code": exc.default_code,
+        }
+        # A domain error about many items may list them (e.g. a refused import).
+        if getattr(exc, "errors", None):
+            body["errors"] = exc.errors  # type: ignore[attr-defined]
         return Response(body, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         detail = (

@@ -5,9 +5,7 @@ is already stored is reused unchanged (never overwritten), so an import can be
 rerun after adding a database file or raising `--limit-per-db`.
 """
 
-import hashlib
 import json
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +15,17 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from config.exceptions import DomainError
+from evaluation.dialects import SQLGLOT_VERSION, TranspileError, canonical_dialect
+from evaluation.import_items import (
+    CheckedGold,
+    ImportFileError,
+    ImportItem,
+    UnrunnableGoldsError,
+    UnrunnableItem,
+    check_new_items,
+    jsonl_item,
+    read_api_items,
+)
 from evaluation.models import (
     GoldenExample,
     GoldenSetSnapshot,
@@ -43,25 +51,19 @@ MISSING_FILE = "database file missing"
 NOT_IN_TABLES = "database not in tables.json"
 UNKNOWN_DATABASE = "database not registered and no file found"
 
-_SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
-_JSONL_KEYS = {"question", "sql", "db", "domain", "difficulty", "tags", "id"}
 
-
-class ImportFileError(DomainError):
-    """An input file is missing or malformed; nothing was imported."""
-
-
-@dataclass(frozen=True)
-class ImportItem:
-    """One golden example to import; `difficulty=None` means derive it."""
-
-    external_id: str
-    db: str
-    question: str
-    sql: str
-    domain: str = ""
-    difficulty: str | None = None
-    tags: tuple[str, ...] = ()
+__all__ = [
+    "ImportFileError",
+    "ImportItem",
+    "ImportReport",
+    "UnrunnableGoldsError",
+    "UnrunnableItem",
+    "import_golden_examples",
+    "read_api_items",
+    "read_jsonl_items",
+    "read_spider_items",
+    "spider_table_ids",
+]
 
 
 @dataclass
@@ -77,6 +79,8 @@ class ImportReport:
     snapshot_created: bool = False
     left_out_retired: int = 0
     counts: GoldenSetCounts | None = None
+    unrunnable: list[UnrunnableItem] = field(default_factory=list)
+    transpiled: int = 0
 
     @property
     def skipped_total(self) -> int:
@@ -135,6 +139,7 @@ def read_spider_items(
                 domain=db_id,
                 difficulty=level,
                 tags=("spider", prefix, *extra),
+                line=index + 1,
             )
         )
     return items
@@ -154,50 +159,12 @@ def read_jsonl_items(path: Path, *, id_prefix: str | None = None) -> list[Import
         if not line.strip():
             continue
         try:
-            items.append(_jsonl_item(json.loads(line), prefix))
+            items.append(jsonl_item(json.loads(line), prefix, number))
         except (ValueError, TypeError) as exc:
             raise ImportFileError(
                 f"{path} line {number}: {exc}", field="jsonl"
             ) from None
     return items
-
-
-def _jsonl_item(row: object, prefix: str) -> ImportItem:
-    if not isinstance(row, dict):
-        raise ValueError("expected a JSON object")
-    unknown = sorted(set(row) - _JSONL_KEYS)
-    if unknown:
-        raise ValueError(f"unknown keys {unknown}")
-    for key in ("question", "sql", "db"):
-        if not isinstance(row.get(key), str) or not row[key].strip():
-            raise ValueError(f"{key!r} must be a non-empty string")
-    if not _SLUG.match(row["db"]):
-        raise ValueError("'db' must be letters, digits, '-' or '_'")
-    difficulty = row.get("difficulty")
-    if difficulty is not None and difficulty not in GoldenExample.Difficulty.values:
-        raise ValueError(
-            f"'difficulty' must be one of {GoldenExample.Difficulty.values}"
-        )
-    tags = row.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ValueError("'tags' must be a list of strings")
-    domain = row.get("domain", "")
-    if not isinstance(domain, str):
-        raise ValueError("'domain' must be a string")
-    if "id" in row:
-        key = str(row["id"])
-    else:
-        content = "\x1f".join((row["db"], row["question"].strip(), row["sql"].strip()))
-        key = "sha-" + hashlib.sha256(content.encode()).hexdigest()[:16]
-    return ImportItem(
-        external_id=f"{prefix}:{key}",
-        db=row["db"],
-        question=row["question"],
-        sql=row["sql"],
-        domain=domain,
-        difficulty=difficulty,
-        tags=tuple(tags),
-    )
 
 
 def spider_table_ids(path: Path) -> set[str]:
@@ -303,6 +270,8 @@ def import_golden_examples(
     databases: set[str] | None = None,
     limit_per_db: int | None = None,
     snapshot_name: str | None = None,
+    skip_invalid: bool = False,
+    from_dialect: str | None = None,
 ) -> ImportReport:
     """Register target databases as needed and add golden examples idempotently.
 
@@ -311,10 +280,23 @@ def import_golden_examples(
     skipped and counted. JSON Lines imports (`known_databases=None`) use a
     registered target of that name, else a file found in `db_dir`. Existing
     external ids are reused unchanged. With `snapshot_name`, the imported,
-    non-retired examples are frozen into a snapshot. All or nothing: an error
-    stores nothing. Records one `evaluation.golden_example.added` per new row
-    (and the target and snapshot events) through the golden-set services.
+    non-retired examples are frozen into a snapshot. Every new item's SQL runs
+    on its target first (`verify_gold`): unless `skip_invalid` (then the others
+    are stored and the failures listed in the report), one failure raises
+    UnrunnableGoldsError listing each by line with the engine's message. With
+    `from_dialect` (the dialect the SQL was written in), items for a target of
+    another dialect are transpiled with sqlglot first and keep their original
+    SQL; those sqlglot cannot carry are listed the same way. All or
+    nothing: an error stores nothing. Records one `evaluation.golden_example.added`
+    per new row (and the target and snapshot events) through the golden-set
+    services.
     """
+    source_dialect = ""
+    if from_dialect:
+        try:
+            source_dialect = canonical_dialect(from_dialect)
+        except TranspileError as exc:
+            raise ImportFileError(exc.args[0], field="from_dialect") from None
     chosen = _select(list(items), databases, limit_per_db)
     report = ImportReport()
     skipped: dict[str, Counter[str]] = defaultdict(Counter)
@@ -339,18 +321,30 @@ def import_golden_examples(
     stored = {
         e.external_id: e for e in GoldenExample.objects.filter(external_id__in=wanted)
     }
+    proofs, report.unrunnable = check_new_items(
+        runnable, stored, targets, from_dialect=source_dialect
+    )
+    if report.unrunnable and not skip_invalid:
+        raise UnrunnableGoldsError(report.unrunnable)
     examples: list[GoldenExample] = []
+    created: set[int] = set()
     for item in runnable:
         example = stored.get(item.external_id)
         if example is not None:
             report.reused += 1
-        else:
-            example = _add(item, targets[item.db], acting_user, owner)
+        elif item.external_id in proofs:
+            example = _add(
+                item, targets[item.db], acting_user, owner, proofs[item.external_id]
+            )
+            created.add(example.pk)
             report.created += 1
+            report.transpiled += bool(proofs[item.external_id].from_dialect)
+        else:
+            continue
         examples.append(example)
     report.skipped = dict(skipped)
     if snapshot_name:
-        _snapshot(report, examples, snapshot_name, acting_user)
+        _snapshot(report, examples, snapshot_name, acting_user, created)
     report.counts = golden_set_counts()
     return report
 
@@ -360,17 +354,19 @@ def _add(
     target: TargetDatabase,
     acting_user: User | None,
     owner: User | None,
+    checked: CheckedGold,
 ) -> GoldenExample:
+    sql = checked.proof.sql
     difficulty = item.difficulty
     if difficulty is None:
         try:
-            difficulty = hardness(item.sql, dialect=target.dialect)
+            difficulty = hardness(sql, dialect=target.dialect)
         except ValueError:
             difficulty = GoldenExample.Difficulty.UNKNOWN
     return add_golden_example(
         target_database=target,
         question=item.question,
-        sql=item.sql,
+        sql=sql,
         source=GoldenExample.Source.IMPORT,
         acting_user=acting_user,
         domain=item.domain,
@@ -378,6 +374,10 @@ def _add(
         tags=list(item.tags),
         owner=owner,
         external_id=item.external_id,
+        verified=checked.proof,
+        original_sql=item.sql if checked.from_dialect else "",
+        original_dialect=checked.from_dialect,
+        transpiled_with=SQLGLOT_VERSION if checked.from_dialect else "",
     )
 
 
@@ -386,6 +386,7 @@ def _snapshot(
     examples: list[GoldenExample],
     name: str,
     acting_user: User | None,
+    verified_ids: set[int],
 ) -> None:
     active = [e for e in examples if e.retired_at is None]
     report.left_out_retired = len(examples) - len(active)
@@ -396,5 +397,5 @@ def _snapshot(
         content_hash=digest
     ).exists()
     report.snapshot = create_snapshot(
-        name=name, examples=active, acting_user=acting_user
+        name=name, examples=active, acting_user=acting_user, verified_ids=verified_ids
     )

@@ -65,6 +65,11 @@ class GoldenExample(models.Model):
     # For approved corrections: the error classes of evaluation.error_taxonomy
     # ({"version", "classes", "details", "segment"}) of the correction it fixed.
     error_taxonomy = models.JSONField(default=dict, blank=True)
+    # For golds moved between engines: the SQL as written, its dialect and the
+    # sqlglot version that transpiled it into `sql` (blank when not transpiled).
+    original_sql = models.TextField(blank=True)
+    original_dialect = models.CharField(max_length=20, blank=True)
+    transpiled_with = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     retired_at = models.DateTimeField(null=True, blank=True)
     retired_by = models.ForeignKey(
@@ -207,10 +212,11 @@ class EvaluationResult(models.Model):
     execution_match = models.BooleanField(default=False)
     row_count_ok = models.BooleanField(default=False)
     error = models.TextField(blank=True)
-    # e.g. rate_limited, timeout, QueryFailed, gold_failed: lets people filter
+    # e.g. rate_limited, timeout, QueryFailed, gold_error: lets people filter
     # results by cause. `scored` is False when no prediction could be scored at all
     # (the backend failed after its retries, or the golden query failed): such
-    # items are the run's `errors`, and count as misses in every metric.
+    # items are the run's `errors`, and count as misses in every metric, except
+    # gold_error items, which are left out of every rate (runs.summaries).
     error_kind = models.CharField(max_length=40, blank=True)
     scored = models.BooleanField(default=True)
     latency_ms = models.FloatField(null=True, blank=True)

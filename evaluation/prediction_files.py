@@ -51,7 +51,8 @@ __all__ = [
 ]
 
 MISSING_DATABASE = "database file missing"
-GOLD_FAILED = "golden query failed"
+# The error kind runs give the same case (evaluation.runs.summaries.GOLD_ERROR).
+GOLD_FAILED = "gold_error"
 GOLD_TOO_LARGE = "golden result too large"
 CSV_FIELDS = (
     "index",
@@ -78,6 +79,8 @@ class ScoredItem:
     hardness: str
     score: ItemScore | None
     not_runnable: str = ""
+    # The engine's message when the golden query failed.
+    error: str = ""
 
 
 @dataclass
@@ -197,9 +200,8 @@ def _score_one(
         gold = prepare_gold(gold_sql, sandbox, mode=mode, schema=schema)
     except GoldQueryError as exc:
         too_large = isinstance(exc.__cause__, ResultTooLarge)
-        return ScoredItem(
-            index, db, level, None, GOLD_TOO_LARGE if too_large else GOLD_FAILED
-        )
+        reason = GOLD_TOO_LARGE if too_large else GOLD_FAILED
+        return ScoredItem(index, db, level, None, reason, str(exc))
     score = score_item(pred_sql, gold, sandbox, mode=mode, schema=schema)
     return ScoredItem(index, db, level, score)
 
@@ -226,6 +228,9 @@ def format_report(report: OfflineReport) -> str:
         lines.append(f"Not runnable, left out of every rate: {total - scored} items")
         for (db, reason), count in sorted(left_out.items()):
             lines.append(f"  {db}: {count} ({reason})")
+        for item in report.items:
+            if item.error:
+                lines.append(f"  item {item.index + 1} ({item.db}): {item.error}")
     levels = _levels(report)
     by_level = report.summary.get("segments", {}).get("hardness", {})
     columns = [*levels, "all"]
@@ -259,7 +264,9 @@ def write_csv(report: OfflineReport, handle: TextIO) -> None:
         score = item.score
         if score is None:
             verdicts = ["", "", "", ""]
-            error = f"not runnable: {item.not_runnable}"
+            error = ": ".join(
+                filter(None, ("not runnable", item.not_runnable, item.error))
+            )
             writer.writerow([item.index, item.db, item.hardness, *verdicts, error])
             continue
         writer.writerow(

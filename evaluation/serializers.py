@@ -45,6 +45,9 @@ class GoldenExampleSerializer(serializers.ModelSerializer):
             "source_feedback_id",
             "approved_by",
             "approved_at",
+            "original_sql",
+            "original_dialect",
+            "transpiled_with",
             "created_at",
             "is_stale",
             "retired_at",
@@ -138,3 +141,43 @@ class SnapshotInputSerializer(serializers.Serializer):
                 {"example_ids": ["Give either example_ids or filter, not both."]}
             )
         return attrs
+
+
+class GoldenImportInputSerializer(serializers.Serializer):
+    items = serializers.ListField(
+        child=serializers.DictField(),
+        min_length=1,
+        max_length=5000,
+        help_text="JSON Lines objects: question, sql, db[, domain, difficulty, "
+        "tags, id]; `db` names a registered target database.",
+    )
+    id_prefix = serializers.SlugField(max_length=50, default="api")
+    skip_invalid = serializers.BooleanField(
+        default=False,
+        help_text="Store the items whose SQL runs and list the others "
+        "(default: one such failure stores nothing).",
+    )
+    snapshot = serializers.CharField(max_length=200, required=False)
+    from_dialect = serializers.CharField(
+        max_length=20,
+        required=False,
+        help_text="The dialect the SQL was written in (e.g. sqlite): items for a "
+        "target of another dialect are transpiled with sqlglot.",
+    )
+
+
+class UnrunnableItemSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    id = serializers.CharField(source="external_id")
+    db = serializers.CharField()
+    message = serializers.CharField()
+    stage = serializers.ChoiceField(choices=["transpile", "execute"])
+
+
+class GoldenImportReportSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    reused = serializers.IntegerField()
+    skipped = serializers.DictField(child=serializers.DictField())
+    unrunnable = UnrunnableItemSerializer(many=True)
+    transpiled = serializers.IntegerField()
+    snapshot = serializers.IntegerField(source="snapshot.pk", allow_null=True)

@@ -1,6 +1,6 @@
 """Evaluation writes with business meaning."""
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 from uuid import UUID
 
@@ -18,13 +18,9 @@ from evaluation.models import (
 from evaluation.selectors import list_golden_examples
 from evaluation.spider import hardness
 from registry.content import content_hash
-from targets.execution import run_on_target
+from targets.exceptions import GoldUnrunnable
+from targets.execution import VerifiedGold, verify_gold
 from targets.models import TargetDatabase
-from targets.sandbox import SandboxError
-from targets.schema import (
-    SchemaCaptureError,
-)
-from targets.sqlgate import SQLRejected
 
 
 @transaction.atomic
@@ -44,12 +40,21 @@ def add_golden_example(
     source_feedback_id: UUID | None = None,
     approved_by: User | None = None,
     error_taxonomy: dict[str, Any] | None = None,
+    verified: VerifiedGold | None = None,
+    original_sql: str = "",
+    original_dialect: str = "",
+    transpiled_with: str = "",
 ) -> GoldenExample:
     """Add a golden example; the only writer of new golden rows.
 
     Callers: the review queue (source=review, with provenance and approver),
     imports (source=import, idempotent through `external_id`: an existing id
-    returns the stored row unchanged) and people (source=manual). Records
+    returns the stored row unchanged) and people (source=manual). The SQL must
+    run on the target (`targets.execution.verify_gold`); a caller that has just
+    verified it passes the proof as `verified` so it does not run twice. A gold
+    transpiled from another engine keeps the SQL as written, its dialect and the
+    sqlglot version (`original_*`, `transpiled_with`).
+    Raises GoldUnrunnable (field ``sql``) otherwise. Records
     `evaluation.golden_example.added`.
     """
     if source not in GoldenExample.Source.values:
@@ -64,6 +69,8 @@ def add_golden_example(
         existing = GoldenExample.objects.filter(external_id=external_id).first()
         if existing is not None:
             return existing
+    if verified is None or not verified.covers(target_database, sql):
+        verify_gold(target_database, sql)
     example = GoldenExample.objects.create(
         target_database=target_database,
         question=question.strip(),
@@ -78,6 +85,9 @@ def add_golden_example(
         source_feedback_id=source_feedback_id,
         approved_by=approved_by,
         error_taxonomy=error_taxonomy or {},
+        original_sql=original_sql,
+        original_dialect=original_dialect,
+        transpiled_with=transpiled_with,
         approved_at=timezone.now() if approved_by is not None else None,
     )
     record_event(
@@ -88,32 +98,24 @@ def add_golden_example(
             "source": source,
             "target_database": target_database.name,
             "source_feedback_id": str(source_feedback_id or ""),
+            **({"transpiled_from": original_dialect} if original_dialect else {}),
         },
     )
     return example
 
 
-def check_manual_sql(*, target_database: TargetDatabase, sql: str) -> None:
+def check_manual_sql(*, target_database: TargetDatabase, sql: str) -> VerifiedGold:
     """Raise GoldenSetError (field ``sql``) unless ``sql`` is a usable answer.
 
-    It must pass the gate and run on the target with its whole result: a result
-    cut at the row cap or refused as too large would make every later score
-    against it unscorable, so it is refused here, as the review path does.
+    It must run on the target with its whole result (`verify_gold`); the proof
+    returned lets `add_golden_example` skip a second execution.
     """
     if not sql.strip():
         raise GoldenSetError("An expected SQL is required.", field="sql")
     try:
-        result = run_on_target(target_database, sql)
-    except (SQLRejected, SandboxError, SchemaCaptureError) as exc:
-        raise GoldenSetError(
-            f"The SQL does not run on {target_database.name}: {exc}", field="sql"
-        ) from None
-    if result.truncated:
-        raise GoldenSetError(
-            f"The SQL returns more than {len(result.rows)} rows on "
-            f"{target_database.name}: an expected result must be complete.",
-            field="sql",
-        )
+        return verify_gold(target_database, sql)
+    except GoldUnrunnable as exc:
+        raise GoldenSetError(exc.message, field="sql") from None
 
 
 def add_manual_golden_example(
@@ -134,7 +136,7 @@ def add_manual_golden_example(
     hardness of the SQL is used. The owner defaults to the acting user. Records
     `evaluation.golden_example.added` through `add_golden_example`.
     """
-    check_manual_sql(target_database=target_database, sql=sql)
+    verified = check_manual_sql(target_database=target_database, sql=sql)
     if difficulty is None:
         try:
             difficulty = hardness(sql, dialect=target_database.dialect)
@@ -150,6 +152,7 @@ def add_manual_golden_example(
         difficulty=difficulty,
         tags=tags,
         owner=owner or acting_user,
+        verified=verified,
     )
 
 
@@ -187,17 +190,39 @@ def snapshot_content_hash(examples: Iterable[GoldenExample]) -> str:
     return content_hash({"examples": content})
 
 
+def _require_runnable(
+    examples: Iterable[GoldenExample], *, verified_ids: set[int]
+) -> None:
+    failures = []
+    for example in examples:
+        if example.pk in verified_ids:
+            continue
+        try:
+            verify_gold(example.target_database, example.sql)
+        except GoldUnrunnable as exc:
+            failures.append(f"#{example.pk}: {exc.message}")
+    if failures:
+        raise GoldenSetError(
+            f"{len(failures)} golden examples do not run on their target; retire "
+            f"or replace them first. {' | '.join(failures[:10])}",
+            field="examples",
+        )
+
+
 @transaction.atomic
 def create_snapshot(
     *,
     name: str,
     examples: Iterable[GoldenExample],
     acting_user: User | None,
+    verified_ids: Collection[int] = (),
 ) -> GoldenSetSnapshot:
     """Freeze a list of golden examples into an immutable, content-hashed snapshot.
 
     Idempotent: the same content returns the existing snapshot. Retired examples
-    are refused. Records `evaluation.snapshot.created`.
+    are refused, and so is a new snapshot holding an example whose SQL no longer
+    runs on its target (each is run, except `verified_ids` a caller has just
+    verified). Records `evaluation.snapshot.created`.
     """
     chosen = list(examples)
     if not chosen:
@@ -212,6 +237,7 @@ def create_snapshot(
     existing = GoldenSetSnapshot.objects.filter(content_hash=digest).first()
     if existing is not None:
         return existing
+    _require_runnable(chosen, verified_ids=set(verified_ids))
     snapshot = GoldenSetSnapshot.objects.create(
         name=name,
         content_hash=digest,

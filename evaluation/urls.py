@@ -11,6 +11,11 @@ urlpatterns = [
         name="golden-example-list",
     ),
     path(
+        "golden-examples/import/",
+        views.GoldenExampleImportView.as_view(),
+        name="golden-example-import",
+    ),
+    path(
         "golden-examples/<int:pk>/",
         views.GoldenExampleDetailView.as_view(),
         name="golden-example-detail",

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from accounts.permissions import authenticated_user
 from evaluation import selectors, services
 from evaluation.filters import GoldenExampleFilter
+from evaluation.importing import import_golden_examples, read_api_items
 from evaluation.models import (
     GoldenExample,
     GoldenSetSnapshot,
@@ -18,6 +19,8 @@ from evaluation.models import (
 from evaluation.serializers import (
     GoldenExampleInputSerializer,
     GoldenExampleSerializer,
+    GoldenImportInputSerializer,
+    GoldenImportReportSerializer,
     RetireInputSerializer,
     SnapshotDetailSerializer,
     SnapshotInputSerializer,
@@ -46,6 +49,40 @@ class GoldenExampleListView(generics.ListAPIView):
         shown = selectors.list_golden_examples().get(pk=example.pk)
         return Response(
             GoldenExampleSerializer(shown).data, status=status.HTTP_201_CREATED
+        )
+
+
+class GoldenExampleImportView(APIView):
+    """Import golden examples onto registered targets, idempotent by id.
+
+    Each new item's SQL must run on its target: a failure stores nothing (400
+    with `errors` listing each by line and the engine message) unless
+    `skip_invalid`, which stores the rest and lists the failures.
+    """
+
+    write_permission = "evaluation.add_goldenexample"
+
+    @extend_schema(
+        request=GoldenImportInputSerializer,
+        responses={201: GoldenImportReportSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = GoldenImportInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticated_user(request)
+        report = import_golden_examples(
+            items=read_api_items(
+                data.validated_data["items"], id_prefix=data.validated_data["id_prefix"]
+            ),
+            db_dir=None,
+            acting_user=user,
+            owner=user,
+            skip_invalid=data.validated_data["skip_invalid"],
+            snapshot_name=data.validated_data.get("snapshot"),
+            from_dialect=data.validated_data.get("from_dialect"),
+        )
+        return Response(
+            GoldenImportReportSerializer(report).data, status=status.HTTP_201_CREATED
         )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from feedback.redaction import redact
 from targets.execution import run_on_target
 from targets.models import TargetDatabase
-from targets.sandbox import ResultTooLarge, SandboxError
+from targets.sandbox import QueryResult, ResultTooLarge, SandboxError
 from targets.schema import SchemaCaptureError
 from targets.sqlgate import SQLRejected
 
@@ -65,4 +65,9 @@ def execute_on_target(*, target: TargetDatabase, sql: str) -> Execution:
         raise ExecutionFailed(redact(f"Failed on the target: {exc}").text) from None
     if result.truncated:
         raise ExecutionFailed(f"Returns more than {len(result.rows)} rows.")
+    return execution_of(result)
+
+
+def execution_of(result: QueryResult) -> Execution:
+    """The fingerprint of a complete result."""
     return Execution(digest=result_digest(result.rows), rows=len(result.rows))

@@ -35,7 +35,9 @@ from feedback.exceptions import ReviewConflictError, ReviewError
 from feedback.guidelines import guideline_in_force
 from feedback.models import ReviewItem
 from feedback.redaction import redact
-from feedback.result_digest import ExecutionFailed, execute_on_target
+from feedback.result_digest import ExecutionFailed, execute_on_target, execution_of
+from targets.exceptions import GoldUnrunnable
+from targets.execution import verify_gold
 
 State = ReviewItem.State
 
@@ -300,9 +302,10 @@ def approve_decided(
     assert item.feedback is not None  # noqa: S101 (a correction item has one)
     final_sql = redact(sql).text.strip() if sql else item.feedback.corrected_sql
     try:
-        execution = execute_on_target(target=item.target_database, sql=final_sql)
-    except ExecutionFailed as exc:
-        raise ReviewError(exc.message, field="sql") from None
+        verified = verify_gold(item.target_database, final_sql)
+    except GoldUnrunnable as exc:
+        raise ReviewError(redact(exc.message).text, field="sql") from None
+    execution = execution_of(verified.result)
     other = _contradicted_by(item, execution.digest)
     if other is not None:
         raise ReviewConflictError(
@@ -323,6 +326,7 @@ def approve_decided(
         source_feedback_id=item.feedback_id,
         approved_by=acting_user,
         error_taxonomy=taxonomy,
+        verified=verified,
     )
     item.error_taxonomy = taxonomy
     item.approved_sql = final_sql

@@ -9,15 +9,17 @@ from pathlib import Path
 
 from django.conf import settings
 
+from targets.exceptions import GoldUnrunnable
 from targets.models import TargetDatabase
 from targets.sandbox import (
     QueryResult,
     Sandbox,
+    SandboxError,
     SandboxMisconfigured,
     sandbox_for,
 )
 from targets.schema import SchemaCaptureError, postgres_dsn, sqlite_path
-from targets.sqlgate import check_sql
+from targets.sqlgate import SQLRejected, check_sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +73,46 @@ def run_on_target(target: TargetDatabase, sql: str) -> QueryResult:
     """
     checked = check_sql(sql, dialect=target.dialect)
     return sandbox_for_target(target).run(checked)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedGold:
+    """Proof that a golden query ran on its target with a complete result."""
+
+    target_id: int
+    sql: str
+    result: QueryResult
+
+    def covers(self, target: TargetDatabase, sql: str) -> bool:
+        """Whether this proves ``sql`` on ``target`` (surrounding blanks aside)."""
+        return self.target_id == target.pk and self.sql == sql.strip()
+
+
+def verify_gold(target: TargetDatabase, sql: str) -> VerifiedGold:
+    """Run a golden query on its target, as every way into the golden set must.
+
+    The query goes through the gate and the sandbox (`run_on_target`) and must
+    return its whole result: a gold cut at the row cap, refused as too large, or
+    failing on the engine would leave every later score against it meaningless.
+    Raises GoldUnrunnable (field ``sql``) carrying the engine's own message.
+    Reads only; callers may retry.
+    """
+    try:
+        result = run_on_target(target, sql)
+    except SQLRejected as exc:
+        problem = f"refused by the SQL gate: {exc.reason}"
+    except (SandboxError, SchemaCaptureError) as exc:
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:
+        raise GoldUnrunnable(
+            f"The golden query does not run on {target.name}: {problem}", field="sql"
+        )
+    if result.truncated:
+        raise GoldUnrunnable(
+            f"The golden query returns more than {len(result.rows)} rows on "
+            f"{target.name}: a golden result must be complete.",
+            field="sql",
+        )
+    return VerifiedGold(target_id=target.pk, sql=sql.strip(), result=result)

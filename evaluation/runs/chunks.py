@@ -27,7 +27,7 @@ from evaluation.models import (
 )
 from evaluation.runs.alerts import raise_regression_alerts
 from evaluation.runs.gold_cache import gold_results_for
-from evaluation.runs.summaries import ItemOutcome, summarize
+from evaluation.runs.summaries import GOLD_ERROR, ItemOutcome, summarize
 from evaluation.scoring import GoldResult, score_item
 from targets.execution import sandbox_for_target
 from targets.sandbox import SandboxError
@@ -119,9 +119,10 @@ def _evaluate(
 ) -> EvaluationResult:
     target = example.target_database
     if isinstance(gold, str):
-        # Unscorable whatever the prediction: no request is spent on it.
+        # Unscorable whatever the prediction: no request is spent on it, and
+        # the item is left out of the rates (summaries.GOLD_ERROR).
         skipped = Generation("", 0.0, 0)
-        return _unscored(run, example, skipped, f"golden query: {gold}", "gold_failed")
+        return _unscored(run, example, skipped, f"golden query: {gold}", GOLD_ERROR)
     if isinstance(backend, BackendConfigurationError):
         failed = Generation("", 0.0, 0)
         return _unscored(run, example, failed, backend.message, "configuration")
@@ -232,7 +233,7 @@ def _progress(run: EvaluationRun) -> None:
 
 
 def _finish(run: EvaluationRun) -> None:
-    rows = run.results.values_list(
+    rows = run.results.exclude(error_kind=GOLD_ERROR).values_list(
         "exact_match",
         "executed",
         "execution_match",
@@ -241,7 +242,10 @@ def _finish(run: EvaluationRun) -> None:
         "golden_example__domain",
         "golden_example__difficulty",
     )
-    run.summary = summarize(ItemOutcome(*row) for row in rows)
+    gold_errors = run.results.filter(error_kind=GOLD_ERROR).values_list(
+        "golden_example_id", "error"
+    )
+    run.summary = summarize((ItemOutcome(*row) for row in rows), gold_errors)
     failed = run.total > 0 and run.errors >= run.total
     run.status = (
         EvaluationRun.Status.FAILED if failed else EvaluationRun.Status.SUCCEEDED
@@ -256,6 +260,7 @@ def _finish(run: EvaluationRun) -> None:
             "status": run.status,
             "total": run.total,
             "errors": run.errors,
+            "gold_errors": len(run.summary["gold_errors"]),
             "overall": run.summary["overall"],
         },
     )

@@ -16,7 +16,7 @@ from typing import Any
 from evaluation.exact_match import normalize_sql
 from evaluation.models import EvaluationResult, EvaluationRun, GoldResultCache
 from evaluation.runs.exceptions import ComparisonError
-from evaluation.runs.summaries import METRICS
+from evaluation.runs.summaries import GOLD_ERROR, METRICS
 from evaluation.scoring import SQLGLOT_VERSION
 
 __all__ = [
@@ -168,7 +168,12 @@ def _check(champion: EvaluationRun, challenger: EvaluationRun) -> None:
 
 
 def _verdicts(run: EvaluationRun) -> dict[int, EvaluationResult]:
-    results = EvaluationResult.objects.filter(run=run).select_related("golden_example")
+    # Items whose golden query does not run are left out, as in the summary.
+    results = (
+        EvaluationResult.objects.filter(run=run)
+        .exclude(error_kind=GOLD_ERROR)
+        .select_related("golden_example")
+    )
     return {r.golden_example_id: r for r in results}
 
 

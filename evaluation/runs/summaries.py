@@ -2,9 +2,13 @@
 
 Contract, kept exactly:
 ``{"overall": {metric: f, "n": int, "latency_p95_ms": float},
-"segments": {"domain:<x>" | "difficulty:<y>": {metric: f, "n": int}}}`` with the
-metrics below as fractions in [0, 1]. Items that could not be scored count as
-misses: every run on a snapshot has the same denominators.
+"segments": {"domain:<x>" | "difficulty:<y>": {metric: f, "n": int}},
+"gold_errors": [{"golden_example": int, "error": str}]}`` with the metrics below as
+fractions in [0, 1]. Items that could not be scored count as misses, except those
+whose golden query does not run (`GOLD_ERROR`): no prediction can be judged on
+them, so they are left out of every rate and listed under ``gold_errors``. Gold
+results are fixed per snapshot, so every run on a snapshot has the same
+denominators.
 """
 
 from __future__ import annotations
@@ -14,9 +18,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["METRICS", "ItemOutcome", "percentile", "segment_keys", "summarize"]
+__all__ = [
+    "GOLD_ERROR",
+    "METRICS",
+    "ItemOutcome",
+    "percentile",
+    "segment_keys",
+    "summarize",
+]
 
 METRICS = ("exact_match", "execution_success", "execution_accuracy", "row_count_ok")
+# The error kind of an item whose golden query does not run on its target.
+GOLD_ERROR = "gold_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +74,14 @@ def _metrics(items: Sequence[ItemOutcome]) -> dict[str, Any]:
     }
 
 
-def summarize(outcomes: Iterable[ItemOutcome]) -> dict[str, Any]:
-    """Overall and per-segment metrics, per the contract above."""
+def summarize(
+    outcomes: Iterable[ItemOutcome], gold_errors: Iterable[tuple[int, str]] = ()
+) -> dict[str, Any]:
+    """Overall and per-segment metrics, per the contract above.
+
+    `outcomes` are the rated items; `gold_errors` the (golden example id, error)
+    pairs left out of every rate.
+    """
     items = list(outcomes)
     groups: dict[str, list[ItemOutcome]] = {}
     for item in items:
@@ -74,4 +93,7 @@ def summarize(outcomes: Iterable[ItemOutcome]) -> dict[str, Any]:
     return {
         "overall": overall,
         "segments": {key: _metrics(groups[key]) for key in sorted(groups)},
+        "gold_errors": [
+            {"golden_example": pk, "error": error} for pk, error in sorted(gold_errors)
+        ],
     }

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -5,9 +6,12 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.exceptions import DomainError
+from evaluation.dialects import SQLGLOT_VERSION
 from evaluation.importing import (
     ImportItem,
     ImportReport,
+    UnrunnableGoldsError,
+    UnrunnableItem,
     import_golden_examples,
     read_jsonl_items,
     read_spider_items,
@@ -40,6 +44,17 @@ class Command(BaseCommand):
             "--id-prefix", help="External id prefix (default from the file name)."
         )
         parser.add_argument("--owner", help="Username owning (and adding) the items.")
+        parser.add_argument(
+            "--from-dialect",
+            help="The SQL dialect the file was written in (e.g. sqlite): items for "
+            "a target of another dialect are transpiled with sqlglot.",
+        )
+        parser.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="Store the items whose SQL runs on their target and list the "
+            "others (default: any such failure stores nothing).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         # call_command() passes keyword options unconverted: coerce here.
@@ -67,7 +82,12 @@ class Command(BaseCommand):
                 databases=databases,
                 limit_per_db=options["limit_per_db"],
                 snapshot_name=options["snapshot"],
+                skip_invalid=options["skip_invalid"],
+                from_dialect=options["from_dialect"],
             )
+        except UnrunnableGoldsError as exc:
+            self._print_unrunnable(exc.unrunnable, self.stderr.write)
+            raise CommandError(exc.message) from None
         except DomainError as exc:
             raise CommandError(exc.message) from None
         self._print(report)
@@ -112,6 +132,17 @@ class Command(BaseCommand):
         for reason, by_db in sorted(report.skipped.items()):
             for db, count in sorted(by_db.items()):
                 self.stdout.write(f"  skipped {db}: {count} ({reason})")
+        if report.transpiled:
+            self.stdout.write(
+                f"Transpiled with sqlglot {SQLGLOT_VERSION}: {report.transpiled} "
+                "(the SQL as written is kept)"
+            )
+        if report.unrunnable:
+            self.stdout.write(
+                "Not stored, SQL cannot be transpiled or does not run on the "
+                f"target: {len(report.unrunnable)}"
+            )
+            self._print_unrunnable(report.unrunnable, self.stdout.write)
         if report.snapshot is not None:
             state = "created" if report.snapshot_created else "reused, same content"
             self.stdout.write(
@@ -128,3 +159,12 @@ class Command(BaseCommand):
                 f"Golden set: {counts.active} active, {counts.retired} retired, "
                 f"{counts.stale} stale (older than {counts.stale_days} days)"
             )
+
+    @staticmethod
+    def _print_unrunnable(
+        items: list[UnrunnableItem], write: Callable[[str], None]
+    ) -> None:
+        for item in items:
+            # Engine messages may span lines (PostgreSQL's LINE/caret hint).
+            message = item.message.replace("\n", "\n    ")
+            write(f"  line {item.line} ({item.db}, {item.external_id}): {message}")

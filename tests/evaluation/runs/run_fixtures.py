@@ -16,12 +16,17 @@ from evaluation.models import (
     EvaluationRun,
     GoldenExample,
     GoldenSetSnapshot,
+    SnapshotItem,
 )
 from evaluation.runs.services import (
     execute_run,
     start_run,
 )
-from evaluation.services import add_golden_example, create_snapshot
+from evaluation.services import (
+    add_golden_example,
+    create_snapshot,
+    snapshot_content_hash,
+)
 from registry.models import ModelVersion, PromptTemplate, PromptVersion
 from registry.services import create_prompt_version
 from targets.models import TargetDatabase
@@ -93,6 +98,36 @@ def snapshot_of(
     examples: list[GoldenExample], name: str = "golden"
 ) -> GoldenSetSnapshot:
     return create_snapshot(name=name, examples=examples, acting_user=None)
+
+
+def legacy_golden(target_db: TargetDatabase, question: str, sql: str) -> GoldenExample:
+    """A golden row stored before golden queries were run on their target.
+
+    No service writes such a row any more (`add_golden_example` verifies the SQL),
+    so it is written directly, as older data or a target changed since holds it.
+    """
+    return GoldenExample.objects.create(
+        target_database=target_db,
+        question=question,
+        sql=sql,
+        domain=target_db.name,
+        source=GoldenExample.Source.IMPORT,
+    )
+
+
+def legacy_snapshot(
+    examples: list[GoldenExample], name: str = "legacy"
+) -> GoldenSetSnapshot:
+    """A snapshot frozen before its golden queries were checked (see above)."""
+    snapshot = GoldenSetSnapshot.objects.create(
+        name=name,
+        content_hash=snapshot_content_hash(examples),
+        example_count=len(examples),
+    )
+    SnapshotItem.objects.bulk_create(
+        SnapshotItem(snapshot=snapshot, golden_example=e) for e in examples
+    )
+    return snapshot
 
 
 def prompt_with(

@@ -38,7 +38,6 @@ from evaluation.runs.summaries import (
     percentile,
     summarize,
 )
-from evaluation.services import add_golden_example
 from registry.models import ModelVersion, PromptTemplate, PromptVersion
 from registry.services import register_model_version
 from targets.models import TargetDatabase
@@ -47,6 +46,8 @@ from tests.evaluation.runs.run_fixtures import (
     ITEMS,
     add_goldens,
     finished_run,
+    legacy_golden,
+    legacy_snapshot,
     prompt_with,
     snapshot_of,
     verdicts,
@@ -89,7 +90,7 @@ def test_a_run_scores_every_item_once_and_writes_the_summary_contract(
     assert (run.total, run.done, run.errors) == (6, 6, 0)
     assert run.results.count() == 6 and run.chunks.count() == 2
     assert run.started_at <= run.finished_at
-    assert set(run.summary) == {"overall", "segments"}
+    assert set(run.summary) == {"overall", "segments", "gold_errors"}
     overall = run.summary["overall"]
     assert set(overall) == METRIC_KEYS | {"n", "latency_p95_ms"}
     assert overall["n"] == 6 and overall["execution_accuracy"] == 1.0
@@ -107,7 +108,13 @@ def test_a_run_scores_every_item_once_and_writes_the_summary_contract(
     )
     finished = [data for kind, data in events if kind == "evaluation.run.finished"]
     assert finished == [
-        {"status": "succeeded", "total": 6, "errors": 0, "overall": overall}
+        {
+            "status": "succeeded",
+            "total": 6,
+            "errors": 0,
+            "gold_errors": 0,
+            "overall": overall,
+        }
     ]
     assert "evaluation.run.requested" in [kind for kind, _ in events]
 
@@ -310,20 +317,22 @@ def test_a_failing_golden_query_is_recorded_on_its_item_only(
     goldens: list[GoldenExample],
     target_db: TargetDatabase,
 ) -> None:
-    broken = add_golden_example(
-        target_database=target_db,
-        question="How many managers?",
-        sql="SELECT count(*) FROM manager",
-        source="manual",
-        acting_user=None,
+    broken = legacy_golden(
+        target_db, "How many managers?", "SELECT count(*) FROM manager"
     )
-    run = finished_run(perfect, model_v1, snapshot_of([*goldens, broken]))
+    run = finished_run(perfect, model_v1, legacy_snapshot([*goldens, broken]))
     assert run.status == EvaluationRun.Status.SUCCEEDED
     assert (run.done, run.errors) == (7, 1)
     item = run.results.get(golden_example=broken)
-    assert item.error_kind == "gold_failed" and not item.scored
+    assert item.error_kind == "gold_error" and not item.scored
     assert "no such table" in item.error and item.attempts == 0
-    assert run.summary["overall"]["execution_accuracy"] == pytest.approx(6 / 7)
+    # Left out of every rate, not counted as the model's miss.
+    assert run.summary["overall"]["execution_accuracy"] == 1.0
+    assert run.summary["overall"]["n"] == 6
+    assert run.summary["segments"]["domain:concert_singer"]["n"] == 6
+    assert run.summary["gold_errors"] == [
+        {"golden_example": broken.pk, "error": item.error}
+    ]
 
 
 def chat_model(ml_lead: User, name: str = "chat") -> ModelVersion:

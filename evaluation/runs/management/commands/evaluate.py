@@ -139,5 +139,15 @@ class Command(BaseCommand):
             cells = "".join(f"{values[m]:>20.1%}" for m in METRICS)
             self.stdout.write(f"{name:<{width}}{values['n']:>6}{cells}")
         self.stdout.write(f"latency p95: {overall['latency_p95_ms']:.1f} ms")
+        gold_errors = run.summary.get("gold_errors", [])
+        if gold_errors:
+            self.stdout.write(
+                f"Left out of every rate, the golden query does not run: "
+                f"{len(gold_errors)}"
+            )
+            for item in gold_errors:
+                self.stdout.write(
+                    f"  golden example {item['golden_example']}: {item['error']}"
+                )
         if run.status == EvaluationRun.Status.FAILED:
             raise CommandError(f"Run {run.pk} failed: no item could be scored.")
