@@ -191,6 +191,9 @@ class EvaluationRunAdmin(SimpleHistoryAdmin):
                 snapshot=run.snapshot,
                 mode=run.mode,
             )
+            if champion is not None and champion.pk == run.pk:
+                # This run is the champion's own: compare with what it replaced.
+                champion = selectors.previous_champion_run(run=run)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Run {run.pk} compared",
@@ -200,7 +203,8 @@ class EvaluationRunAdmin(SimpleHistoryAdmin):
         }
         if champion is None:
             context["problem"] = (
-                "No champion run on this snapshot: pass ?with=<run id>."
+                "No other champion run on this snapshot to compare with: "
+                "pass ?with=<run id>."
             )
         else:
             try:

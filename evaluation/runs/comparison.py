@@ -147,6 +147,12 @@ class Comparison:
 
 
 def _check(champion: EvaluationRun, challenger: EvaluationRun) -> None:
+    if champion.pk == challenger.pk:
+        raise ComparisonError(
+            f"Run {champion.pk} cannot be compared with itself: pick another run "
+            "on the same snapshot.",
+            field="challenger",
+        )
     if champion.snapshot_id != challenger.snapshot_id:
         raise ComparisonError(
             f"Run {champion.pk} was scored on snapshot {champion.snapshot_id} and run "

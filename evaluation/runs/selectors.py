@@ -90,6 +90,41 @@ def find_champion_run(
     )
 
 
+def previous_champion_run(*, run: EvaluationRun) -> EvaluationRun | None:
+    """The run to compare a champion's own run with: the latest succeeded run, on
+    the same snapshot and mode, of the pair production served before this one.
+
+    Walks the production label's history newest first and takes the first pair
+    that differs from `run`'s and was run on the snapshot; None when none was.
+    """
+    label = Label.objects.filter(
+        template=run.prompt_version.template, name=Label.Name.PRODUCTION
+    ).first()
+    if label is None:
+        return None
+    pair = (run.prompt_version_id, run.model_version_id)
+    seen = {pair}
+    for record in label.history.order_by("-history_date", "-history_id"):
+        earlier = (record.prompt_version_id, record.model_version_id)
+        if earlier in seen:
+            continue
+        seen.add(earlier)
+        found = (
+            EvaluationRun.objects.filter(
+                prompt_version_id=earlier[0],
+                model_version_id=earlier[1],
+                snapshot=run.snapshot,
+                mode=run.mode,
+                status=EvaluationRun.Status.SUCCEEDED,
+            )
+            .order_by("-finished_at", "-pk")
+            .first()
+        )
+        if found is not None:
+            return found
+    return None
+
+
 @dataclass(frozen=True)
 class HeadlineAccuracy:
     """A template's production accuracy on its current golden snapshot."""

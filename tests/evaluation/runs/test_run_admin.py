@@ -76,6 +76,39 @@ def test_comparison_page_defaults_to_the_champion(
     assert refused.status_code == 404
 
 
+def test_after_a_promotion_the_champion_is_compared_with_what_it_replaced(
+    auditor: User,
+    ml_lead: User,
+    model_v1: ModelVersion,
+    runs: tuple[EvaluationRun, EvaluationRun],
+) -> None:
+    champion, challenger = runs
+    move_label(
+        template=challenger.prompt_version.template,
+        name=Label.Name.PRODUCTION,
+        prompt_version=challenger.prompt_version,
+        model_version=model_v1,
+        reason="promoted",
+        acting_user=ml_lead,
+    )
+    page = logged_in(auditor).get(f"{ADMIN}{challenger.pk}/compare/").content.decode()
+    assert f"run {champion.pk}</a>" in page
+    assert "2 fixed, 1 broken" in page
+    itself = logged_in(auditor).get(
+        f"{ADMIN}{challenger.pk}/compare/?with={challenger.pk}"
+    )
+    assert "cannot be compared with itself" in itself.content.decode()
+
+
+def test_a_champion_with_no_earlier_pair_asks_for_a_run_to_compare_with(
+    auditor: User, runs: tuple[EvaluationRun, EvaluationRun]
+) -> None:
+    champion, _ = runs
+    page = logged_in(auditor).get(f"{ADMIN}{champion.pk}/compare/").content.decode()
+    assert "No other champion run on this snapshot" in page
+    assert "cannot be compared with itself" not in page
+
+
 def test_ml_lead_starts_and_cancels_a_run_in_the_admin(
     ml_lead: User,
     prompt_v1: PromptVersion,
