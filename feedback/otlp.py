@@ -79,7 +79,7 @@ class MappedSpan:
     event: dict[str, Any]
     template: str = ""
     problem: str = ""
-    # gen_ai.response.model, else gen_ai.request.model: for messages only.
+    # gen_ai.response.model, else gen_ai.request.model.
     model: str = ""
 
 

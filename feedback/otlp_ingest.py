@@ -125,6 +125,8 @@ def _with_pairs(spans: list[MappedSpan], outcome: SpanExportResult) -> list[Mapp
                 span,
                 f"loopgate.template: {span.template[:100]!r} has no production pair.",
             )
+        elif problem := _other_model(span, label):
+            _reject(outcome, span, problem)
         else:
             span.event["prompt_version"] = label.prompt_version_id
             span.event["model_version"] = label.model_version_id
@@ -132,8 +134,26 @@ def _with_pairs(spans: list[MappedSpan], outcome: SpanExportResult) -> list[Mapp
     return ready
 
 
+def _other_model(span: MappedSpan, label: Label) -> str:
+    """Why the span cannot be production's: it names another model.
+
+    A session routed to the challenger reports its own model; storing it under
+    production's pair would credit production with the challenger's answers.
+    A dated snapshot (`gpt-4.1-2025-04-14`) matches its identifier (`gpt-4.1`).
+    """
+    expected = label.model_version.model_identifier
+    if not span.model or not expected or span.model.startswith(expected):
+        return ""
+    return (
+        f"gen_ai.response.model: {span.model[:100]!r} is not the production model "
+        f"{expected!r} of {span.template!r}; set loopgate.prompt_version and "
+        "loopgate.model_version."
+    )
+
+
 def _describe(errors: dict[str, list[str]]) -> str:
-    return "; ".join(
+    # Spans are separated by "; " in the message, fields of one span by ", ".
+    return ", ".join(
         f"{FIELD_SOURCES.get(name, name)}: {' '.join(messages)}"
         for name, messages in errors.items()
     )

@@ -352,6 +352,37 @@ def test_invalid_fields_are_rejected_by_attribute_name_and_neighbours_stored(
 
 
 @pytest.mark.django_db
+def test_a_template_span_naming_another_model_is_not_credited_to_production(
+    production: Label, otlp_client: APIClient
+) -> None:
+    def span(span_id: str, model: str) -> dict[str, Any]:
+        return _json_span(
+            span_id,
+            {
+                "gen_ai.request.model": model,
+                "gen_ai.input.messages": _messages("user", "How many singers?"),
+                "loopgate.template": "concerts",
+                "loopgate.user_id": "user-9",
+            },
+        )
+
+    export = _json_export(
+        span("0000000000000011", "gpt-4.1"),
+        span("0000000000000012", "nearest-example-2026-01"),
+        resource=RESOURCE,
+    )
+    answer = _post(otlp_client, json.dumps(export).encode(), "application/json")
+
+    partial = json.loads(answer.content)["partialSuccess"]
+    assert int(partial["rejectedSpans"]) == 1
+    assert (
+        "0000000000000011: gen_ai.response.model: 'gpt-4.1' is not the"
+        in (partial["errorMessage"])
+    )
+    assert Interaction.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_unknown_pair_ids_are_rejected_like_the_batch_api(
     production: Label, otlp_client: APIClient
 ) -> None:
