@@ -11,6 +11,7 @@ import pytest
 import requests
 from django.contrib.auth.models import User
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
@@ -166,6 +167,13 @@ def test_spans_from_the_sdk_exporter_become_interactions_and_reexport_replays(
     assert "1 spans skipped: not GenAI spans" in message
     assert Interaction.objects.count() == 2
     assert plain.attributes == {"http.route": "/ask"}
+
+    gzipped = OTLPSpanExporter(
+        endpoint=endpoint, headers=headers, timeout=20, compression=Compression.Gzip
+    )
+    assert gzipped.export(spans) == SpanExportResult.SUCCESS
+    gzipped.shutdown()
+    assert Interaction.objects.count() == 2
 
 
 def _json_export(*spans: dict[str, Any], resource: dict[str, str]) -> dict[str, Any]:
