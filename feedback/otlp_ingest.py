@@ -48,7 +48,8 @@ class SpanExportResult:
         if len(self.problems) > MAX_MESSAGES:
             parts.append(f"and {len(self.problems) - MAX_MESSAGES} more rejected")
         if self.skipped:
-            parts.append(f"{self.skipped} spans skipped: not GenAI spans")
+            spans = "span" if self.skipped == 1 else "spans"
+            parts.append(f"{self.skipped} {spans} skipped: no gen_ai data")
         return "; ".join(parts)
 
 
@@ -98,12 +99,8 @@ def _with_pairs(spans: list[MappedSpan], outcome: SpanExportResult) -> list[Mapp
         for span in spans
         if span.template and not any(name in span.event for name in PAIR)
     }
-    production = {
-        label.template.name: label
-        for label in list_labels().filter(
-            name=Label.Name.PRODUCTION, template__name__in=wanted
-        )
-    }
+    labels = list_labels().filter(name=Label.Name.PRODUCTION, template__name__in=wanted)
+    production = {label.template.name: label for label in labels} if wanted else {}
     ready = []
     for span in spans:
         given = [name for name in PAIR if name in span.event]

@@ -164,7 +164,7 @@ def test_spans_from_the_sdk_exporter_become_interactions_and_reexport_replays(
     message = response.partial_success.error_message
     assert f"{pairless.get_span_context().span_id:016x}" in message  # type: ignore[union-attr]
     assert "loopgate.template" in message
-    assert "1 spans skipped: not GenAI spans" in message
+    assert "1 span skipped: no gen_ai data" in message
     assert Interaction.objects.count() == 2
     assert plain.attributes == {"http.route": "/ask"}
 
@@ -253,6 +253,24 @@ def test_otlp_json_with_hex_ids_is_stored_and_answered_in_json(
     assert row.event_id == expected
     assert (row.server_latency_ms, row.output_tokens) == (1250, 7)
     assert row.question == "How many singers?"
+
+
+@pytest.mark.django_db
+def test_spans_without_gen_ai_data_are_skipped_not_rejected(
+    otlp_client: APIClient,
+) -> None:
+    export = _json_export(
+        _json_span("0000000000000021", {"http.route": "/ask"}),
+        _json_span("0000000000000022", {"loopgate.template": "concerts"}),
+        resource=RESOURCE,
+    )
+    answer = _post(otlp_client, json.dumps(export).encode(), "application/json")
+
+    assert answer.status_code == 200
+    partial = json.loads(answer.content)["partialSuccess"]
+    assert int(partial.get("rejectedSpans", 0)) == 0
+    assert partial["errorMessage"] == "2 spans skipped: no gen_ai data"
+    assert not Interaction.objects.exists()
 
 
 @pytest.mark.django_db
