@@ -73,6 +73,32 @@ REQUEST_EXAMPLES: dict[str, tuple[str, Any]] = {
         "events": [{"kind": "interaction", **_interaction},
                    {"kind": "feedback", **_thumb}],
     }),
+    "feedback_otlp_v1_traces_create": ("A GenAI span in OTLP JSON", {
+        "resourceSpans": [{
+            "resource": {"attributes": [
+                {"key": "loopgate.tenant_id", "value": {"stringValue": "acme"}},
+                {"key": "loopgate.consent_scope",
+                 "value": {"stringValue": "improvement"}}]},
+            "scopeSpans": [{"spans": [{
+                "traceId": "5b8efff798038103d269b633813fc60c",
+                "spanId": "eee19b7ec3c1b174", "name": "chat gpt-4.1", "kind": 3,
+                "startTimeUnixNano": "1764494100000000000",
+                "endTimeUnixNano": "1764494100610000000",
+                "attributes": [
+                    {"key": "gen_ai.request.model",
+                     "value": {"stringValue": "gpt-4.1"}},
+                    {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "18"}},
+                    {"key": "gen_ai.input.messages", "value": {"stringValue":
+                        '[{"role": "user", "parts": [{"type": "text", '
+                        '"content": "How many singers are older than 30?"}]}]'}},
+                    {"key": "loopgate.generated_sql", "value": {"stringValue": _SQL}},
+                    {"key": "loopgate.template", "value": {"stringValue": "concerts"}},
+                    {"key": "loopgate.user_id", "value": {"stringValue": "user-17"}},
+                    {"key": "loopgate.task_type", "value": {"stringValue": "adhoc"}},
+                ],
+            }]}],
+        }],
+    }),
     "feedback_widget_create": ("A correction from the end user's widget", {
         "event_id": "5d2a1c3b-7e6f-4a80-9b1c-2d3e4f5a6b7c", "type": "correction",
         "corrected_sql": "SELECT count(*) FROM singer WHERE age > 30 AND is_male = 'T'",

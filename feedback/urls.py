@@ -2,6 +2,7 @@ from django.urls import path
 
 from feedback import (
     category_views,
+    otlp_views,
     privacy_views,
     quality_views,
     review_views,
@@ -34,6 +35,8 @@ urlpatterns = [
         name="error-classes",
     ),
     path("batch/", views.EventBatchView.as_view(), name="event-batch"),
+    # OTLP exporters append /v1/traces to their endpoint, with no trailing slash.
+    path("otlp/v1/traces", otlp_views.OtlpTracesView.as_view(), name="otlp-traces"),
     path("widget/", views.WidgetFeedbackView.as_view(), name="widget-feedback"),
     path(
         "review-items/", review_views.ReviewItemListView.as_view(), name="review-list"
