@@ -115,7 +115,9 @@ def _redact_ibans(text: str) -> tuple[str, int]:
 
 # Digit groups joined by single spaces or dashes; a run may hold a card plus
 # neighbouring numbers, so sub-runs are tried group by group.
-# A run right after ")" is the rest of a phone number ("+43(0)5385 2798...").
+# A run right after ")" or "+CC " is the rest of a phone number
+# ("+43(0)5385 2798...", "+43 552299345462").
+_COUNTRY_CODE_BEFORE = re.compile(r"\+\d{1,3}[ .]?$")
 _DIGIT_RUN = re.compile(r"(?<![\w.,+)-])\d+(?:[ -]\d+)*(?![\w])")
 _GROUP = re.compile(r"\d+")
 
@@ -166,6 +168,8 @@ def _redact_cards(text: str) -> tuple[str, int]:
         run = m.group()
         if sum(ch.isdigit() for ch in run) < 12:
             return run
+        if _COUNTRY_CODE_BEFORE.search(text, max(0, m.start() - 5), m.start()):
+            return run
         spans = _card_spans(run)
         for s, e in reversed(spans):
             run = run[:s] + placeholder("CARD") + run[e:]
@@ -202,7 +206,6 @@ _IPV6 = re.compile(
 )
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 # Four-part version numbers are valid dotted quads; the label in front decides.
-_COUNTRY_CODE_BEFORE = re.compile(r"\+\d{1,3}[ .]?$")
 _VERSION_LABEL = re.compile(r"(?i:\b(?:version|ver|release|build|v))[\s.:=]*$")
 
 
@@ -257,7 +260,7 @@ PHONE_REGIONS: tuple[str, ...] = ("US", "DE", "GB")
 _LENIENCY = phonenumbers.Leniency.POSSIBLE
 
 # Candidate windows: digits and phone punctuation, an optional "+" or "(" in
-# front, an optional extension after. Only windows with 7+ digits reach the
+# front, an optional extension after. Only windows with 6+ digits reach the
 # (slow) PhoneNumberMatcher, so typical texts stay cheap.
 _PHONE_WINDOW = re.compile(
     r"(?<![\w/+.,-])(?:\(?\+ ?\(?|\()?\d[\d \t\u00a0().\-/]*\d"
@@ -394,10 +397,12 @@ def _accept_phone(text: str, start: int, end: int) -> list[tuple[int, int]]:
     spans = _matched(window)
     if sum(_digits(window[s:e]) for s, e in spans) < total:
         # E.164 allows 15 digits; junk country codes and "00" add a few.
-        if plus and 8 <= _digits(_EXTENSION.sub("", window)) <= 17:
+        if plus and 7 <= _digits(_EXTENSION.sub("", window)) <= 17:
             return [(start, end)]
         if not labelled:
             return []
+        if not spans and 7 <= total <= 15:
+            return [(start, end)]  # "mobile number 003-38155738": the label says so
     return [(start + s, start + e) for s, e in spans]
 
 

@@ -112,6 +112,13 @@ def test_bare_digits_without_context_are_kept(text: str) -> None:
     assert redact(text).text == text
 
 
+def test_a_label_vouches_for_numbers_no_region_reads() -> None:
+    assert redact("mobile number 003-38155738").text == "mobile number [PHONE]"
+    assert redact("Customer 003-38155738 says hi").found == frozenset()
+    # A "+" is context enough, even for a country code nobody assigned.
+    assert redact("top 10 for +80(6)3608377835").text == "top 10 for [PHONE]"
+
+
 def test_short_numbers_need_a_label() -> None:
     assert redact("tel. 78 63 17").text == "tel. [PHONE]"
     assert redact("Why does 78 63 17 appear twice?").found == frozenset()
@@ -126,8 +133,9 @@ def test_short_numbers_need_a_label() -> None:
         ("from 13.88.72.85", "from [IP]"),
         # Three SSN-shaped groups at the end of an international number.
         ("How much did +34 227 91 4247 spend?", "How much did [PHONE] spend?"),
-        # Luhn-valid digits after "(0)" are the rest of the phone number.
+        # Luhn-valid digits after "(0)" or "+CC " are the rest of the number.
         ("+43(0)5385 27986847", "[PHONE]"),
+        ("phone like '%+43 552299345462%'", "phone like '%[PHONE]%'"),
     ],
 )
 def test_phone_wins_over_other_detectors_in_context(text: str, expected: str) -> None:
