@@ -19,10 +19,10 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import phonenumbers
 from stdnum import iban as stdnum_iban
-from stdnum import isbn as stdnum_isbn
 from stdnum import luhn
+
+from feedback.phones import country_code_before, find_phones, phone_label_just_before
 
 __all__ = [
     "PII_TYPES",
@@ -117,7 +117,6 @@ def _redact_ibans(text: str) -> tuple[str, int]:
 # neighbouring numbers, so sub-runs are tried group by group.
 # A run right after ")" or "+CC " is the rest of a phone number
 # ("+43(0)5385 2798...", "+43 552299345462").
-_COUNTRY_CODE_BEFORE = re.compile(r"\+\d{1,3}[ .]?$")
 _DIGIT_RUN = re.compile(r"(?<![\w.,+)-])\d+(?:[ -]\d+)*(?![\w])")
 _GROUP = re.compile(r"\d+")
 
@@ -168,7 +167,7 @@ def _redact_cards(text: str) -> tuple[str, int]:
         run = m.group()
         if sum(ch.isdigit() for ch in run) < 12:
             return run
-        if _COUNTRY_CODE_BEFORE.search(text, max(0, m.start() - 5), m.start()):
+        if country_code_before(text, m.start()):
             return run
         spans = _card_spans(run)
         for s, e in reversed(spans):
@@ -234,9 +233,9 @@ def _redact_ips(text: str) -> tuple[str, int]:
             return m.group()
         # "phone 13.88.72.85", "+39 54.26.85.38": dotted pairs of a phone
         # number, left to the phone detector.
-        if _PHONE_LABEL_JUST_BEFORE.search(text, max(0, m.start() - 24), m.start()):
+        if phone_label_just_before(text, m.start()):
             return m.group()
-        if _COUNTRY_CODE_BEFORE.search(text, max(0, m.start() - 6), m.start()):
+        if country_code_before(text, m.start()):
             return m.group()
         count += 1
         return placeholder("IP")
@@ -250,170 +249,9 @@ def _redact_ips(text: str) -> tuple[str, int]:
 
 # --- phone numbers ---------------------------------------------------------------
 
-# phonenumbers' POSSIBLE leniency reads a number only by its length, so it finds
-# what people write (no area code, extensions, "+44 (0)20", numbers no region has
-# assigned) and, alone, every id and amount too. Context decides: see
-# _accept_phone. Regions are tried in turn for national numbers: the first whose
-# reading covers every digit of the window wins (US reads NANP extensions, DE and
-# GB accept the widest range of lengths).
-PHONE_REGIONS: tuple[str, ...] = ("US", "DE", "GB")
-_LENIENCY = phonenumbers.Leniency.POSSIBLE
-
-# Candidate windows: digits and phone punctuation, an optional "+" or "(" in
-# front, an optional extension after. Only windows with 6+ digits reach the
-# (slow) PhoneNumberMatcher, so typical texts stay cheap.
-_PHONE_WINDOW = re.compile(
-    r"(?<![\w/+.,-])(?:\(?\+ ?\(?|\()?\d[\d \t\u00a0().\-/]*\d"
-    r"(?:,? ?(?i:x|ext\.?|extension|#) ?\d{1,6})?(?![\w]|[-./]\w)"
-)
-_EXTENSION = re.compile(r",? ?(?i:x|ext\.?|extension|#) ?\d{1,6}$")
-_ISBN_X = re.compile(r"[ -]?[Xx](?!\w)")
-# Dates, timestamps, decimals, amounts and SSN-shaped (possibly invalid) numbers
-# look like grouped digits; they are masked before windowing.
-_NOT_PHONE = re.compile(
-    r"(?<![\d./-])(?:(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
-    r"|(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|[12]\d|3[01])[-/.]\d{4})"
-    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?)?(?![./-]?\d)"
-    # amounts: thousands groups with decimals, or next to a currency
-    r"|(?<![\d.,])\d{1,3}(?:[.,\u00a0 ]\d{3})+[.,]\d{1,2}(?![\d.,])"
-    r"|(?:[$\u00a3\u20ac\u00a5]|(?i:\b(?:eur|usd|gbp|chf)))\s?"
-    r"\d{1,3}(?:[.,\u00a0 ]\d{3})+"
-    r"|(?<![\d.,])\d{1,3}(?:[.,\u00a0 ]\d{3})+(?=\s?(?:[$\u00a3\u20ac\u00a5]"
-    r"|(?i:eur|usd|gbp|chf|dollars?|euros?)\b))"
-    r"|(?<![\d.])\d+\.\d{1,3}(?![\d.])"
-    r"|(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])"
-)
-_SIX_DIGITS = re.compile(r"\d(?:\D{0,3}\d){5}")
-# Phone labels before the number (within 40 characters): whole words, "_"
-# counting as a break so columns like phone_number match but "hotel" or
-# "cancelled" do not; "number" and "no." are left out because "order number
-# 4155552671" is an id.
-_PHONE_LABEL = re.compile(
-    r"(?i:(?<![a-z])(?:phone|tel|mobile|cell|call|fax|whatsapp|sms|text|contact"
-    r"|reach|dial|msisdn|telefon|t[ée]l[ée]phone|portable|handy)(?![a-z]))"
-)
-# Only a label right before the digits overrules an IPv4 reading.
-_PHONE_LABEL_JUST_BEFORE = re.compile(
-    _PHONE_LABEL.pattern + r"(?:\s*(?i:number|no\.?|nr\.?))?[\s.:=#'\"(]{0,4}$"
-)
-# Labels written after the number: "(mobile)", "- fax", "is my cell".
-_PHONE_LABEL_AFTER = re.compile(
-    r"\s?(?:\((?:home|work|office|private|direct|mobile|cell|fax|tel\.?|phone)\)"
-    r"|[-,:]?\s?(?:is\s(?:my|his|her|their|our|the|a)\s)?"
-    r"(?:mobile|cell(?:phone)?|phone|tel(?:ephone)?|fax|landline|whatsapp)\b)",
-    re.IGNORECASE,
-)
-# An id label right before the digits ("order #", "ISBN", "build", "po_number =
-# '") makes them an id, unless a phone label is there too.
-_ID_LABEL = re.compile(
-    r"(?<![a-z])(?:order|invoice|inv|po|sku|isbn|issn|ean|upc|tracking|shipment"
-    r"|parcel|ref|reference|ticket|case|batch|build|version|ver|release|v"
-    r"|id|serial|transaction|txn|account|acct|policy|booking|confirmation"
-    r"|receipt|item|product|part|model|patch|entry|row|record|offset|limit"
-    r"|windows|macos|ios|android|firmware|kernel|sdk|api)"
-    # "isbn10 IN ('", "order_no = '", "order #"
-    r"\d*(?:[\s_]*(?:number|num|nr|no|id|ref|code))?\.?[\s_]*"
-    r"(?:#|:|=|\bin\b|\blike\b)?\s*['\"(]*(?:[\dXx -]+['\"]?\s*,\s*['\"]?)*$",
-    re.IGNORECASE,
-)
-
-
-def _digits(text: str) -> int:
-    return sum(ch.isdigit() for ch in text)
-
-
-def _trunk_or_international(window: str) -> bool:
-    """A bare run starting with a national "0" or with "00" and a country code."""
-    zeros = len(window) - len(window.lstrip("0\u0660\u06f0\u09e6\u0966"))
-    if zeros == 1:
-        return True
-    digits = "".join(str(unicodedata.digit(ch)) for ch in window)
-    return zeros == 2 and any(
-        int(digits[2:n]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE for n in (3, 4, 5)
-    )
-
-
-def _version_like(window: str) -> bool:
-    """Dotted groups with a one-digit group after the first: "10.0.19045.3803"."""
-    groups = window.split(".")
-    return len(groups) > 2 and any(len(g) == 1 for g in groups[1:])
-
-
-def _isbn(window: str) -> bool:
-    """A valid ISBN-13 (978/979) or a hyphenated ISBN-10 is a book, not a phone."""
-    compact = re.sub(r"[ -]", "", window).upper()
-    if len(compact) == 13 and compact[:3] in ("978", "979"):
-        return stdnum_isbn.is_valid(compact)
-    groups = re.split(r"[ -]", window)
-    return len(groups) == 4 and len(groups[3]) == 1 and stdnum_isbn.is_valid(compact)
-
-
-def _matched(window: str) -> list[tuple[int, int]]:
-    """Spans phonenumbers reads in the window, best region first."""
-    best: list[tuple[int, int]] = []
-    best_digits, total = 0, _digits(window)
-    regions = PHONE_REGIONS[:1] if window.lstrip("(").startswith("+") else PHONE_REGIONS
-    for region in regions:
-        matches = phonenumbers.PhoneNumberMatcher(window, region, _LENIENCY)
-        spans = [(m.start, m.end) for m in matches]
-        digits = sum(_digits(window[s:e]) for s, e in spans)
-        if digits > best_digits:
-            best, best_digits = spans, digits
-        if best_digits == total:
-            break
-    return best
-
-
-def _accept_phone(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Phone spans in the window text[start:end], judged by shape and context.
-
-    - an id label right before, a valid ISBN or a version shape rejects the
-      window, unless a phone label is before or after it;
-    - a bare digit run needs a label, or a national trunk "0" or "00" and a
-      country code in front (ids rarely start with either);
-    - grouped digits, "+" or "(area)" numbers count when phonenumbers reads
-      every digit of the window (a partial reading is an id with a number
-      inside); with a label, partial readings count too;
-    - a "+" number no region knows (an unassigned country code) still counts;
-    - six digits count only with a label ("tel. 78 63 17" in Luxembourg).
-    """
-    if text[start] == "(" and ")" not in text[start:end]:
-        start += 1  # "IN (4155552671, ...": the bracket belongs to the SQL
-    window = text[start:end]
-    labelled = (
-        _PHONE_LABEL.search(text, max(0, start - 40), start) is not None
-        or _PHONE_LABEL_AFTER.match(text, end) is not None
-    )
-    total = _digits(window)
-    plus = window.lstrip("(").startswith("+")
-    if not labelled and not plus:
-        if total < 7 or _ID_LABEL.search(text, max(0, start - 48), start):
-            return []
-        x = _ISBN_X.match(text, end)  # an ISBN-10 check character
-        if _isbn(text[start : x.end() if x else end]) or _version_like(window):
-            return []
-        if window.isdigit() and not _trunk_or_international(window):
-            return []
-    spans = _matched(window)
-    if sum(_digits(window[s:e]) for s, e in spans) < total:
-        # E.164 allows 15 digits; junk country codes and "00" add a few.
-        if plus and 7 <= _digits(_EXTENSION.sub("", window)) <= 17:
-            return [(start, end)]
-        if not labelled:
-            return []
-        if not spans and 7 <= total <= 15:
-            return [(start, end)]  # "mobile number 003-38155738": the label says so
-    return [(start + s, start + e) for s, e in spans]
-
 
 def _redact_phones(text: str) -> tuple[str, int]:
-    if _SIX_DIGITS.search(text) is None:
-        return text, 0
-    masked = _NOT_PHONE.sub(lambda m: "#" * len(m.group()), text)
-    spans: list[tuple[int, int]] = []
-    for w in _PHONE_WINDOW.finditer(masked):
-        if _digits(w.group()) >= 6:
-            spans += _accept_phone(text, w.start(), w.end())
+    spans = find_phones(text)
     for s, e in reversed(spans):
         text = text[:s] + placeholder("PHONE") + text[e:]
     return text, len(spans)
