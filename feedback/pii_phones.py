@@ -1,4 +1,5 @@
-"""Phone numbers as people write them, for the seeded PII corpus.
+"""Phone numbers as people write them, and digits that look like them, for the
+seeded PII corpus.
 
 Nothing is filtered by validity: Faker's output is kept as drawn (several
 locales draw random digits) and the look-alike classes are built on purpose
@@ -11,7 +12,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from faker import Faker
@@ -180,3 +181,119 @@ def phone_maker(
         return PhoneValue(makers[form](), form)
 
     return make
+
+
+# --- PII-free look-alikes -------------------------------------------------------
+
+# Look-alikes of phone numbers by class: grouped digit runs that are not PII.
+LOOKALIKES: dict[str, tuple[tuple[str, str], ...]] = {
+    "isbn": (
+        ("question", "Which orders contain the book with ISBN {isbn13}?"),
+        ("question", "How many copies of {isbn13} sold in {year}?"),
+        ("comment", "ISBN {isbn10} is the old edition, use {isbn13}"),
+        ("sql_literal", "SELECT title FROM books WHERE isbn = '{isbn13}'"),
+        ("sql_literal", "SELECT * FROM books WHERE isbn10 IN ('{isbn10}', '{isbn10}')"),
+    ),
+    "order id": (
+        ("question", "Where is order {amazon}?"),
+        ("question", "Refund status of order #{n3}-{n7}"),
+        ("comment", "Order no. {year}/{n6} shows up twice"),
+        ("comment", "Invoice {year}-{n5} was paid on {date}"),
+        ("sql_literal", "SELECT * FROM orders WHERE order_ref = '{n3}-{n4}-{n4}'"),
+        ("sql_literal", "SELECT * FROM shipments WHERE po_number = 'PO-{n10}'"),
+    ),
+    "date": (
+        ("question", "Sales between {ymd_slash} and {ymd_slash}"),
+        ("comment", "Numbers for {dmy_dash} look wrong"),
+        ("question", "Orders on {d_dot} between {time} and {time2}"),
+        ("sql_literal", "SELECT * FROM t WHERE d = '{ymd_compact}'"),
+        ("sql_literal", "SELECT * FROM logs WHERE ts >= '{date}T{time}:{sec}.{n3}Z'"),
+        ("comment", "Range {date} - {date2} double counts the last day"),
+        ("question", "Compare {mdy} with {mdy} for store {n4}"),
+    ),
+    "amount": (
+        ("question", "Which invoices are above ${amount_big}?"),
+        ("comment", "Total should be {amount_eu} \u20ac, not {amount_eu} \u20ac"),
+        ("question", "Revenue of EUR {amount_space} in {year}"),
+        ("comment", "Budget is {amount_space} \u20ac for {year}"),
+        ("question", "Deals over \u00a3{n3},{n3},{n3} closed in Q{q}"),
+        ("sql_literal", "SELECT * FROM pay WHERE amount BETWEEN {n7}.00 AND {n8}.99"),
+    ),
+    "sql literal": (
+        ("sql_literal", "SELECT * FROM t WHERE id BETWEEN {n7} AND {n8} LIMIT {n3}"),
+        ("sql_literal", "SELECT * FROM ev WHERE user_id IN ({n7}, {n8}, {n9}, {n10})"),
+        ("sql_literal", "SELECT * FROM t ORDER BY id LIMIT {n2} OFFSET {n7}"),
+        ("sql_literal", "SELECT CAST({n10} AS BIGINT) * {n2} FROM dual"),
+        ("sql_literal", "SELECT * FROM m WHERE value > -{n7}.{n2} AND ts < {n10}"),
+        ("sql_literal", "INSERT INTO t (id, qty, cost) VALUES ({n8}, {n2}, {n6}.{n1})"),
+        ("sql_literal", "SELECT * FROM accounts WHERE legacy_code = '{zero_padded}'"),
+        ("sql_literal", "SELECT * FROM p WHERE price::numeric(12, 2) > {n7}.{n2}"),
+    ),
+    "time": (
+        ("question", "Orders between {time}:{sec} and {time2}:{sec}"),
+        ("comment", "Job ran at {time}:{sec}.{n3} and again at {time2}"),
+        ("question", "Peak load from {time_dot} to {time_dot} on {dmy}"),
+        ("sql_literal", "SELECT * FROM logs WHERE ts BETWEEN "
+         "'{date} {time}:{sec}.{n6}' AND '{date2} {time2}:{sec}'"),
+        ("comment", "Latency {n3}.{n1} ms at {time} UTC, {n4} ms at {time2}"),
+    ),
+    "version": (
+        ("question", "Crash rate on Windows {win}"),
+        ("comment", "Broke after release {ver} (build {build})"),
+        ("sql_literal", "SELECT * FROM devices WHERE os_version = '{win}'"),
+        ("comment", "Pinned to {ver}-rc.{n1}, upgrade to {ver2}"),
+        ("sql_literal", "SELECT * FROM rel WHERE tag = 'v{ver}' AND build_no = {n7}"),
+        ("question", "Which users run app {ver} build {n7}?"),
+    ),
+}  # fmt: skip
+
+
+def _isbn(rng: random.Random, digits: int) -> str:
+    """A valid ISBN-10 or ISBN-13, hyphenated, spaced or bare."""
+    if digits == 13:
+        body = rng.choice(("978", "979")) + "".join(rng.choices("0123456789", k=9))
+        total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body))
+        check = str(-total % 10)
+        head, body = body[:3], body[3:]
+    else:
+        body = "".join(rng.choices("0123456789", k=9))
+        value = -sum(int(d) * (10 - i) for i, d in enumerate(body)) % 11
+        check = "X" if value == 10 else str(value)
+        head = ""
+    group, publisher = 1, rng.randint(2, 6)
+    parts = [head, body[:group], body[group : group + publisher]]
+    parts += [body[group + publisher :], check]
+    style = rng.random()
+    if style < 0.2:
+        return "".join(parts)
+    return (" " if style < 0.4 else "-").join(p for p in parts if p)
+
+
+def lookalike_values(
+    rng: random.Random, year: int, month: int, day: int
+) -> dict[str, Any]:
+    """Template values for ``LOOKALIKES`` around one drawn date."""
+
+    def group3(value: int, sep: str) -> str:
+        return f"{value:,}".replace(",", sep)
+
+    cents = f"{rng.randint(0, 99):02d}"
+    return {
+        "isbn13": _isbn(rng, 13),
+        "isbn10": _isbn(rng, 10),
+        "amazon": f"{rng.randint(100, 999)}-{rng.randint(10**6, 10**7 - 1)}-"
+        f"{rng.randint(10**6, 10**7 - 1)}",
+        "ymd_slash": f"{year}/{month:02d}/{day:02d}",
+        "dmy_dash": f"{day:02d}-{month:02d}-{year}",
+        "d_dot": f"{day}.{month}.{year}",
+        "mdy": f"{month:02d}/{day:02d}/{year}",
+        "ymd_compact": f"{year}{month:02d}{day:02d}",
+        "sec": f"{rng.randint(0, 59):02d}",
+        "time_dot": f"{rng.randint(0, 23):02d}.{rng.randint(0, 59):02d}",
+        "amount_eu": group3(rng.randint(1_000_000, 99_999_999), ".") + "," + cents,
+        "amount_space": group3(rng.randint(1_000_000, 99_999_999), " ")
+        + rng.choice(("", "," + cents)),
+        "zero_padded": f"{rng.randint(1, 99_999):010d}",
+        "win": f"10.0.{rng.randint(10000, 26000)}.{rng.randint(1, 5000)}",
+        "build": f"{year}.{month:02d}.{day:02d}.{rng.randint(1, 9999)}",
+    }

@@ -6,6 +6,8 @@ no digits and no ``@``, so no detector can ever match one and ``redact`` is
 idempotent. Detectors run in a fixed order on the progressively redacted text:
 structured identifiers with checksums (IBAN, card) go before phones, otherwise
 their digit runs would be claimed as phone numbers, and each span is counted once.
+Phone numbers are found by ``feedback.phones`` (lenient reading, context decides);
+the card and IPv4 detectors leave digits to it when a phone context precedes them.
 """
 
 from __future__ import annotations
