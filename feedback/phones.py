@@ -38,6 +38,8 @@ _PHONE_WINDOW = re.compile(
     r"(?<![\w/+.,-])(?:\(?\+ ?\(?|\()?\d[\d \t\u00a0().\-/]*\d"
     r"(?:,? ?(?i:x|ext\.?|extension|#) ?\d{1,6})?(?![\w]|[-./]\w)"
 )
+# Two numbers with extensions, "+49 30 1234567 x12 / 0171 2345678 x3".
+_MAX_WINDOW_DIGITS = 26
 _EXTENSION = re.compile(r",? ?(?i:x|ext\.?|extension|#) ?\d{1,6}$")
 _ISBN_X = re.compile(r"[ -]?[Xx](?!\w)")
 # Dates, timestamps, decimals, amounts and SSN-shaped (possibly invalid) numbers
@@ -198,6 +200,7 @@ def find_phones(text: str) -> list[tuple[int, int]]:
     masked = _NOT_PHONE.sub(lambda m: "#" * len(m.group()), text)
     spans: list[tuple[int, int]] = []
     for w in _PHONE_WINDOW.finditer(masked):
-        if _digits(w.group()) >= 6:
+        # Longer runs are tables of numbers (and would make the matcher slow).
+        if 6 <= _digits(w.group()) <= _MAX_WINDOW_DIGITS:
             spans += _accept_phone(text, w.start(), w.end())
     return spans

@@ -145,7 +145,8 @@ def _card_spans(run: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(groups):
-        for j in range(len(groups), i, -1):
+        # A card has at most 19 digits, so at most 19 groups.
+        for j in range(min(len(groups), i + 19), i, -1):
             digits = "".join(run[s:e] for s, e in groups[i:j])
             if (
                 12 <= len(digits) <= 19
