@@ -12,6 +12,7 @@ trunk prefix is an id as often as a phone number and is left alone.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 
@@ -40,6 +41,8 @@ _PHONE_WINDOW = re.compile(
 )
 # Two numbers with extensions, "+49 30 1234567 x12 / 0171 2345678 x3".
 _MAX_WINDOW_DIGITS = 26
+_GROUP = re.compile(r"\d+")
+_SPACED = re.compile(r"\d+(?:[ \u00a0]\d+)+")
 _EXTENSION = re.compile(r",? ?(?i:x|ext\.?|extension|#) ?\d{1,6}$")
 _ISBN_X = re.compile(r"[ -]?[Xx](?!\w)")
 # Dates, timestamps, decimals, amounts and SSN-shaped (possibly invalid) numbers
@@ -120,6 +123,35 @@ def _trunk_or_international(window: str) -> bool:
     )
 
 
+def _number_list(window: str) -> bool:
+    """Grouped digits that read as numbers side by side rather than one phone.
+
+    Years ("2023 2024", "2019/2020/2021"), round figures ("100 200 300",
+    "1000-2000"), runs of neighbours ("1042 1043 1044"), SI thousands
+    ("12 345 678", "1 450 000"), decimals with a long fraction ("52.520008"),
+    three or more groups of five digits, and spaced minus signs ("1 - 1000000").
+    """
+    groups = _GROUP.findall(window)
+    if len(groups) < 2 or " - " in window:
+        return len(groups) >= 2
+    values = [int(g) for g in groups]
+    if all(
+        len(g) == 4 and 1900 <= v <= 2099 for g, v in zip(groups, values, strict=True)
+    ):
+        return True
+    if all(g.endswith("00") for g in groups):
+        return True
+    steps = [b - a for a, b in itertools.pairwise(values)]
+    if len({len(g) for g in groups}) == 1 and all(0 < d <= 10 for d in steps):
+        return True
+    thousands = all(len(g) == 3 for g in groups[1:]) and len(groups) > 2
+    if thousands and groups[0][0] != "0" and len(groups[0]) <= 2:
+        return _SPACED.fullmatch(window) is not None
+    if len(groups) == 2 and "." in window and not groups[0].startswith("0"):
+        return len(groups[0]) <= 2 or len(groups[1]) >= 5
+    return sum(len(g) >= 5 for g in groups) >= 3
+
+
 def _version_like(window: str) -> bool:
     """Dotted groups with a one-digit group after the first: "10.0.19045.3803"."""
     groups = window.split(".")
@@ -178,6 +210,8 @@ def _accept_phone(text: str, start: int, end: int) -> list[tuple[int, int]]:
             return []
         x = _ISBN_X.match(text, end)  # an ISBN-10 check character
         if _isbn(text[start : x.end() if x else end]) or _version_like(window):
+            return []
+        if _number_list(window):
             return []
         if window.isdigit() and not _trunk_or_international(window):
             return []

@@ -196,6 +196,7 @@ LOOKALIKES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "order id": (
         ("question", "Where is order {amazon}?"),
+        ("question", "Stock levels at stores {stores} last week"),
         ("question", "Refund status of order #{n3}-{n7}"),
         ("comment", "Order no. {year}/{n6} shows up twice"),
         ("comment", "Invoice {year}-{n5} was paid on {date}"),
@@ -210,6 +211,8 @@ LOOKALIKES: dict[str, tuple[tuple[str, str], ...]] = {
         ("sql_literal", "SELECT * FROM logs WHERE ts >= '{date}T{time}:{sec}.{n3}Z'"),
         ("comment", "Range {date} - {date2} double counts the last day"),
         ("question", "Compare {mdy} with {mdy} for store {n4}"),
+        ("question", "Compare revenue {year} {year2} by region"),
+        ("comment", "The trend for {year} - {year2} is flat"),
     ),
     "amount": (
         ("question", "Which invoices are above ${amount_big}?"),
@@ -217,6 +220,7 @@ LOOKALIKES: dict[str, tuple[tuple[str, str], ...]] = {
         ("question", "Revenue of EUR {amount_space} in {year}"),
         ("comment", "Budget is {amount_space} \u20ac for {year}"),
         ("question", "Deals over \u00a3{n3},{n3},{n3} closed in Q{q}"),
+        ("comment", "Revenue grew from {amount_si} to {amount_si}"),
         ("sql_literal", "SELECT * FROM pay WHERE amount BETWEEN {n7}.00 AND {n8}.99"),
     ),
     "sql literal": (
@@ -228,6 +232,7 @@ LOOKALIKES: dict[str, tuple[tuple[str, str], ...]] = {
         ("sql_literal", "INSERT INTO t (id, qty, cost) VALUES ({n8}, {n2}, {n6}.{n1})"),
         ("sql_literal", "SELECT * FROM accounts WHERE legacy_code = '{zero_padded}'"),
         ("sql_literal", "SELECT * FROM p WHERE price::numeric(12, 2) > {n7}.{n2}"),
+        ("sql_literal", "SELECT * FROM geo WHERE lat > {lat} AND lon < {lat}"),
     ),
     "time": (
         ("question", "Orders between {time}:{sec} and {time2}:{sec}"),
@@ -278,6 +283,7 @@ def lookalike_values(
         return f"{value:,}".replace(",", sep)
 
     cents = f"{rng.randint(0, 99):02d}"
+    store = rng.randint(100, 9000)
     return {
         "isbn13": _isbn(rng, 13),
         "isbn10": _isbn(rng, 10),
@@ -294,6 +300,10 @@ def lookalike_values(
         "amount_space": group3(rng.randint(1_000_000, 99_999_999), " ")
         + rng.choice(("", "," + cents)),
         "zero_padded": f"{rng.randint(1, 99_999):010d}",
+        "amount_si": f"{rng.randint(1, 99)} {rng.randint(0, 999):03d} "
+        f"{rng.choice((0, rng.randint(0, 999))):03d}",
+        "stores": " ".join(str(store + i) for i in range(3)),
+        "lat": f"{rng.randint(0, 89)}.{rng.randint(10**5, 10**6 - 1)}",
         "win": f"10.0.{rng.randint(10000, 26000)}.{rng.randint(1, 5000)}",
         "build": f"{year}.{month:02d}.{day:02d}.{rng.randint(1, 9999)}",
     }

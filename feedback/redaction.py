@@ -124,10 +124,18 @@ _GROUP = re.compile(r"\d+")
 
 
 def _card_prefix_ok(digits: str) -> bool:
-    """Issuer prefixes of card networks (Luhn alone passes 10% of random ids)."""
-    if digits[0] in "3456":
+    """Issuer prefixes and lengths of card networks (Luhn alone passes 10% of ids).
+
+    Visa has 13, 16 or 19 digits and Mastercard's 2-series 16; a 12-digit run
+    starting with 2 or 4 is an id ("2239 2240 2241").
+    """
+    if digits[0] == "4":
+        return len(digits) in (13, 16, 19)
+    if digits[0] in "356":
         return True
-    return 222100 <= int(digits[:6]) <= 272099 or digits[:4] in ("1800", "2131")
+    if digits[:4] in ("1800", "2131"):
+        return len(digits) == 15
+    return 222100 <= int(digits[:6]) <= 272099 and len(digits) == 16
 
 
 def _card_grouping(sizes: list[int]) -> bool:

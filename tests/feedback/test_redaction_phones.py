@@ -223,6 +223,37 @@ def test_version_is_not_a_phone(text: str) -> None:
     assert redact(text).text == text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Compare revenue 2023 2024 by region",
+        "The trend for 2022 - 2024 is flat",
+        "years 2019/2020/2021",
+        "top 100 200 300 customers",
+        "Rows 1000-2000 of 5000000",
+        "Stock levels at stores 2239 2240 2241 last week",
+        "zip codes 10115 10117 10119",
+        "Revenue grew from 1 200 000 to 12 450 000",
+        "SELECT * FROM geo WHERE lat > 52.520008 AND lon < 13.404954",
+        "SELECT 1 - 1000000",
+    ],
+)
+def test_numbers_side_by_side_are_not_a_phone(text: str) -> None:
+    assert redact(text).text == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Customer 609 141 777 says hi",  # Polish mobile, three groups of three
+        "Customer 01632 960123 says hi",  # UK, two long groups
+        "Why does 555.1234 appear twice?",  # US local number, dotted
+    ],
+)
+def test_phone_groupings_close_to_number_lists_still_count(text: str) -> None:
+    assert redact(text).found == {"PHONE"}
+
+
 @pytest.mark.parametrize("form", PHONE_FORMS)
 def test_corpus_recall_per_phone_form(form: str) -> None:
     phones = _phones(form)
