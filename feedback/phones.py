@@ -42,7 +42,8 @@ _PHONE_WINDOW = re.compile(
 # Two numbers with extensions, "+49 30 1234567 x12 / 0171 2345678 x3".
 _MAX_WINDOW_DIGITS = 26
 _GROUP = re.compile(r"\d+")
-_SPACED = re.compile(r"\d+(?:[ \u00a0]\d+)+")
+# "1 450 000", "12.345.678"; "609 141 777" is a Polish mobile number.
+_THOUSANDS = re.compile(r"[1-9]\d?([ \u00a0.])\d{3}(?:\1\d{3})+")
 _EXTENSION = re.compile(r",? ?(?i:x|ext\.?|extension|#) ?\d{1,6}$")
 _ISBN_X = re.compile(r"[ -]?[Xx](?!\w)")
 # Dates, timestamps, decimals, amounts and SSN-shaped (possibly invalid) numbers
@@ -86,7 +87,7 @@ _ID_LABEL = re.compile(
     r"(?<![a-z])(?:order|invoice|inv|po|sku|isbn|issn|ean|upc|tracking|shipment"
     r"|parcel|ref|reference|ticket|case|batch|build|version|ver|release|v"
     r"|id|serial|transaction|txn|account|acct|policy|booking|confirmation"
-    r"|receipt|item|product|part|model|patch|entry|row|record|offset|limit"
+    r"|receipt|item|product|part|model|patch|entry|row|record|offset|limit|code"
     r"|windows|macos|ios|android|firmware|kernel|sdk|api)"
     # "isbn10 IN ('", "order_no = '", "order #"
     r"\d*(?:[\s_]*(?:number|num|nr|no|id|ref|code))?\.?[\s_]*"
@@ -128,7 +129,7 @@ def _number_list(window: str) -> bool:
 
     Years ("2023 2024", "2019/2020/2021"), round figures ("100 200 300",
     "1000-2000"), runs of neighbours ("1042 1043 1044"), SI thousands
-    ("12 345 678", "1 450 000"), decimals with a long fraction ("52.520008"),
+    ("12 345 678", "1.450.000"), decimals with a long fraction ("52.520008"),
     three or more groups of five digits, and spaced minus signs ("1 - 1000000").
     """
     groups = _GROUP.findall(window)
@@ -144,9 +145,8 @@ def _number_list(window: str) -> bool:
     steps = [b - a for a, b in itertools.pairwise(values)]
     if len({len(g) for g in groups}) == 1 and all(0 < d <= 10 for d in steps):
         return True
-    thousands = all(len(g) == 3 for g in groups[1:]) and len(groups) > 2
-    if thousands and groups[0][0] != "0" and len(groups[0]) <= 2:
-        return _SPACED.fullmatch(window) is not None
+    if _THOUSANDS.fullmatch(window):
+        return True
     if len(groups) == 2 and "." in window and not groups[0].startswith("0"):
         return len(groups[0]) <= 2 or len(groups[1]) >= 5
     return sum(len(g) >= 5 for g in groups) >= 3
