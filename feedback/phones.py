@@ -70,9 +70,12 @@ _PHONE_LABEL = re.compile(
     r"(?i:(?<![a-z])(?:phone|tel|mobile|cell|call|fax|whatsapp|sms|text|contact"
     r"|reach|dial|msisdn|telefon|t[ée]l[ée]phone|portable|handy)(?![a-z]))"
 )
-# Only a label right before the digits overrules an IPv4 reading.
+# Only a label right before the digits (or after them) overrules an IPv4 or id
+# reading; one further back only vouches for bare digits.
+# "tel.: ", "mobile number ", "c.phone_number IN ('", "msisdn LIKE '%".
 _LABEL_JUST_BEFORE = re.compile(
-    _PHONE_LABEL.pattern + r"(?:\s*(?i:number|no\.?|nr\.?))?[\s.:=#'\"(]{0,4}$"
+    _PHONE_LABEL.pattern + r"(?:[\s_]*(?i:number|num|no|nr))?\.?\s*"
+    r"(?:[:=#]|(?i:\bin\b|\blike\b))?\s*['\"(%]{0,3}$"
 )
 # Labels written after the number: "(mobile)", "- fax", "is my cell".
 _PHONE_LABEL_AFTER = re.compile(
@@ -186,32 +189,40 @@ def _matched(window: str) -> list[tuple[int, int]]:
 def _accept_phone(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Phone spans in the window text[start:end], judged by shape and context.
 
-    - an id label right before, a valid ISBN or a version shape rejects the
-      window, unless a phone label is before or after it;
-    - a bare digit run needs a label, or a national trunk "0" or "00" and a
+    - a phone label right before or after the digits is strong context; one
+      up to 40 characters before (a SQL column) is weak context;
+    - an id label right before, a valid ISBN, a version shape or a number list
+      rejects the window unless the context is strong;
+    - a bare digit run needs context, or a national trunk "0" or "00" and a
       country code in front (ids rarely start with either);
     - grouped digits, "+" or "(area)" numbers count when phonenumbers reads
       every digit of the window (a partial reading is an id with a number
-      inside); with a label, partial readings count too;
+      inside); with context, partial readings count too;
     - a "+" number no region knows (an unassigned country code) still counts;
-    - six digits count only with a label ("tel. 78 63 17" in Luxembourg).
+    - six digits count only with context ("tel. 78 63 17" in Luxembourg).
     """
     if text[start] == "(" and ")" not in text[start:end]:
         start += 1  # "IN (4155552671, ...": the bracket belongs to the SQL
     window = text[start:end]
-    labelled = (
-        _PHONE_LABEL.search(text, max(0, start - 40), start) is not None
+    strong = (
+        phone_label_just_before(text, start)
         or _PHONE_LABEL_AFTER.match(text, end) is not None
+    )
+    labelled = strong or (
+        _PHONE_LABEL.search(text, max(0, start - 40), start) is not None
     )
     total = _digits(window)
     plus = window.lstrip("(").startswith("+")
-    if not labelled and not plus:
-        if total < 7 or _ID_LABEL.search(text, max(0, start - 48), start):
+    if not strong and not plus:
+        if _ID_LABEL.search(text, max(0, start - 48), start):
             return []
         x = _ISBN_X.match(text, end)  # an ISBN-10 check character
         if _isbn(text[start : x.end() if x else end]) or _version_like(window):
             return []
         if _number_list(window):
+            return []
+    if not labelled and not plus:
+        if total < 7:
             return []
         if window.isdigit() and not _trunk_or_international(window):
             return []

@@ -119,6 +119,27 @@ def test_a_label_vouches_for_numbers_no_region_reads() -> None:
     assert redact("top 10 for +80(6)3608377835").text == "top 10 for [PHONE]"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT * FROM t WHERE phone IS NOT NULL AND id = 1234567",
+        "What is the phone of customer id 12345678?",
+        "Call volume for 2023 2024 by region",
+    ],
+)
+def test_a_phone_label_further_back_does_not_overrule_an_id(text: str) -> None:
+    assert redact(text).text == text
+
+
+def test_a_phone_column_vouches_for_bare_digits_in_its_literal() -> None:
+    assert redact("WHERE c.phone_number IN ('4155552671')").text == (
+        "WHERE c.phone_number IN ('[PHONE]')"
+    )
+    assert redact("where msisdn like '%4155552671%'").text == (
+        "where msisdn like '%[PHONE]%'"
+    )
+
+
 def test_short_numbers_need_a_label() -> None:
     assert redact("tel. 78 63 17").text == "tel. [PHONE]"
     assert redact("Why does 78 63 17 appear twice?").found == frozenset()
