@@ -21,6 +21,7 @@ from stdnum import isbn as stdnum_isbn
 
 __all__ = [
     "PHONE_REGIONS",
+    "VALID_REGIONS",
     "country_code_before",
     "find_phones",
     "phone_label_just_before",
@@ -31,6 +32,8 @@ __all__ = [
 # widest range of lengths).
 PHONE_REGIONS: tuple[str, ...] = ("US", "DE", "GB")
 _LENIENCY = phonenumbers.Leniency.POSSIBLE
+# Checked strictly for bare digits with weak context only.
+VALID_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "IN", "CN")
 
 # Candidate windows: digits and phone punctuation, an optional "+" or "(" in
 # front, an optional extension after. Only windows with 6+ digits reach the
@@ -112,6 +115,14 @@ def country_code_before(text: str, pos: int) -> bool:
     return _COUNTRY_CODE_BEFORE.search(text, max(0, pos - 5), pos) is not None
 
 
+# A SQL comparison right before the digits; its column is not a phone label
+# (those make the context strong and are checked first).
+_OTHER_COLUMN = re.compile(
+    r"(?<![\w.])[A-Za-z_][\w.]*\s*(?:[<>]=?|<>|!=|=|(?i:\bin\s*\(|\blike\b"
+    r"|\bbetween\b))\s*['\"%]*$"
+)
+
+
 def _digits(text: str) -> int:
     return sum(ch.isdigit() for ch in text)
 
@@ -170,6 +181,18 @@ def _isbn(window: str) -> bool:
     return len(groups) == 4 and len(groups[3]) == 1 and stdnum_isbn.is_valid(compact)
 
 
+def _valid_somewhere(digits: str) -> bool:
+    """Whether a bare digit run is an assigned number in one of ``VALID_REGIONS``."""
+    for region in VALID_REGIONS:
+        try:
+            number = phonenumbers.parse(digits, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return True
+    return False
+
+
 def _matched(window: str) -> list[tuple[int, int]]:
     """Spans phonenumbers reads in the window, best region first."""
     best: list[tuple[int, int]] = []
@@ -216,6 +239,8 @@ def _accept_phone(text: str, start: int, end: int) -> list[tuple[int, int]]:
     if not strong and not plus:
         if _ID_LABEL.search(text, max(0, start - 48), start):
             return []
+        if window.isdigit() and _OTHER_COLUMN.search(text, max(0, start - 48), start):
+            return []  # "total > 2500000": compared with a column that is no phone
         x = _ISBN_X.match(text, end)  # an ISBN-10 check character
         if _isbn(text[start : x.end() if x else end]) or _version_like(window):
             return []
@@ -226,6 +251,10 @@ def _accept_phone(text: str, start: int, end: int) -> list[tuple[int, int]]:
             return []
         if window.isdigit() and not _trunk_or_international(window):
             return []
+    # "SELECT phone ... WHERE total > 2500000": a column further back vouches
+    # only for digits some numbering plan assigns.
+    if not strong and labelled and window.isdigit() and not _valid_somewhere(window):
+        return []
     spans = _matched(window)
     if sum(_digits(window[s:e]) for s, e in spans) < total:
         # E.164 allows 15 digits; junk country codes and "00" add a few.

@@ -125,10 +125,20 @@ def test_a_label_vouches_for_numbers_no_region_reads() -> None:
         "SELECT * FROM t WHERE phone IS NOT NULL AND id = 1234567",
         "What is the phone of customer id 12345678?",
         "Call volume for 2023 2024 by region",
+        "SELECT phone FROM t WHERE total > 2500000",
+        "SELECT phone FROM t WHERE created_at > 1704067200",
+        "SELECT phone, count(*) FROM t GROUP BY phone HAVING count(*) > 1000000",
     ],
 )
 def test_a_phone_label_further_back_does_not_overrule_an_id(text: str) -> None:
     assert redact(text).text == text
+
+
+def test_formatted_number_counts_in_any_column() -> None:
+    assert redact("WHERE note = '415-555-2671'").text == "WHERE note = '[PHONE]'"
+    assert (
+        redact("call me tomorrow at 4155552671").text == "call me tomorrow at [PHONE]"
+    )
 
 
 def test_a_phone_column_vouches_for_bare_digits_in_its_literal() -> None:
