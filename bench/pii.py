@@ -10,15 +10,20 @@ import statistics
 import time
 from collections import Counter
 
-from feedback.pii_corpus import TYPES, CorpusItem, build_clean_corpus, build_corpus
+from feedback.pii_corpus import (
+    CLEAN_CLASSES,
+    TYPES,
+    CorpusItem,
+    build_clean_corpus,
+    build_corpus,
+)
 from feedback.redaction import redact
 
 
-def _phone_form(raw: str) -> str:
+def _phone_keys(raw: str, form: str) -> list[str]:
     # Bare digit runs need a phone label to be redacted: report them apart.
-    if raw.isdigit():
-        return "PHONE bare digits"
-    return "PHONE formatted/+"
+    shape = "bare digits" if raw.isdigit() else "formatted/+"
+    return [f"PHONE {shape}", f"PHONE form: {form}"]
 
 
 def recall(items: list[CorpusItem]) -> dict[str, tuple[int, int]]:
@@ -27,11 +32,11 @@ def recall(items: list[CorpusItem]) -> dict[str, tuple[int, int]]:
     total: Counter[str] = Counter()
     for item in items:
         result = redact(item.text)
-        for pii_type, raw in item.pii:
+        for (pii_type, raw), form in zip(item.pii, item.forms, strict=True):
             ok = raw not in result.text and pii_type in result.found
             keys = [pii_type, f"{pii_type} in {item.kind}"]
             if pii_type == "PHONE":
-                keys.append(_phone_form(raw))
+                keys += _phone_keys(raw, form)
             if pii_type == "IP":
                 keys.append("IP v6" if ":" in raw else "IP v4")
             for key in keys:
@@ -77,13 +82,18 @@ def main() -> None:
         f"false positives: {len(altered)}/{len(clean)} PII-free texts altered "
         f"({len(altered) / len(clean):.2%})"
     )
-    for item in altered[:5]:
+    for cls in CLEAN_CLASSES:
+        members = [i for i in clean if i.forms == (cls,)]
+        bad = sum(i in altered for i in members)
+        print(f"  {cls:<28} {bad:>5}/{len(members):<5} {bad / len(members):.4f}")
+    for item in altered[:8]:
         print(f"  {item.text!r} -> {redact(item.text).text!r}")
 
     print("\nspeed (median of 5 passes)")
     for label, texts in (
         ("PII texts", [i.text for i in items]),
         ("PII-free texts", [i.text for i in clean]),
+        ("PII-free look-alikes", [i.text for i in clean if i.forms != ("mixed",)]),
         (
             "PII-free questions",
             [i.text for i in clean if i.kind == "question"],

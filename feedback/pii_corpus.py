@@ -3,9 +3,14 @@
 Used by ``tests/feedback`` and ``bench/pii.py``. Faker is a dev dependency, so it
 is imported inside the functions: importing this module never needs it.
 
-Phone numbers are kept only when ``phonenumbers`` says they are valid for the
-locale's region: several Faker locales draw random digits (for example US area
-codes starting with 0 or 1) that no detector should call a real number.
+Phone numbers are not filtered by any validity check: a benchmark that keeps only
+the numbers the detector's own validator accepts cannot see what people really
+write. They come from many Faker locales exactly as drawn (random digits
+included), plus look-alike classes (``PHONE_FORMS``): national numbers without
+area code, extensions, ``(0)`` trunk prefixes, possible-but-unassigned numbers
+and labels written after the number. The PII-free corpus carries the numbers
+that get over-redacted as phones (``CLEAN_CLASSES``): ISBNs, order ids, dates,
+amounts, SQL numeric literals, times and versions.
 """
 
 from __future__ import annotations
@@ -15,18 +20,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from feedback.pii_phones import (
+    LOOKALIKES,
+    PHONE_FORMS,
+    PHONE_LOCALES,
+    PhoneValue,
+    lookalike_values,
+    phone_maker,
+)
 from feedback.redaction import placeholder
 
 if TYPE_CHECKING:
     from faker import Faker
 
+__all__ = [
+    "CLEAN_CLASSES",
+    "KINDS",
+    "PHONE_FORMS",
+    "TYPES",
+    "CorpusItem",
+    "build_clean_corpus",
+    "build_corpus",
+]
+
 KINDS: tuple[str, ...] = ("question", "comment", "sql_literal")
 TYPES: tuple[str, ...] = ("EMAIL", "PHONE", "CARD", "IBAN", "SSN", "IP")
 
-PHONE_LOCALES: dict[str, str] = {
-    "en_US": "US", "en_GB": "GB", "de_DE": "DE", "fr_FR": "FR",
-    "es_ES": "ES", "it_IT": "IT", "nl_NL": "NL",
-}  # fmt: skip
 IBAN_LOCALES: tuple[str, ...] = (
     "en_GB", "de_DE", "fr_FR", "nl_NL", "es_ES", "it_IT", "pl_PL", "fi_FI",
 )  # fmt: skip
@@ -43,6 +62,8 @@ class CorpusItem:
     kind: str
     pii: tuple[tuple[str, str], ...]
     expected: str
+    # Per pii entry: the PHONE form, or the look-alike class of a PII-free text.
+    forms: tuple[str, ...] = ()
 
 
 # Labels and SQL columns per type; generic templates have no label at all.
@@ -118,31 +139,10 @@ def _group(digits: str, sizes: tuple[int, ...], sep: str) -> str:
     return sep.join(p for p in parts if p)
 
 
-def _value_makers(seed: int, rng: random.Random) -> dict[str, Callable[[], str]]:
-    import phonenumbers
-
+def _value_makers(seed: int, rng: random.Random) -> dict[str, Callable[[], PhoneValue]]:
     locales = tuple(dict.fromkeys((*PHONE_LOCALES, *IBAN_LOCALES)))
     fakers = _fakers(seed, locales)
     us = fakers["en_US"]
-    formats = (
-        phonenumbers.PhoneNumberFormat.INTERNATIONAL,
-        phonenumbers.PhoneNumberFormat.NATIONAL,
-        phonenumbers.PhoneNumberFormat.E164,
-    )
-
-    def phone() -> str:
-        while True:
-            locale = rng.choice(tuple(PHONE_LOCALES))
-            raw = fakers[locale].phone_number()
-            try:
-                parsed = phonenumbers.parse(raw, PHONE_LOCALES[locale])
-            except phonenumbers.NumberParseException:
-                continue
-            if phonenumbers.is_valid_number(parsed):
-                # Half as Faker wrote it, half re-formatted the common ways.
-                if rng.random() < 0.5:
-                    return raw
-                return phonenumbers.format_number(parsed, rng.choice(formats))
 
     def card() -> str:
         while True:
@@ -162,23 +162,38 @@ def _value_makers(seed: int, rng: random.Random) -> dict[str, Callable[[], str]]
     def ip() -> str:
         return us.ipv4() if rng.random() < 0.5 else us.ipv6()
 
-    return {
+    plain: dict[str, Callable[[], str]] = {
         "EMAIL": lambda: fakers[rng.choice(locales)].email(),
-        "PHONE": phone,
         "CARD": card,
         "IBAN": iban,
         "SSN": lambda: us.ssn(),
         "IP": ip,
     }
+    makers = {t: _formless(make) for t, make in plain.items()}
+    makers["PHONE"] = phone_maker(fakers, rng)
+    return makers
+
+
+def _formless(make: Callable[[], str]) -> Callable[[], PhoneValue]:
+    return lambda: PhoneValue(make(), "")
 
 
 def _fill(
-    template: str, pii_type: str, value: str, rng: random.Random
+    template: str, pii_type: str, drawn: PhoneValue, rng: random.Random
 ) -> tuple[str, str]:
     """Return the text and its ideal redaction (same label and column)."""
     label, col = rng.choice(_LABELS[pii_type]), rng.choice(_COLUMNS[pii_type])
-    text = template.format(v=value, label=label, col=col)
-    return text, template.format(v=placeholder(pii_type), label=label, col=col)
+    text = template.format(v=drawn.value + drawn.suffix, label=label, col=col)
+    ideal = placeholder(pii_type) + drawn.suffix
+    return text, template.format(v=ideal, label=label, col=col)
+
+
+def _template(kind: str, drawn: PhoneValue, rng: random.Random) -> str:
+    templates = _TEMPLATES[kind]
+    if drawn.form == "label after" and kind != "sql_literal":
+        # The label after the value is the only one: no label before it.
+        templates = tuple(t for t in templates if "{label}" not in t)
+    return rng.choice(templates)
 
 
 def build_corpus(seed: int = 1234, per_type: int = 200) -> list[CorpusItem]:
@@ -193,10 +208,11 @@ def build_corpus(seed: int = 1234, per_type: int = 200) -> list[CorpusItem]:
     for kind in KINDS:
         for pii_type in TYPES:
             for _ in range(per_type):
-                template = rng.choice(_TEMPLATES[kind])
-                value = makers[pii_type]()
-                text, expected = _fill(template, pii_type, value, rng)
-                pii: list[tuple[str, str]] = [(pii_type, value)]
+                drawn = makers[pii_type]()
+                template = _template(kind, drawn, rng)
+                text, expected = _fill(template, pii_type, drawn, rng)
+                pii: list[tuple[str, str]] = [(pii_type, drawn.value)]
+                forms = [drawn.form]
                 if rng.random() < 0.25:
                     other = rng.choice([t for t in TYPES if t != pii_type])
                     extra = makers[other]()
@@ -204,10 +220,11 @@ def build_corpus(seed: int = 1234, per_type: int = 200) -> list[CorpusItem]:
                     joiner = rng.choice((" and ", "; ", ", also "))
                     if rng.random() < 0.5:
                         joiner += rng.choice(_LABELS[other]) + " "
-                    text += joiner + extra
-                    expected += joiner + placeholder(other)
-                    pii.append((other, extra))
-                items.append(CorpusItem(text, kind, tuple(pii), expected))
+                    text += joiner + extra.value + extra.suffix
+                    expected += joiner + placeholder(other) + extra.suffix
+                    pii.append((other, extra.value))
+                    forms.append(extra.form)
+                items.append(CorpusItem(text, kind, tuple(pii), expected, tuple(forms)))
     return items
 
 
@@ -273,6 +290,9 @@ _CLEAN: dict[str, tuple[str, ...]] = {
 }
 
 
+CLEAN_CLASSES: tuple[str, ...] = ("mixed", *LOOKALIKES)
+
+
 def _clean_values(rng: random.Random) -> dict[str, Any]:
     def digits(n: int) -> str:
         return str(rng.randint(10 ** (n - 1), 10**n - 1))
@@ -298,15 +318,23 @@ def _clean_values(rng: random.Random) -> dict[str, Any]:
         "ver": f"{rng.randint(0, 12)}.{rng.randint(0, 30)}.{rng.randint(0, 40)}",
         "ver2": f"{rng.randint(0, 12)}.{rng.randint(0, 30)}.{rng.randint(0, 40)}",
         "ts_ms": rng.randint(1_500_000_000_000, 1_800_000_000_000),
+        **lookalike_values(rng, year, month, day),
     }
 
 
 def build_clean_corpus(seed: int = 1234, count: int = 1500) -> list[CorpusItem]:
     """PII-free texts full of numbers, dates, ids, amounts and versions."""
     rng = random.Random(seed + 1)  # noqa: S311 - reproducible test data
+    lookalikes = CLEAN_CLASSES[1:]
     items = []
     for i in range(count):
-        kind = KINDS[i % len(KINDS)]
-        text = rng.choice(_CLEAN[kind]).format(**_clean_values(rng))
-        items.append(CorpusItem(text, kind, (), text))
+        # Every other text is a phone look-alike, classes in turn.
+        if i % 2:
+            cls = lookalikes[i // 2 % len(lookalikes)]
+            kind, template = rng.choice(LOOKALIKES[cls])
+        else:
+            cls, kind = "mixed", KINDS[i // 2 % len(KINDS)]
+            template = rng.choice(_CLEAN[kind])
+        text = template.format(**_clean_values(rng))
+        items.append(CorpusItem(text, kind, (), text, (cls,)))
     return items

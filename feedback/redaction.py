@@ -6,6 +6,8 @@ no digits and no ``@``, so no detector can ever match one and ``redact`` is
 idempotent. Detectors run in a fixed order on the progressively redacted text:
 structured identifiers with checksums (IBAN, card) go before phones, otherwise
 their digit runs would be claimed as phone numbers, and each span is counted once.
+Phone numbers are found by ``feedback.phones`` (lenient reading, context decides);
+the card and IPv4 detectors leave digits to it when a phone context precedes them.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import phonenumbers
 from stdnum import iban as stdnum_iban
 from stdnum import luhn
+
+from feedback.phones import country_code_before, find_phones, phone_label_just_before
 
 __all__ = [
     "PII_TYPES",
@@ -35,9 +38,6 @@ __all__ = [
 ]
 
 PII_TYPES: tuple[str, ...] = ("EMAIL", "IBAN", "CARD", "SSN", "IP", "PHONE")
-
-# National formats are tried in this order; "+" numbers are region independent.
-PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "ES", "IT", "NL")
 
 PSEUDONYM_PREFIX = "p_"
 PSEUDONYM_LENGTH = 16  # base32 chars after the prefix: 80 bits, collisions negligible
@@ -117,15 +117,35 @@ def _redact_ibans(text: str) -> tuple[str, int]:
 
 # Digit groups joined by single spaces or dashes; a run may hold a card plus
 # neighbouring numbers, so sub-runs are tried group by group.
-_DIGIT_RUN = re.compile(r"(?<![\w.,+-])\d+(?:[ -]\d+)*(?![\w])")
+# A run right after ")" or "+CC " is the rest of a phone number
+# ("+43(0)5385 2798...", "+43 552299345462").
+_DIGIT_RUN = re.compile(r"(?<![\w.,+)-])\d+(?:[ -]\d+)*(?![\w])")
 _GROUP = re.compile(r"\d+")
 
 
 def _card_prefix_ok(digits: str) -> bool:
-    """Issuer prefixes of card networks (Luhn alone passes 10% of random ids)."""
-    if digits[0] in "3456":
+    """Issuer prefixes and lengths of card networks (Luhn alone passes 10% of ids).
+
+    Visa has 13, 16 or 19 digits and Mastercard's 2-series 16; a 12-digit run
+    starting with 2 or 4 is an id ("2239 2240 2241").
+    """
+    if digits[0] == "4":
+        return len(digits) in (13, 16, 19)
+    if digits[0] in "356":
         return True
-    return 222100 <= int(digits[:6]) <= 272099 or digits[:4] in ("1800", "2131")
+    if digits[:4] in ("1800", "2131"):
+        return len(digits) == 15
+    return 222100 <= int(digits[:6]) <= 272099 and len(digits) == 16
+
+
+def _card_grouping(sizes: list[int]) -> bool:
+    """How cards are written: unbroken, in fours, or Amex/Diners 4-6-5 and 4-6-4.
+
+    Other groupings ("381-8506755-1550078") are order ids and phone numbers.
+    """
+    if len(sizes) == 1 or sizes in ([4, 6, 5], [4, 6, 4]):
+        return True
+    return all(size == 4 for size in sizes[:-1]) and 1 <= sizes[-1] <= 4
 
 
 def _card_spans(run: str) -> list[tuple[int, int]]:
@@ -133,10 +153,12 @@ def _card_spans(run: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(groups):
-        for j in range(len(groups), i, -1):
+        # A card has at most 19 digits, so at most 19 groups.
+        for j in range(min(len(groups), i + 19), i, -1):
             digits = "".join(run[s:e] for s, e in groups[i:j])
             if (
                 12 <= len(digits) <= 19
+                and _card_grouping([e - s for s, e in groups[i:j]])
                 and _card_prefix_ok(digits)
                 and luhn.is_valid(digits)
             ):
@@ -156,6 +178,8 @@ def _redact_cards(text: str) -> tuple[str, int]:
         run = m.group()
         if sum(ch.isdigit() for ch in run) < 12:
             return run
+        if country_code_before(text, m.start()):
+            return run
         spans = _card_spans(run)
         for s, e in reversed(spans):
             run = run[:s] + placeholder("CARD") + run[e:]
@@ -169,7 +193,8 @@ def _redact_cards(text: str) -> tuple[str, int]:
 
 # Area 000, 666 and 9xx, group 00 and serial 0000 are never issued.
 _SSN = re.compile(
-    r"(?<![\w-])(?!000|666|9)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w-])"
+    r"(?<![\w+-])(?<!\d )(?!000|666|9)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}"
+    r"(?![\w-])(?! \d)"
 )
 # Unformatted nine digits only count next to an explicit label.
 _SSN_LABELLED = re.compile(
@@ -217,6 +242,12 @@ def _redact_ips(text: str) -> tuple[str, int]:
             return m.group()
         if _VERSION_LABEL.search(text, max(0, m.start() - 12), m.start()):
             return m.group()
+        # "phone 13.88.72.85", "+39 54.26.85.38": dotted pairs of a phone
+        # number, left to the phone detector.
+        if phone_label_just_before(text, m.start()):
+            return m.group()
+        if country_code_before(text, m.start()):
+            return m.group()
         count += 1
         return placeholder("IP")
 
@@ -229,76 +260,9 @@ def _redact_ips(text: str) -> tuple[str, int]:
 
 # --- phone numbers ---------------------------------------------------------------
 
-# Candidate windows: phone punctuation between digits. Running the (slow)
-# PhoneNumberMatcher only on windows with 7+ digits keeps typical texts cheap.
-_PHONE_WINDOW = re.compile(
-    r"(?<![\w/-])(?<!\d\.)(?:\+ ?|\()?\d[\d \t().\-/]{4,24}\d"
-    r"(?: ?(?:x|ext\.?|#) ?\d{1,6})?(?![\w])"
-)
-# Dates, timestamps, decimals and SSN-shaped (possibly invalid) numbers look like
-# grouped digits; they are masked before windowing.
-_NOT_PHONE = re.compile(
-    r"(?<![\d./-])(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})"
-    r"(?:[T ]\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?)?(?![./-]?\d)"
-    r"|(?<![\d.])\d+\.\d{1,3}(?![\d.])"
-    r"|(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])"
-)
-_SEVEN_DIGITS = re.compile(r"\d(?:\D{0,3}\d){6}")
-# A bare digit run (no separators, no "+") is an id as often as a phone number,
-# so it only counts with a national trunk prefix (leading 0, which ids rarely
-# have) or with a phone label shortly before it.
-# Whole words, "_" counting as a break so columns like phone_number match but
-# "hotel" or "cancelled" do not; "number" and "no." are left out because
-# "order number 4155552671" is an id.
-_PHONE_LABEL = re.compile(
-    r"(?i:(?<![a-z])(?:phone|tel|mobile|cell|call|fax|whatsapp|sms|text|contact"
-    r"|reach|dial|msisdn|telefon|t[ée]l[ée]phone|portable|handy)(?![a-z]))"
-)
-_LENIENCY = phonenumbers.Leniency.VALID
-
-
-def _bare_unlabelled(text: str, start: int, raw: str) -> bool:
-    """A digit-only run without trunk prefix and without a phone label before it."""
-    return (
-        raw.isdigit()
-        and raw[0] != "0"
-        and _PHONE_LABEL.search(text, max(0, start - 40), start) is None
-    )
-
-
-def _phone_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    window = text[start:end]
-    if _bare_unlabelled(text, start, window):
-        return []  # would be rejected below anyway; skips 7 matcher passes
-    regions = PHONE_REGIONS[:1] if window.startswith("+") else PHONE_REGIONS
-    total = sum(ch.isdigit() for ch in window)
-    best: list[tuple[int, int]] = []
-    best_digits = 0
-    # The first region that reads the whole window wins; otherwise the region
-    # covering most digits, so a number is not half-matched by a shorter one.
-    for region in regions:
-        spans, digits = [], 0
-        for match in phonenumbers.PhoneNumberMatcher(window, region, _LENIENCY):
-            raw = match.raw_string
-            if _bare_unlabelled(text, start + match.start, raw):
-                continue
-            spans.append((start + match.start, start + match.end))
-            digits += sum(ch.isdigit() for ch in raw)
-        if digits > best_digits:
-            best, best_digits = spans, digits
-        if best_digits == total:
-            break
-    return best
-
 
 def _redact_phones(text: str) -> tuple[str, int]:
-    if _SEVEN_DIGITS.search(text) is None:
-        return text, 0
-    masked = _NOT_PHONE.sub(lambda m: "#" * len(m.group()), text)
-    spans: list[tuple[int, int]] = []
-    for w in _PHONE_WINDOW.finditer(masked):
-        if sum(ch.isdigit() for ch in w.group()) >= 7:
-            spans += _phone_spans(text, w.start(), w.end())
+    spans = find_phones(text)
     for s, e in reversed(spans):
         text = text[:s] + placeholder("PHONE") + text[e:]
     return text, len(spans)

@@ -38,8 +38,9 @@ def test_corpus_has_200_values_per_type_in_every_kind() -> None:
     assert len(_clean()) >= 1000
 
 
-@pytest.mark.parametrize("pii_type", TYPES)
-def test_recall_per_type_at_least_99_percent(pii_type: str) -> None:
+# PHONE has its own recall tests by form in test_redaction_phones.py.
+@pytest.mark.parametrize("pii_type", [t for t in TYPES if t != "PHONE"])
+def test_recall_is_complete_for_structured_types(pii_type: str) -> None:
     total = caught = 0
     missed: list[str] = []
     for item in _corpus():
@@ -53,12 +54,12 @@ def test_recall_per_type_at_least_99_percent(pii_type: str) -> None:
             else:
                 missed.append(raw)
     assert total >= 600
-    assert caught / total >= 0.99, missed[:10]
+    assert caught == total, missed[:10]
 
 
 def test_pii_free_texts_are_left_alone() -> None:
     altered = [i.text for i in _clean() if redact(i.text).text != i.text]
-    assert len(altered) / len(_clean()) <= 0.02, altered[:10]
+    assert len(altered) / len(_clean()) <= 0.01, altered[:10]
 
 
 def test_redaction_is_idempotent() -> None:
