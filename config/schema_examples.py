@@ -141,6 +141,16 @@ REQUEST_EXAMPLES: dict[str, tuple[str, Any]] = {
         "question": "How many singers are older than 30?", "sql": _SQL,
         "domain": "music", "tags": ["filter"],
     }),
+    "evaluation_golden_examples_import_create": ("Import SQLite-written golds", {
+        "items": [
+            {"question": "How many singers are older than 30?", "sql": _SQL,
+             "db": "concert_singer", "tags": ["filter"]},
+            {"question": "Name the stadiums in France",
+             "sql": 'SELECT name FROM stadium WHERE country = "France"',
+             "db": "concert_singer"},
+        ],
+        "id_prefix": "handbook", "from_dialect": "sqlite", "skip_invalid": True,
+    }),
     "evaluation_golden_examples_retire_create": ("Retire an outdated example", {
         "reason": "The age column was redefined in the November schema.",
     }),
