@@ -34,7 +34,13 @@ import sqlglot
 from sqlglot import exp
 
 from evaluation.neighbours import NeighbourSet, ensure_neighbours
-from evaluation.scoring import ItemScore, Mode, results_equal, spider_prepare
+from evaluation.scoring import (
+    MODES,
+    ItemScore,
+    Mode,
+    results_equal,
+    spider_prepare,
+)
 from evaluation.spider import database_path
 from targets.sandbox import QueryResult, SandboxError, SqliteSandbox
 from targets.sqlgate import SQLRejected, check_sql
@@ -45,12 +51,26 @@ __all__ = [
     "NeighbourSuite",
     "SuiteVerdict",
     "apply_verdict",
+    "comparison_mode",
     "rescore_items",
 ]
 
 SUITE_MODE = "suite"
 # Comparison rules used on every database of the suite.
 BASE_MODE: Mode = "spider"
+
+
+def comparison_mode(mode: str) -> Mode:
+    """The result-comparison rules a run mode uses on each database.
+
+    Suite mode compares with Spider rules; its golden results on the original
+    database are those of spider mode, and are cached under that name.
+    """
+    if mode == SUITE_MODE:
+        return BASE_MODE
+    if mode not in MODES:
+        raise ValueError(f"unknown scoring mode {mode!r}")
+    return mode
 
 
 @dataclass(frozen=True, slots=True)
