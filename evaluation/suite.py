@@ -46,6 +46,8 @@ from targets.sandbox import QueryResult, SandboxError, SqliteSandbox
 from targets.sqlgate import SQLRejected, check_sql
 
 __all__ = [
+    "BASE_MODE",
+    "FLIPPED_KIND",
     "SUITE_MODE",
     "Limits",
     "NeighbourSuite",
@@ -56,6 +58,8 @@ __all__ = [
 ]
 
 SUITE_MODE = "suite"
+# error_kind of a prediction that matched on its database but not a neighbour.
+FLIPPED_KIND = "suite_mismatch"
 # Comparison rules used on every database of the suite.
 BASE_MODE: Mode = "spider"
 
@@ -106,7 +110,7 @@ def apply_verdict(score: ItemScore, verdict: SuiteVerdict) -> ItemScore:
         score,
         execution_match=False,
         error=f"neighbour {verdict.failed_on}: {verdict.reason}",
-        error_kind="suite_mismatch",
+        error_kind=FLIPPED_KIND,
     )
 
 
