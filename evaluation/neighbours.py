@@ -23,6 +23,8 @@ import os
 import random
 import re
 import sqlite3
+import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -328,8 +330,10 @@ def generate_neighbour(source: Path, dest: Path, *, seed: str) -> None:
     for name in _parents_first(tables):
         rng = random.Random(f"{seed}:{name}")  # noqa: S311 -- test data, not secrets
         made[name] = _fill(tables[name], made, columns, rng)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
+    # A private temporary name: concurrent writers never share a half-written file.
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
     out = sqlite3.connect(tmp)
     try:
         for kind, sql in ddl:
@@ -343,8 +347,11 @@ def generate_neighbour(source: Path, dest: Path, *, seed: str) -> None:
                     rows,
                 )
         out.commit()
-    finally:
         out.close()
+    except BaseException:
+        out.close()
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, dest)
 
 
@@ -378,5 +385,8 @@ def ensure_neighbours(
         folder.mkdir(parents=True, exist_ok=True)
         for n, path in enumerate(paths, start=1):
             generate_neighbour(source, path, seed=f"{seed}:{digest}:{n}")
-        manifest.write_text(json.dumps(expected, indent=2) + "\n", encoding="utf-8")
+        # Written last and replaced atomically: a manifest names complete files.
+        staged = folder / f".{_MANIFEST}.{os.getpid()}.{threading.get_ident()}"
+        staged.write_text(json.dumps(expected, indent=2) + "\n", encoding="utf-8")
+        os.replace(staged, manifest)
     return NeighbourSet(source, digest, paths)

@@ -10,6 +10,7 @@ from evaluation.prediction_files import (
     score_prediction_file,
     write_csv,
 )
+from evaluation.scoring import MODES
 from evaluation.suite import SUITE_MODE
 from evaluation.suite_files import flipped_count, score_suite_file
 
@@ -50,6 +51,11 @@ class Command(BaseCommand):
             key: None if options[key] is None else Path(options[key])
             for key in ("tables", "csv")
         }
+        if options["mode"] not in (*MODES, SUITE_MODE):
+            choices = ", ".join((*MODES, SUITE_MODE))
+            raise CommandError(
+                f"Unknown mode {options['mode']!r}; expected one of {choices}."
+            )
         try:
             if options["mode"] == SUITE_MODE:
                 report = score_suite_file(
