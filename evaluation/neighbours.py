@@ -45,6 +45,9 @@ NEIGHBOURS = 5
 # that golden filters still find rows on most neighbours.
 FUZZ_RATE = 0.5
 VARIANT_RATE = 0.2
+# Rows read per source table (the first ones, for determinism): neighbours of a
+# large target stay small enough to build in seconds and to scan per item.
+MAX_SOURCE_ROWS = 20_000
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 _NUMBER_TEXT = re.compile(r"^-?\d{1,9}$")
 _MANIFEST = "manifest.json"
@@ -134,7 +137,9 @@ def _read_tables(conn: sqlite3.Connection) -> dict[str, _Table]:
                     tuple(str(t) for t in targets),
                 )
             )
-        rows = conn.execute(f"SELECT * FROM {_quote(name)}").fetchall()  # noqa: S608
+        rows = conn.execute(
+            f"SELECT * FROM {_quote(name)} LIMIT {MAX_SOURCE_ROWS}"  # noqa: S608
+        ).fetchall()
         tables[name] = _Table(name, columns, keys, [tuple(r) for r in rows])
     return tables
 

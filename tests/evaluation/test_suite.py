@@ -287,3 +287,20 @@ def test_a_rejected_prediction_is_wrong(suite: NeighbourSuite) -> None:
     verdict = suite.check("SELECT name FROM singer", "DELETE FROM singer")
     assert not verdict.matched
     assert verdict.reason.startswith("rejected")
+
+
+def test_a_large_table_is_sampled_from_its_first_rows_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("evaluation.neighbours.MAX_SOURCE_ROWS", 10)
+    path = tmp_path / "big.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, name text)")
+        conn.executemany(
+            "INSERT INTO t VALUES (?, ?)", [(i, f"n{i}") for i in range(1000)]
+        )
+    made = ensure_neighbours(path, tmp_path / "n", count=2)
+    for neighbour in made.paths:
+        rows = _dump(neighbour)["t"]
+        assert 0 < len(rows) <= 16
+        assert {r[1].strip().lower() for r in rows} <= {f"n{i}" for i in range(10)}
