@@ -154,6 +154,7 @@ class EvaluationRun(models.Model):
         SPIDER = "spider", "Spider test-suite rules"
         BIRD = "bird", "BIRD set equality"
         STRICT = "strict", "Ordered, positional"
+        SUITE = "suite", "Spider rules on the database and its neighbours"
 
     prompt_version = models.ForeignKey(
         "registry.PromptVersion", on_delete=models.PROTECT, related_name="+"

@@ -87,7 +87,7 @@ class ScoredItem:
 class OfflineReport:
     """Per-item results and their summary (`evaluation.scoring.aggregate` shape)."""
 
-    mode: Mode
+    mode: str
     items: list[ScoredItem]
     summary: dict[str, Any] = field(default_factory=dict)
 

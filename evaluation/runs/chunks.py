@@ -9,7 +9,9 @@ exactly and exactly one of them finishes the run.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -25,13 +27,21 @@ from evaluation.models import (
     EvaluationRun,
     GoldenExample,
 )
+from evaluation.neighbours import ensure_neighbours
 from evaluation.runs.alerts import raise_regression_alerts
 from evaluation.runs.gold_cache import gold_results_for
 from evaluation.runs.summaries import GOLD_ERROR, ItemOutcome, summarize
-from evaluation.scoring import GoldResult, score_item
-from targets.execution import sandbox_for_target
+from evaluation.scoring import GoldResult, ItemScore, score_item
+from evaluation.suite import (
+    SUITE_MODE,
+    NeighbourSuite,
+    apply_verdict,
+    comparison_mode,
+)
+from targets.execution import sandbox_for_target, sandbox_limits
+from targets.models import TargetDatabase
 from targets.sandbox import SandboxError
-from targets.schema import sqlglot_schema
+from targets.schema import sqlglot_schema, sqlite_path
 
 __all__ = ["ACTIVE", "process_chunk"]
 
@@ -111,11 +121,55 @@ def _unscored(
     )
 
 
+def _neighbour_suite(
+    target: TargetDatabase, suites: dict[int, NeighbourSuite]
+) -> NeighbourSuite:
+    """The open suite of ``target``'s neighbours, generated under DATA_DIR."""
+    if target.pk not in suites:
+        if target.engine != TargetDatabase.Engine.SQLITE:
+            raise ValueError("suite mode needs a SQLite target database")
+        neighbours = ensure_neighbours(
+            sqlite_path(target.location),
+            Path(settings.DATA_DIR) / "neighbours" / target.name,
+        )
+        limits = sandbox_limits()
+        suites[target.pk] = NeighbourSuite(
+            neighbours,
+            timeout_s=limits.timeout_s,
+            max_rows=limits.max_rows,
+            max_bytes=limits.max_bytes,
+        )
+    return suites[target.pk]
+
+
+def _score(
+    run: EvaluationRun,
+    example: GoldenExample,
+    sql: str,
+    gold: GoldResult,
+    suites: dict[int, NeighbourSuite],
+) -> ItemScore:
+    target = example.target_database
+    score = score_item(
+        sql,
+        gold,
+        sandbox_for_target(target),
+        mode=comparison_mode(run.mode),
+        dialect=target.dialect,
+        schema=sqlglot_schema(target.schema),
+    )
+    if run.mode != SUITE_MODE or not score.execution_match:
+        return score
+    verdict = _neighbour_suite(target, suites).check(example.sql, sql)
+    return apply_verdict(score, verdict)
+
+
 def _evaluate(
     run: EvaluationRun,
     backend: Backend | BackendConfigurationError,
     example: GoldenExample,
     gold: GoldResult | str,
+    suites: dict[int, NeighbourSuite],
 ) -> EvaluationResult:
     target = example.target_database
     if isinstance(gold, str):
@@ -137,15 +191,8 @@ def _evaluate(
             run, example, generation, generation.error, generation.error_kind
         )
     try:
-        score = score_item(
-            generation.sql,
-            gold,
-            sandbox_for_target(target),
-            mode=run.mode,  # type: ignore[arg-type]
-            dialect=target.dialect,
-            schema=sqlglot_schema(target.schema),
-        )
-    except (SandboxError, ValueError, RecursionError) as exc:
+        score = _score(run, example, generation.sql, gold, suites)
+    except (SandboxError, ValueError, RecursionError, OSError, sqlite3.Error) as exc:
         return _unscored(run, example, generation, str(exc), "scoring_error")
     return EvaluationResult(
         run=run,
@@ -186,9 +233,7 @@ def process_chunk(*, chunk_id: int) -> None:
         .order_by("pk")
     )
     golds = gold_results_for(
-        snapshot=run.snapshot,
-        examples=examples,
-        mode=run.mode,  # type: ignore[arg-type]
+        snapshot=run.snapshot, examples=examples, mode=comparison_mode(run.mode)
     )
     backend: Backend | BackendConfigurationError
     try:
@@ -199,13 +244,21 @@ def process_chunk(*, chunk_id: int) -> None:
         backend = exc
     results = []
     checked = time.monotonic()
-    for example in examples:
-        if time.monotonic() - checked > 1.0:
-            checked = time.monotonic()
-            if not EvaluationRun.objects.filter(pk=run.pk, status__in=ACTIVE).exists():
-                logger.info("run %s stopped; chunk %s halts", run.pk, chunk.index)
-                return
-        results.append(_evaluate(run, backend, example, golds[example.pk]))
+    suites: dict[int, NeighbourSuite] = {}
+    try:
+        for example in examples:
+            if time.monotonic() - checked > 1.0:
+                checked = time.monotonic()
+                if not EvaluationRun.objects.filter(
+                    pk=run.pk, status__in=ACTIVE
+                ).exists():
+                    logger.info("run %s stopped; chunk %s halts", run.pk, chunk.index)
+                    return
+            gold = golds[example.pk]
+            results.append(_evaluate(run, backend, example, gold, suites))
+    finally:
+        for suite in suites.values():
+            suite.close()
     _record(chunk, results)
 
 

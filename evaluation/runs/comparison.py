@@ -18,6 +18,7 @@ from evaluation.models import EvaluationResult, EvaluationRun, GoldResultCache
 from evaluation.runs.exceptions import ComparisonError
 from evaluation.runs.summaries import GOLD_ERROR, METRICS
 from evaluation.scoring import SQLGLOT_VERSION
+from evaluation.suite import comparison_mode
 
 __all__ = [
     "Comparison",
@@ -194,7 +195,7 @@ def _seen_ids(run: EvaluationRun, results: Mapping[int, EvaluationResult]) -> se
     gold = dict(
         GoldResultCache.objects.filter(
             snapshot_id=run.snapshot_id,
-            mode=run.mode,
+            mode=comparison_mode(run.mode),
             sqlglot_version=SQLGLOT_VERSION,
             golden_example_id__in=list(results),
         ).values_list("golden_example_id", "normalized_sql")

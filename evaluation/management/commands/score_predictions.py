@@ -1,6 +1,7 @@
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evaluation.prediction_files import (
@@ -9,6 +10,9 @@ from evaluation.prediction_files import (
     score_prediction_file,
     write_csv,
 )
+from evaluation.scoring import MODES
+from evaluation.suite import SUITE_MODE
+from evaluation.suite_files import flipped_count, score_suite_file
 
 
 class Command(BaseCommand):
@@ -29,7 +33,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--mode",
             default="spider",
-            help="EX rules: spider (test-suite, default), bird or strict.",
+            help="EX rules: spider (test-suite, default), bird, strict, or suite "
+            "(spider rules on each database and 5 generated neighbours).",
         )
         parser.add_argument(
             "--tables",
@@ -46,17 +51,36 @@ class Command(BaseCommand):
             key: None if options[key] is None else Path(options[key])
             for key in ("tables", "csv")
         }
-        try:
-            report = score_prediction_file(
-                gold_path=required["gold"],
-                pred_path=required["pred"],
-                db_dir=required["db_dir"],
-                mode=options["mode"],
-                tables_path=paths["tables"],
+        if options["mode"] not in (*MODES, SUITE_MODE):
+            choices = ", ".join((*MODES, SUITE_MODE))
+            raise CommandError(
+                f"Unknown mode {options['mode']!r}; expected one of {choices}."
             )
+        try:
+            if options["mode"] == SUITE_MODE:
+                report = score_suite_file(
+                    gold_path=required["gold"],
+                    pred_path=required["pred"],
+                    db_dir=required["db_dir"],
+                    neighbours_dir=Path(settings.DATA_DIR) / "neighbours",
+                    tables_path=paths["tables"],
+                )
+            else:
+                report = score_prediction_file(
+                    gold_path=required["gold"],
+                    pred_path=required["pred"],
+                    db_dir=required["db_dir"],
+                    mode=options["mode"],
+                    tables_path=paths["tables"],
+                )
         except PredictionFileError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(format_report(report))
+        if options["mode"] == SUITE_MODE:
+            self.stdout.write(
+                f"Suite: {flipped_count(report)} single-database matches failed "
+                "on a neighbour database and count as wrong."
+            )
         out_path = paths["csv"]
         if out_path is not None:
             try:
