@@ -21,7 +21,7 @@ from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 from feedback import selectors
 from feedback.models import Feedback, ReviewItem
 from feedback.quality_models import ReviewVerdict
-from feedback.result_digest import ExecutionFailed, run_redacted
+from feedback.result_digest import ExecutionFailed, result_digest, run_redacted
 from targets.models import TargetDatabase
 
 State = ReviewItem.State
@@ -64,10 +64,7 @@ def impact_explanation(item: ReviewItem) -> str:
     """
     volume = getattr(item, "segment_volume", 0)
     rate = getattr(item, "negative_rate", 0.0)
-    return (
-        f"{volume} interactions in 30 days x {rate:.0%} negative "
-        f"x weight {item.weight:.2f}"
-    )
+    return f"{volume} interactions x {rate:.0%} negative x weight {item.weight:.2f}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +77,7 @@ class Preview:
     row_count: int = 0
     truncated: bool = False
     error: str = ""
+    digest: str = ""
 
 
 def preview(*, target: TargetDatabase, sql: str) -> Preview:
@@ -100,7 +98,16 @@ def preview(*, target: TargetDatabase, sql: str) -> Preview:
         rows=[tuple(row) for row in result.rows[:PREVIEW_ROWS]],
         row_count=len(result.rows),
         truncated=result.truncated,
+        digest="" if result.truncated else result_digest(result.rows),
     )
+
+
+def same_result(first: Preview, second: Preview | None) -> bool | None:
+    """Whether two previews hold the same rows in any order (None: unknown,
+    when one failed or was cut at the row cap)."""
+    if second is None or not (first.digest and second.digest):
+        return None
+    return first.digest == second.digest
 
 
 def sql_diff(before: str, after: str) -> list[tuple[str, str]]:
@@ -143,6 +150,7 @@ class Workspace:
     diff: list[tuple[str, str]]
     generated: Preview
     corrected: Preview | None
+    same: bool | None
     others: list[Correction]
     adjudication: Correction | None
     feedback: list[Feedback]
@@ -210,6 +218,8 @@ def workspace_for(*, item: ReviewItem) -> Workspace:
     others = _others(item)
     rival = _rival(item, others) if item.state == State.ADJUDICATION else None
     before, after = _neighbours(item)
+    generated = run(interaction.generated_sql)
+    corrected = run(corrected_sql) if corrected_sql else None
     return Workspace(
         item=item,
         question=interaction.question,
@@ -218,8 +228,9 @@ def workspace_for(*, item: ReviewItem) -> Workspace:
         diff=sql_diff(interaction.generated_sql, corrected_sql)
         if corrected_sql
         else [],
-        generated=run(interaction.generated_sql),
-        corrected=run(corrected_sql) if corrected_sql else None,
+        generated=generated,
+        corrected=corrected,
+        same=same_result(generated, corrected),
         others=[Correction(item=o, sql=_sql_of(o)) for o in others],
         adjudication=Correction(
             item=rival, sql=_sql_of(rival), preview=run(_sql_of(rival))

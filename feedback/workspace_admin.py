@@ -129,7 +129,7 @@ class ReviewWorkspaceMixin:
     def tenant(self, obj: ReviewItem) -> str:
         return obj.interaction.tenant_id
 
-    @admin.display(description="impact", ordering="impact")
+    @admin.display(description="impact (volume x negative x weight)", ordering="impact")
     def impact_explained(self, obj: ReviewItem) -> str:
         return format_html(
             '<span class="impact">{}</span><br><small>{}</small>',

@@ -60,7 +60,7 @@ def test_list_shows_question_sql_result_segment_and_explained_impact(
     assert "SELECT count(*) FROM singer WHERE age &gt; 30" in html
     assert "1 row(s)" in html
     assert "adhoc" in html and "globex" in html
-    assert "1 interactions in 30 days x 100% negative x weight" in html
+    assert "1 interactions x 100% negative x weight 0.80" in html
 
 
 def test_list_filters_by_template_segment_tenant_and_state(
@@ -98,6 +98,7 @@ def test_item_page_shows_question_diff_both_results_feedback_and_outcome(
     assert 'id="result-generated"' in html and 'id="result-corrected"' in html
     assert "Corrected SQL" in html  # the interaction's feedback
     assert "Outcome: <strong>Success</strong>" in html
+    assert ws.same is False and "Results differ." in html
     assert 'id="claim-button"' in html and 'id="approve-button"' not in html
 
 
@@ -267,3 +268,29 @@ def test_sql_diff_rebuilds_both_sides() -> None:
     assert "".join(t for op, t in pieces if op != "insert") == before
     assert "".join(t for op, t in pieces if op != "delete") == after
     assert ("insert", ", age") in pieces
+
+
+def test_equal_results_in_another_order_compare_as_the_same(
+    correct: Callable, senior: User, client: Client
+) -> None:
+    item = correct(
+        generated_sql="SELECT name FROM singer ORDER BY name",
+        sql="SELECT name FROM singer ORDER BY name DESC",
+    )
+    client.force_login(senior)
+    response = client.get(page_of(item))
+    assert response.context["ws"].same is True
+    assert "Same result" in response.content.decode()
+
+
+def test_a_result_past_the_row_cap_is_counted_as_more_and_not_compared(
+    correct: Callable, senior: User, client: Client, settings: Any
+) -> None:
+    item = correct(sql="SELECT a.name FROM singer a, singer b")
+    settings.SANDBOX_MAX_ROWS = 20
+    client.force_login(senior)
+    response = client.get(page_of(item))
+    ws = response.context["ws"]
+    assert (ws.corrected.truncated, ws.corrected.row_count) == (True, 20)
+    assert ws.same is None
+    assert "more than 20 rows" in response.content.decode()
