@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from evaluation.models import GoldenExample
@@ -294,3 +296,42 @@ def test_a_result_past_the_row_cap_is_counted_as_more_and_not_compared(
     assert (ws.corrected.truncated, ws.corrected.row_count) == (True, 20)
     assert ws.same is None
     assert "more than 20 rows" in response.content.decode()
+
+
+def test_blind_verdicts_through_the_page_stay_hidden_until_both_are_in(
+    correct: Callable, senior: User, senior2: User, client: Client, settings: Any
+) -> None:
+    settings.DOUBLE_REVIEW_SHARE = 1.0
+    item = correct()
+    client.force_login(senior)
+    page = client.get(page_of(item)).content.decode()
+    assert 'id="verdict-approve-button"' in page and 'id="claim-button"' not in page
+    act(client, item, "verdict_approve")
+    client.force_login(senior2)
+    page = client.get(page_of(item)).content.decode()
+    assert 'id="verdicts"' not in page
+    missing = act(client, item, "verdict_reject")
+    assert "Refused (reason): A reason is required." in messages_of(missing)
+    act(client, item, "verdict_reject", reason="wrong filter")
+    page = client.get(page_of(item)).content.decode()
+    assert ReviewItem.objects.get().state == "adjudication"
+    assert "approve by sam" in page and "reject by sue: wrong filter" in page
+    assert "The blind reviews disagree." in page
+
+
+def test_list_queries_do_not_grow_with_the_items(
+    correct: Callable, senior: User, client: Client
+) -> None:
+    correct()
+    client.force_login(senior)
+    client.get(LIST)  # loads the user's permission cache
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(LIST).status_code == 200
+        return len(queries)
+
+    few = count()
+    for n in range(5):
+        correct(question=f"Question {n}?")
+    assert count() == few
