@@ -100,7 +100,7 @@ def test_item_page_shows_question_diff_both_results_feedback_and_outcome(
     assert 'id="result-generated"' in html and 'id="result-corrected"' in html
     assert "Corrected SQL" in html  # the interaction's feedback
     assert "Outcome: <strong>Success</strong>" in html
-    assert ws.same is False and "Results differ." in html
+    assert ws.same is False and "Results differ:</strong>" in html
     assert 'id="claim-button"' in html and 'id="approve-button"' not in html
 
 

@@ -116,3 +116,45 @@ def test_review_two_items_by_keyboard(
     assert ReviewItem.objects.get(pk=first.pk).state == "approved"
     rejected = ReviewItem.objects.get(pk=second.pk)
     assert rejected.decision_reason == "duplicate of an approved answer"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_escalate_by_keyboard_then_adjudicate_side_by_side(
+    browser: Any,
+    live_server: Any,
+    correct: Callable[..., ReviewItem],
+    senior: User,
+    senior2: User,
+    purge_events: None,
+) -> None:
+    first = correct(question="Singers over 30?")
+    second = correct(question="Singers over 30?", sql=OLDER)
+    page = signed_in(browser, live_server, "sam")
+    try:
+        page.goto(f"{live_server.url}/admin/feedback/reviewitem/{first.pk}/change/")
+        page.keyboard.press("c")
+        page.wait_for_selector("#escalate-button")
+        page.keyboard.press("e")
+        page.keyboard.type("the two corrections disagree")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_selector("#adjudication")
+        assert page.inner_text("#item-state") == "adjudication"
+    finally:
+        page.close()
+    page = signed_in(browser, live_server, "sue")
+    try:
+        page.goto(f"{live_server.url}/admin/feedback/reviewitem/{first.pk}/change/")
+        this, other = (
+            page.inner_text("#adjudication-this"),
+            page.inner_text("#adjudication-other"),
+        )
+        assert "age > 30" in this and "4" in this
+        assert f"#{second.pk}" in other and "age > 40" in other and "3" in other
+        assert "the two corrections disagree" in page.inner_text("#adjudication")
+        shot(page, "workspace-adjudication")
+        page.click("#approve-button")
+        page.wait_for_selector("#decision")
+        assert page.inner_text("#item-state") == "approved"
+    finally:
+        page.close()
+    assert ReviewItem.objects.get(pk=first.pk).decided_by == senior2
