@@ -2,6 +2,7 @@
 actions (through the review services, refusals shown as messages)."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,9 +11,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from evaluation.models import GoldenExample
-from feedback import services, workspace
+from feedback import audits, services, workspace
 from feedback.models import ReviewItem
 
 pytestmark = pytest.mark.django_db
@@ -335,3 +337,26 @@ def test_list_queries_do_not_grow_with_the_items(
     for n in range(5):
         correct(question=f"Question {n}?")
     assert count() == few
+
+
+def test_an_audit_item_shows_the_answer_alone_and_is_approved_as_right(
+    interaction_event: Callable,
+    ingest: Callable,
+    senior: User,
+    client: Client,
+) -> None:
+    ingest(interaction_event(question="All singers?"))
+    now = timezone.now()
+    audits.sample_audit_items(
+        start=now - timedelta(hours=1), end=now + timedelta(minutes=1), share=1.0
+    )
+    item = ReviewItem.objects.get(kind="audit")
+    client.force_login(senior)
+    response = client.get(page_of(item))
+    ws = response.context["ws"]
+    assert (ws.generated.rows, ws.corrected, ws.diff) == ([(6,)], None, [])
+    html = response.content.decode()
+    assert 'id="result-generated"' in html and 'id="result-corrected"' not in html
+    act(client, item, "claim")
+    approved = act(client, item, "approve")
+    assert f"#{item.pk}: approve recorded; now approved." in messages_of(approved)
