@@ -79,12 +79,8 @@ class ReviewItemAdmin(ReviewWorkspaceMixin, SimpleHistoryAdmin):
         "result_short",
         "template",
         "segment",
-        "tenant",
         "impact_explained",
-        "state",
-        "kind",
-        "double_review",
-        "disagreement",
+        "state_flags",
         "claimed_by",
     ]
     list_filter = [

@@ -67,6 +67,13 @@ def impact_explanation(item: ReviewItem) -> str:
     return f"{volume} interactions x {rate:.0%} negative x weight {item.weight:.2f}"
 
 
+def impact_formula(item: ReviewItem) -> str:
+    """The explanation's figures alone, for a narrow column."""
+    volume = getattr(item, "segment_volume", 0)
+    rate = getattr(item, "negative_rate", 0.0)
+    return f"{volume} x {rate:.0%} x {item.weight:.2f}"
+
+
 @dataclass(frozen=True, slots=True)
 class Preview:
     """The first rows of one SQL's result on the target, or why there are none."""

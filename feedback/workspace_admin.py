@@ -121,20 +121,38 @@ class ReviewWorkspaceMixin:
             return "failed"
         return "not run"
 
-    @admin.display(description="segment")
+    @admin.display(description="segment (tenant)")
     def segment(self, obj: ReviewItem) -> str:
-        return f"{obj.template.name} / {obj.task_type}"
+        return format_html(
+            "{} / {}<br><small>{}</small>",
+            obj.template.name,
+            obj.task_type,
+            obj.interaction.tenant_id,
+        )
 
-    @admin.display(description="tenant")
-    def tenant(self, obj: ReviewItem) -> str:
-        return obj.interaction.tenant_id
-
-    @admin.display(description="impact (volume x negative x weight)", ordering="impact")
+    @admin.display(description="impact", ordering="impact")
     def impact_explained(self, obj: ReviewItem) -> str:
         return format_html(
-            '<span class="impact">{}</span><br><small>{}</small>',
+            '<strong class="impact">{}</strong><br>'
+            '<small style="white-space: nowrap" title="{}">{}</small>',
             f"{getattr(obj, 'impact', 0.0):.2f}",
             workspace.impact_explanation(obj),
+            workspace.impact_formula(obj),
+        )
+
+    @admin.display(description="state", ordering="state_rank")
+    def state_flags(self, obj: ReviewItem) -> str:
+        flags = [
+            label
+            for label, on in (
+                ("audit", obj.kind == ReviewItem.Kind.AUDIT),
+                ("double review", obj.double_review),
+                ("disagreement", obj.disagreement),
+            )
+            if on
+        ]
+        return format_html(
+            "{}<br><small>{}</small>", obj.get_state_display(), ", ".join(flags)
         )
 
     def change_view(

@@ -65,6 +65,8 @@ def test_list_shows_question_sql_result_segment_and_explained_impact(
     assert "1 row(s)" in html
     assert "adhoc" in html and "globex" in html
     assert "1 interactions x 100% negative x weight 0.80" in html
+    assert "1 x 100% x 0.80" in html
+    assert "Pending<br><small></small>" in html
 
 
 def test_list_filters_by_template_segment_tenant_and_state(
