@@ -16,9 +16,14 @@ from simple_history.admin import SimpleHistoryAdmin
 from accounts.permissions import authenticated_user
 from audit.admin import ReadOnlyAdmin
 from config.exceptions import DomainError
-from feedback import calibration, double_review, selectors, services
+from feedback import calibration, double_review, services, workspace
 from feedback.models import Feedback, FeedbackTopic, Interaction, ReviewItem
 from feedback.quality_admin import quality_report_view
+from feedback.workspace_admin import (
+    ReviewWorkspaceMixin,
+    SegmentFilter,
+    TenantFilter,
+)
 
 
 class AppendOnlyAdmin(admin.ModelAdmin):
@@ -64,28 +69,30 @@ class ReasonForm(forms.Form):
 
 
 @admin.register(ReviewItem)
-class ReviewItemAdmin(SimpleHistoryAdmin):
+class ReviewItemAdmin(ReviewWorkspaceMixin, SimpleHistoryAdmin):
+    """The review workspace: pending first, by impact; the item page decides."""
+
     list_display = [
         "id",
-        "kind",
-        "state",
-        "double_review",
-        "disagreement",
-        "impact_display",
+        "question_short",
+        "sql_short",
+        "result_short",
         "template",
-        "task_type",
-        "check_status",
+        "segment",
+        "impact_explained",
+        "state_flags",
         "claimed_by",
-        "created_at",
     ]
     list_filter = [
         "state",
+        "template",
+        SegmentFilter,
+        TenantFilter,
         "kind",
         "double_review",
         "disagreement",
         "check_status",
         "guideline_version",
-        "template",
     ]
     search_fields = ["=question_hash", "=feedback__event_id"]
     actions = [
@@ -98,16 +105,9 @@ class ReviewItemAdmin(SimpleHistoryAdmin):
         "add_to_calibration",
     ]
     change_list_template = "feedback/admin/reviewitem_changelist.html"
-    readonly_fields = [
-        "question",
-        "corrected_sql",
-        "generated_sql",
-        *(f.name for f in ReviewItem._meta.fields),
-    ]
-    exclude: list[str] = []
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ReviewItem]:
-        return selectors.list_review_queue()
+        return workspace.list_workspace_queue()
 
     def get_urls(self) -> list[Any]:
         report = path(
@@ -121,22 +121,6 @@ class ReviewItemAdmin(SimpleHistoryAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
-
-    @admin.display(description="impact", ordering="impact")
-    def impact_display(self, obj: ReviewItem) -> str:
-        return f"{getattr(obj, 'impact', 0.0):.2f}"
-
-    @admin.display(description="question")
-    def question(self, obj: ReviewItem) -> str:
-        return obj.interaction.question
-
-    @admin.display(description="corrected SQL")
-    def corrected_sql(self, obj: ReviewItem) -> str:
-        return obj.feedback.corrected_sql if obj.feedback else ""
-
-    @admin.display(description="generated SQL")
-    def generated_sql(self, obj: ReviewItem) -> str:
-        return obj.interaction.generated_sql
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -53,16 +53,24 @@ def result_digest(rows: list[tuple[Any, ...]]) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def execute_on_target(*, target: TargetDatabase, sql: str) -> Execution:
-    """Gate and run `sql` read-only on `target`; raise ExecutionFailed otherwise."""
+def run_redacted(*, target: TargetDatabase, sql: str) -> QueryResult:
+    """Gate and run `sql` read-only on `target` (rows capped, maybe truncated).
+
+    Raises ExecutionFailed, with a redacted message, when it is refused or fails.
+    """
     try:
-        result = run_on_target(target, sql)
+        return run_on_target(target, sql)
     except SQLRejected as exc:
         raise ExecutionFailed(redact(f"Refused: {exc.reason}").text) from None
     except ResultTooLarge as exc:
         raise ExecutionFailed(f"{str(exc).capitalize()}.") from None
     except (SandboxError, SchemaCaptureError, ValueError) as exc:
         raise ExecutionFailed(redact(f"Failed on the target: {exc}").text) from None
+
+
+def execute_on_target(*, target: TargetDatabase, sql: str) -> Execution:
+    """Gate and run `sql` read-only on `target`; raise ExecutionFailed otherwise."""
+    result = run_redacted(target=target, sql=sql)
     if result.truncated:
         raise ExecutionFailed(f"Returns more than {len(result.rows)} rows.")
     return execution_of(result)

@@ -7,14 +7,17 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import (
+    Case,
     Count,
     F,
     FloatField,
+    IntegerField,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Value,
+    When,
 )
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
@@ -105,6 +108,19 @@ def feedback_topic_counts(
     }
 
 
+def segment_stats(*, since: datetime) -> dict[tuple[int, str], tuple[int, int]]:
+    """(template id, task type) -> (interactions since `since`, those of them
+    with a signal counting as a wrong answer). One grouped query."""
+    negative = Q(pk__in=wrong_answer_feedback().values("interaction_id"))
+    rows = (
+        Interaction.objects.filter(occurred_at__gte=since)
+        .order_by()
+        .values_list("template_id", "task_type")
+        .annotate(volume=Count("pk"), negatives=Count("pk", filter=negative))
+    )
+    return {(t, task): (volume, negatives) for t, task, volume, negatives in rows}
+
+
 def list_review_queue(*, state: str | None = None) -> QuerySet[ReviewItem]:
     """Review items ranked by expected impact, most valuable first.
 
@@ -114,25 +130,18 @@ def list_review_queue(*, state: str | None = None) -> QuerySet[ReviewItem]:
     `impact` = volume x negative rate x the submitter's trust weight. Items of
     people who withdrew consent are left out.
     """
-    since = timezone.now() - SEGMENT_WINDOW
-    segment = Interaction.objects.filter(
-        template=OuterRef("template"),
-        task_type=OuterRef("task_type"),
-        occurred_at__gte=since,
-    ).order_by()
-    volume = segment.values("template").annotate(n=Count("pk")).values("n")
-    negatives = (
-        wrong_answer_feedback()
-        .filter(
-            interaction__template=OuterRef("template"),
-            interaction__task_type=OuterRef("task_type"),
-            interaction__occurred_at__gte=since,
+    stats = segment_stats(since=timezone.now() - SEGMENT_WINDOW)
+
+    def per_segment(index: int) -> Case:
+        return Case(
+            *(
+                When(template_id=template_id, task_type=task, then=Value(counts[index]))
+                for (template_id, task), counts in stats.items()
+            ),
+            default=Value(0),
+            output_field=IntegerField(),
         )
-        .order_by()
-        .values("interaction__template")
-        .annotate(n=Count("interaction", distinct=True))
-        .values("n")
-    )
+
     queryset = (
         consented_review_items(ReviewItem.objects.all())
         .select_related(
@@ -145,10 +154,7 @@ def list_review_queue(*, state: str | None = None) -> QuerySet[ReviewItem]:
             "decided_by",
             "guideline_version",
         )
-        .annotate(
-            segment_volume=Coalesce(Subquery(volume), 0),
-            segment_negatives=Coalesce(Subquery(negatives), 0),
-        )
+        .annotate(segment_volume=per_segment(0), segment_negatives=per_segment(1))
     )
     queryset = queryset.annotate(
         negative_rate=Coalesce(
