@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import sqlglot
 
-from evaluation.exact_match import Schema, normalize_sql
+from evaluation.exact_match import PreparedSchema, Schema, normalize_sql
 from targets.sandbox import (
     QueryResult,
     Sandbox,
@@ -127,7 +127,7 @@ def prepare_gold(
     *,
     mode: Mode = "spider",
     dialect: str = "sqlite",
-    schema: Schema | None = None,
+    schema: Schema | PreparedSchema | None = None,
     timeout_s: float | None = None,
 ) -> GoldResult:
     """Execute the golden query once; raise GoldQueryError if it cannot run.
@@ -226,7 +226,7 @@ def score_item(
     *,
     mode: Mode = "spider",
     dialect: str = "sqlite",
-    schema: Schema | None = None,
+    schema: Schema | PreparedSchema | None = None,
     timeout_s: float | None = None,
     gate: bool = True,
 ) -> ItemScore:
