@@ -22,6 +22,7 @@ __all__ = [
     "dequote_values",
     "known_names",
     "normalize_sql",
+    "normalize_tree",
     "prepare_schema",
 ]
 
@@ -104,6 +105,16 @@ def _strip_output_aliases(tree: exp.Expr) -> exp.Expr:
     return tree
 
 
+def _prepared(
+    schema: Schema | PreparedSchema | None, read: str
+) -> PreparedSchema | None:
+    if schema is None or isinstance(schema, PreparedSchema):
+        if schema is not None and schema.dialect != read:
+            raise ValueError(f"schema prepared for {schema.dialect!r}, not {read!r}")
+        return schema
+    return prepare_schema(schema, dialect=read)
+
+
 def normalize_sql(
     sql: str,
     *,
@@ -118,22 +129,37 @@ def normalize_sql(
     on one database.
     """
     read = _read_dialect(dialect)
-    if schema is not None and not isinstance(schema, PreparedSchema):
-        schema = prepare_schema(schema, dialect=read)
-    elif schema is not None and schema.dialect != read:
-        raise ValueError(f"schema prepared for {schema.dialect!r}, not {read!r}")
+    prepared = _prepared(schema, read)
     try:
         statements = [s for s in sqlglot.parse(sql, read=read) if s is not None]
-        if len(statements) != 1:
-            return None
-        tree = statements[0]
-        if schema is not None:
-            tree = dequote_values(tree, schema.known)
+    except (SqlglotError, RecursionError, ValueError, KeyError):
+        return None
+    if len(statements) != 1:
+        return None
+    return normalize_tree(statements[0], dialect=read, schema=prepared)
+
+
+def normalize_tree(
+    tree: exp.Expr,
+    *,
+    dialect: str = "sqlite",
+    schema: Schema | PreparedSchema | None = None,
+) -> str | None:
+    """`normalize_sql` of a query already parsed alone in ``dialect``.
+
+    The tree is consumed (changed in place): callers that parsed a query for
+    another purpose first save a second parse.
+    """
+    read = _read_dialect(dialect)
+    prepared = _prepared(schema, read)
+    try:
+        if prepared is not None:
+            tree = dequote_values(tree, prepared.known)
         tree = qualify(
             tree,
             dialect=read,
             db="main",
-            schema=schema.mapping if schema is not None else None,
+            schema=prepared.mapping if prepared is not None else None,
             validate_qualify_columns=False,
             canonicalize_table_aliases=True,
         )

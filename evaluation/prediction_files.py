@@ -22,6 +22,10 @@ from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any, TextIO
 
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
 from evaluation.exact_match import PreparedSchema, prepare_schema
 from evaluation.scoring import (
     MODES,
@@ -38,6 +42,7 @@ from evaluation.spider import (
     TableSchema,
     database_path,
     hardness,
+    hardness_of,
     load_tables,
     read_gold,
     read_predictions,
@@ -322,6 +327,17 @@ def _hardness(gold_sql: str) -> str:
         return "unknown"
 
 
+def _parse_alone(sql: str) -> exp.Expr | None:
+    """The one statement of ``sql`` (SQLite), parsed once for hardness and EM."""
+    if ";" in sql:
+        return None
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="sqlite") if s is not None]
+    except (SqlglotError, RecursionError):
+        return None
+    return statements[0] if len(statements) == 1 else None
+
+
 def _score_one(
     index: int,
     gold_sql: str,
@@ -331,9 +347,16 @@ def _score_one(
     mode: Mode,
     schema: PreparedSchema | None,
 ) -> ScoredItem:
-    level = _hardness(gold_sql)
+    tree = _parse_alone(gold_sql)
+    if tree is None:
+        level = _hardness(gold_sql)
+    else:
+        try:
+            level = hardness_of(tree)
+        except ValueError:
+            level = "unknown"
     try:
-        gold = prepare_gold(gold_sql, sandbox, mode=mode, schema=schema)
+        gold = prepare_gold(gold_sql, sandbox, mode=mode, schema=schema, tree=tree)
     except GoldQueryError as exc:
         too_large = isinstance(exc.__cause__, ResultTooLarge)
         return ScoredItem(

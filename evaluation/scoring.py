@@ -17,8 +17,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlglot
+from sqlglot import exp
 
-from evaluation.exact_match import PreparedSchema, Schema, normalize_sql
+from evaluation.exact_match import (
+    PreparedSchema,
+    Schema,
+    normalize_sql,
+    normalize_tree,
+)
 from targets.sandbox import (
     QueryResult,
     Sandbox,
@@ -26,7 +32,7 @@ from targets.sandbox import (
 )
 from targets.sqlgate import (
     SQLRejected,
-    check_sql,
+    checked_statement,
 )
 
 __all__ = [
@@ -129,11 +135,14 @@ def prepare_gold(
     dialect: str = "sqlite",
     schema: Schema | PreparedSchema | None = None,
     timeout_s: float | None = None,
+    tree: exp.Expr | None = None,
 ) -> GoldResult:
     """Execute the golden query once; raise GoldQueryError if it cannot run.
 
     The golden query goes through the sandbox but not the gate: it is curated
-    data, and the sandbox alone already refuses anything that writes.
+    data, and the sandbox alone already refuses anything that writes. ``tree``
+    is ``gold_sql`` already parsed alone in ``dialect``: EM consumes it instead
+    of parsing the query again.
     """
     _check_mode(mode)
     text = _executed_text(gold_sql, mode, prediction=False)
@@ -145,7 +154,11 @@ def prepare_gold(
         sql=gold_sql,
         rows=result.rows,
         columns=result.columns,
-        normalized_sql=normalize_sql(gold_sql, dialect=dialect, schema=schema),
+        normalized_sql=(
+            normalize_sql(gold_sql, dialect=dialect, schema=schema)
+            if tree is None
+            else normalize_tree(tree, dialect=dialect, schema=schema)
+        ),
         has_order_by="order by" in text.lower(),
         truncated=result.truncated,
         mode=mode,
@@ -247,17 +260,23 @@ def score_item(
         )
     elif gold.mode != mode:
         raise ValueError(f"golden result prepared for {gold.mode!r}, not {mode!r}")
-    pred_norm = normalize_sql(pred_sql, dialect=dialect, schema=schema)
-    exact = pred_norm is not None and pred_norm == gold.normalized_sql
     result: QueryResult | None = None
     error = error_kind = ""
+    prepared = text = _executed_text(pred_sql, mode, prediction=True)
+    checked: exp.Expr | None = None
     try:
-        text = _executed_text(pred_sql, mode, prediction=True)
         if gate:
-            text = check_sql(text, dialect=dialect)
+            text, checked = checked_statement(text, dialect=dialect)
         result = sandbox.run(text, timeout_s=timeout_s)
     except (SQLRejected, SandboxError) as err:
         error, error_kind = str(err), type(err).__name__
+    # When preparing changed nothing, the gate parsed exactly what EM parses (one
+    # statement, no semicolon to split on): EM consumes that tree.
+    if checked is not None and prepared == pred_sql and ";" not in pred_sql:
+        pred_norm = normalize_tree(checked, dialect=dialect, schema=schema)
+    else:
+        pred_norm = normalize_sql(pred_sql, dialect=dialect, schema=schema)
+    exact = pred_norm is not None and pred_norm == gold.normalized_sql
     if result is None:
         return ItemScore(
             mode,

@@ -10,14 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlglot
 from django.core.management import call_command
 from django.core.management.base import CommandError
+
+from evaluation.exact_match import normalize_sql, normalize_tree, prepare_schema
+from evaluation.prediction_files import score_prediction_file
+from evaluation.spider import load_tables, read_gold, read_predictions
+from targets.sqlgate import SQLRejected, check_sql, checked_statement
 
 ROOT = Path(__file__).resolve().parents[2]
 SPIDER = ROOT / "data" / "spider"
 DB_DIR = SPIDER / "database"
 GOLD = SPIDER / "dev_gold.sql"
 C3SQL = ROOT / "data" / "conformance" / "c3sql_predicted_sql.txt"
+TABLES = SPIDER / "tables.json"
 
 
 def _score_rows(tmp_path: Path, jobs: int) -> tuple[str, list[dict[str, str]]]:
@@ -155,6 +162,49 @@ def test_manage_py_scores_without_loading_apps_admin_or_backends(
 
 
 def _sqlglot_version() -> str:
-    import sqlglot
-
     return sqlglot.__version__
+
+
+def test_shared_parses_and_prepared_schemas_leave_exact_match_unchanged() -> None:
+    # The file scorer parses each query once and prepares each schema once; the
+    # plain path parses and builds the schema per call. Same EM on every item.
+    report = score_prediction_file(
+        gold_path=GOLD, pred_path=C3SQL, db_dir=DB_DIR, tables_path=TABLES
+    )
+    tables = load_tables(TABLES)
+    gold, preds = read_gold(GOLD), read_predictions(C3SQL)
+    checked = 0
+    for item in report.scored:
+        assert item.score is not None
+        schema = tables[item.db].sqlglot_schema()
+        gold_norm = normalize_sql(gold[item.index].query, schema=schema)
+        pred_norm = normalize_sql(preds[item.index], schema=schema)
+        expected = pred_norm is not None and pred_norm == gold_norm
+        assert item.score.exact_match == expected, item.index
+        checked += 1
+    assert checked == 972
+    assert sum(item.score.exact_match for item in report.scored if item.score) > 300
+
+
+def test_normalize_tree_is_normalize_sql_of_the_parsed_query() -> None:
+    schema = load_tables(TABLES)["concert_singer"].sqlglot_schema()
+    prepared = prepare_schema(schema)
+    sql = 'SELECT name FROM singer WHERE country = "France" ORDER BY age'
+    expected = normalize_sql(sql, schema=schema)
+    assert expected is not None
+    assert "'France'" in expected  # a value, not a column, thanks to the schema
+    assert normalize_sql(sql, schema=prepared) == expected
+    assert normalize_tree(sqlglot.parse_one(sql, read="sqlite"), schema=prepared) == (
+        expected
+    )
+    with pytest.raises(ValueError, match="prepared for 'sqlite'"):
+        normalize_sql(sql, dialect="postgres", schema=prepared)
+
+
+def test_checked_statement_returns_check_sql_text_and_the_checked_tree() -> None:
+    text, tree = checked_statement("  SELECT name FROM singer ;; ", dialect="sqlite")
+    assert text == check_sql("  SELECT name FROM singer ;; ", dialect="sqlite")
+    assert text == "SELECT name FROM singer"
+    assert tree.sql(dialect="sqlite") == "SELECT name FROM singer"
+    with pytest.raises(SQLRejected):
+        checked_statement("DELETE FROM singer", dialect="sqlite")
