@@ -34,6 +34,7 @@ from evaluation.scoring import (
     ItemScore,
     Mode,
     aggregate,
+    only_trailing_semicolons,
     prepare_gold,
     score_item,
 )
@@ -329,7 +330,7 @@ def _hardness(gold_sql: str) -> str:
 
 def _parse_alone(sql: str) -> exp.Expr | None:
     """The one statement of ``sql`` (SQLite), parsed once for hardness and EM."""
-    if ";" in sql:
+    if not only_trailing_semicolons(sql):
         return None
     try:
         statements = [s for s in sqlglot.parse(sql, read="sqlite") if s is not None]

@@ -43,6 +43,7 @@ __all__ = [
     "ItemScore",
     "Mode",
     "aggregate",
+    "only_trailing_semicolons",
     "prepare_gold",
     "remove_distinct",
     "results_equal",
@@ -121,6 +122,15 @@ class ItemScore:
 
 class GoldQueryError(RuntimeError):
     """The golden query did not execute: the item cannot be scored."""
+
+
+def only_trailing_semicolons(sql: str) -> bool:
+    """Whether no ``;`` could split ``sql``: parsers then see one statement alike.
+
+    The gate also drops bare Semicolon statements that EM's parse keeps, so a tree
+    is shared between them only when no semicolon precedes the end.
+    """
+    return ";" not in sql.strip().rstrip(";")
 
 
 def _executed_text(sql: str, mode: Mode, *, prediction: bool) -> str:
@@ -270,9 +280,13 @@ def score_item(
         result = sandbox.run(text, timeout_s=timeout_s)
     except (SQLRejected, SandboxError) as err:
         error, error_kind = str(err), type(err).__name__
-    # When preparing changed nothing, the gate parsed exactly what EM parses (one
-    # statement, no semicolon to split on): EM consumes that tree.
-    if checked is not None and prepared == pred_sql and ";" not in pred_sql:
+    # When preparing changed nothing, the gate parsed exactly what EM parses: EM
+    # consumes that tree.
+    if (
+        checked is not None
+        and prepared == pred_sql
+        and only_trailing_semicolons(pred_sql)
+    ):
         pred_norm = normalize_tree(checked, dialect=dialect, schema=schema)
     else:
         pred_norm = normalize_sql(pred_sql, dialect=dialect, schema=schema)

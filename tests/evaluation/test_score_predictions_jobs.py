@@ -16,6 +16,7 @@ from django.core.management.base import CommandError
 
 from evaluation.exact_match import normalize_sql, normalize_tree, prepare_schema
 from evaluation.prediction_files import score_prediction_file
+from evaluation.scoring import only_trailing_semicolons
 from evaluation.spider import load_tables, read_gold, read_predictions
 from targets.sqlgate import SQLRejected, check_sql, checked_statement
 
@@ -208,3 +209,20 @@ def test_checked_statement_returns_check_sql_text_and_the_checked_tree() -> None
     assert tree.sql(dialect="sqlite") == "SELECT name FROM singer"
     with pytest.raises(SQLRejected):
         checked_statement("DELETE FROM singer", dialect="sqlite")
+
+
+@pytest.mark.parametrize(
+    ("sql", "shareable"),
+    [
+        ("SELECT 1", True),
+        ("SELECT 1; ", True),
+        ("SELECT 1;;", True),
+        ("SELECT 1; SELECT 2", False),
+        ("SELECT 1; ;", False),
+        ("SELECT ';'", False),  # conservative: the parse is not shared
+    ],
+)
+def test_a_tree_is_shared_only_without_a_semicolon_before_the_end(
+    sql: str, shareable: bool
+) -> None:
+    assert only_trailing_semicolons(sql) is shareable
