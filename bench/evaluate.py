@@ -99,7 +99,7 @@ def workers(concurrency: int, logs: Path) -> Iterator[Worker]:
 
     name = f"bench{concurrency}-{uuid.uuid4().hex[:6]}"
     log = (logs / f"{name}.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603 (fixed argv: this interpreter)
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",
