@@ -1,20 +1,32 @@
 """Score a Spider-format predictions file outside the loop, as the field's tools do.
 
-Django-free. Items whose database file is missing, or whose golden query does not
-run, are *not runnable*: they are listed and left out of every rate, never
-silently counted as wrong (or right).
+Django-free, so that `manage.py score_predictions` can skip loading the apps.
+Items whose database file is missing, or whose golden query does not run, are
+*not runnable*: they are listed and left out of every rate, never silently
+counted as wrong (or right). Items are scored in chunks of one database each,
+across ``jobs`` processes; each process opens a database and prepares its schema
+once, however many chunks of it it scores.
 """
 
 from __future__ import annotations
 
 import csv
+import multiprocessing
+import os
+import sys
+import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any, TextIO
 
-from evaluation.exact_match import Schema
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from evaluation.exact_match import PreparedSchema, prepare_schema
 from evaluation.scoring import (
     MODES,
     SQLGLOT_VERSION,
@@ -22,19 +34,24 @@ from evaluation.scoring import (
     ItemScore,
     Mode,
     aggregate,
+    only_trailing_semicolons,
     prepare_gold,
     score_item,
 )
 from evaluation.spider import (
     HARDNESS_LEVELS,
+    TableSchema,
     database_path,
     hardness,
+    hardness_of,
     load_tables,
     read_gold,
     read_predictions,
 )
-from targets.execution import sandbox_limits
 from targets.sandbox import (
+    DEFAULT_MAX_RESULT_BYTES,
+    DEFAULT_MAX_ROWS,
+    DEFAULT_TIMEOUT_S,
     ResultTooLarge,
     SqliteSandbox,
     close_all,
@@ -42,9 +59,11 @@ from targets.sandbox import (
 
 __all__ = [
     "CSV_FIELDS",
+    "Limits",
     "OfflineReport",
     "PredictionFileError",
     "ScoredItem",
+    "default_jobs",
     "format_report",
     "score_prediction_file",
     "write_csv",
@@ -64,10 +83,22 @@ CSV_FIELDS = (
     "row_count_ok",
     "error",
 )
+# Chunks per process: enough for the last ones to even out uneven databases.
+_CHUNKS_PER_JOB = 8
+_MIN_CHUNK = 8
 
 
 class PredictionFileError(ValueError):
-    """An input is missing or malformed, or the mode is unknown; nothing scored."""
+    """An input is missing or malformed, or an option is invalid; nothing scored."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The deadline and caps every query runs under (settings ``SANDBOX_*``)."""
+
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_bytes: int = DEFAULT_MAX_RESULT_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +121,7 @@ class OfflineReport:
     mode: str
     items: list[ScoredItem]
     summary: dict[str, Any] = field(default_factory=dict)
+    jobs: int = 1
 
     @property
     def scored(self) -> list[ScoredItem]:
@@ -103,10 +135,29 @@ class OfflineReport:
         )
 
 
+def default_jobs() -> int:
+    """The cores this process may run on: the default number of processes."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _require(path: Path, what: str, *, directory: bool = False) -> None:
     ok = path.is_dir() if directory else path.is_file()
     if not ok:
         raise PredictionFileError(f"{what} not found: {path}")
+
+
+def _check_options(mode: str, jobs: int) -> Mode:
+    if mode not in MODES:
+        raise PredictionFileError(
+            f"Unknown mode {mode!r}; expected one of {', '.join(MODES)}."
+        )
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise PredictionFileError(
+            f"--jobs must be a whole number of processes, at least 1 (got {jobs!r})."
+        )
+    return mode
 
 
 def score_prediction_file(
@@ -116,19 +167,19 @@ def score_prediction_file(
     db_dir: Path,
     mode: str = "spider",
     tables_path: Path | None = None,
+    jobs: int = 1,
+    limits: Limits | None = None,
 ) -> OfflineReport:
     """Score every line of `pred_path` against the same line of `gold_path`.
 
     Files are read as the official evaluator reads them (blank lines are not
     items; a prediction stops at its first tab). `tables_path` (Spider
-    tables.json) gives EM the schema to qualify columns with. Raises
-    PredictionFileError for a missing file, a line-count mismatch or an unknown
-    mode.
+    tables.json) gives EM the schema to qualify columns with. `jobs` processes
+    score the items; the verdicts do not depend on it. Raises
+    PredictionFileError for a missing file, a line-count mismatch, an unknown
+    mode or fewer than one job.
     """
-    if mode not in MODES:
-        raise PredictionFileError(
-            f"Unknown mode {mode!r}; expected one of {', '.join(MODES)}."
-        )
+    checked_mode = _check_options(mode, jobs)
     _require(gold_path, "Gold file")
     _require(pred_path, "Predictions file")
     _require(db_dir, "Database folder", directory=True)
@@ -145,22 +196,20 @@ def score_prediction_file(
             f"The gold file has {len(gold)} items but the predictions file has "
             f"{len(preds)}; they must align line by line."
         )
-    checked_mode: Mode = mode
-    sandboxes: dict[str, SqliteSandbox] = {}
-    items: list[ScoredItem] = []
-    try:
-        for index, (line, pred) in enumerate(zip(gold, preds, strict=True)):
-            schema = (
-                tables[line.db_id].sqlglot_schema() if line.db_id in tables else None
-            )
-            item = _score_one(
-                index, line.query, line.db_id, pred,
-                db_dir=db_dir, sandboxes=sandboxes, mode=checked_mode, schema=schema,
-            )  # fmt: skip
-            items.append(item)
-    finally:
-        close_all(list(sandboxes.values()))
-    report = OfflineReport(mode=checked_mode, items=items)
+    setup = _Setup(db_dir, checked_mode, tables, limits or Limits())
+    by_db: dict[str, list[_Pair]] = {}
+    for index, (line, pred) in enumerate(zip(gold, preds, strict=True)):
+        by_db.setdefault(line.db_id, []).append((index, line.query, pred))
+    present = {db for db in by_db if database_path(db_dir, db).is_file()}
+    chunks = _chunks({db: by_db[db] for db in present}, jobs)
+    items = _run_chunks(setup, chunks, jobs)
+    for db in sorted(set(by_db) - present):
+        items.extend(
+            ScoredItem(index, db, _hardness(gold_sql), None, MISSING_DATABASE)
+            for index, gold_sql, _ in by_db[db]
+        )
+    items.sort(key=lambda item: item.index)
+    report = OfflineReport(mode=checked_mode, items=items, jobs=jobs)
     report.summary = aggregate(
         (item.score, {"hardness": item.hardness})
         for item in items
@@ -169,35 +218,149 @@ def score_prediction_file(
     return report
 
 
+# --- scoring in chunks, in one process or several --------------------------------
+
+_Pair = tuple[int, str, str]  # index, golden SQL, predicted SQL
+_Chunk = tuple[str, list[_Pair]]  # one database's pairs
+
+
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    db_dir: Path
+    mode: Mode
+    tables: Mapping[str, TableSchema]
+    limits: Limits
+
+
+def _chunks(by_db: Mapping[str, list[_Pair]], jobs: int) -> list[_Chunk]:
+    """Split each database's pairs; largest chunks first, so the last even out."""
+    if jobs == 1:
+        return sorted(by_db.items())
+    total = sum(len(pairs) for pairs in by_db.values())
+    size = max(_MIN_CHUNK, -(-total // (jobs * _CHUNKS_PER_JOB)))
+    chunks = [
+        (db, pairs[start : start + size])
+        for db, pairs in sorted(by_db.items())
+        for start in range(0, len(pairs), size)
+    ]
+    return sorted(chunks, key=lambda chunk: -len(chunk[1]))
+
+
+def _pool_context() -> BaseContext:
+    # fork starts workers at no cost, with everything imported, but is only safe
+    # in a process without threads (a sandbox's watchdog may hold a lock).
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _run_chunks(setup: _Setup, chunks: list[_Chunk], jobs: int) -> list[ScoredItem]:
+    items: list[ScoredItem] = []
+    if jobs == 1 or len(chunks) <= 1:
+        scorer = _Scorer(setup)
+        try:
+            for chunk in chunks:
+                items.extend(scorer.score(chunk))
+        finally:
+            scorer.close()
+        return items
+    processes = min(jobs, len(chunks))
+    context = _pool_context()
+    with context.Pool(processes, _start_worker, (setup,)) as pool:
+        for scored in pool.imap_unordered(_score_in_worker, chunks):
+            items.extend(scored)
+    return items
+
+
+class _Scorer:
+    """Scores chunks in one process, with one sandbox and schema per database."""
+
+    def __init__(self, setup: _Setup) -> None:
+        self.setup = setup
+        self.sandboxes: dict[str, SqliteSandbox] = {}
+        self.schemas: dict[str, PreparedSchema | None] = {}
+
+    def _open(self, db: str) -> tuple[SqliteSandbox, PreparedSchema | None]:
+        if db not in self.sandboxes:
+            limits = self.setup.limits
+            self.sandboxes[db] = SqliteSandbox(
+                database_path(self.setup.db_dir, db),
+                timeout_s=limits.timeout_s,
+                max_rows=limits.max_rows,
+                max_bytes=limits.max_bytes,
+            )
+            table = self.setup.tables.get(db)
+            self.schemas[db] = (
+                prepare_schema(table.sqlglot_schema()) if table is not None else None
+            )
+        return self.sandboxes[db], self.schemas[db]
+
+    def score(self, chunk: _Chunk) -> list[ScoredItem]:
+        """Score one database's pairs."""
+        db, pairs = chunk
+        sandbox, schema = self._open(db)
+        return [
+            _score_one(index, gold_sql, db, pred_sql, sandbox, self.setup.mode, schema)
+            for index, gold_sql, pred_sql in pairs
+        ]
+
+    def close(self) -> None:
+        """Close every sandbox this scorer opened."""
+        close_all(list(self.sandboxes.values()))
+        self.sandboxes.clear()
+
+
+_worker_scorer: _Scorer | None = None
+
+
+def _start_worker(setup: _Setup) -> None:
+    global _worker_scorer
+    _worker_scorer = _Scorer(setup)
+
+
+def _score_in_worker(chunk: _Chunk) -> list[ScoredItem]:
+    if _worker_scorer is None:
+        raise RuntimeError("worker process was not started with _start_worker")
+    return _worker_scorer.score(chunk)
+
+
+def _hardness(gold_sql: str) -> str:
+    try:
+        return hardness(gold_sql)
+    except ValueError:
+        return "unknown"
+
+
+def _parse_alone(sql: str) -> exp.Expr | None:
+    """The one statement of ``sql`` (SQLite), parsed once for hardness and EM."""
+    if not only_trailing_semicolons(sql):
+        return None
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="sqlite") if s is not None]
+    except (SqlglotError, RecursionError):
+        return None
+    return statements[0] if len(statements) == 1 else None
+
+
 def _score_one(
     index: int,
     gold_sql: str,
     db: str,
     pred_sql: str,
-    *,
-    db_dir: Path,
-    sandboxes: dict[str, SqliteSandbox],
+    sandbox: SqliteSandbox,
     mode: Mode,
-    schema: Schema | None,
+    schema: PreparedSchema | None,
 ) -> ScoredItem:
+    tree = _parse_alone(gold_sql)
+    if tree is None:
+        level = _hardness(gold_sql)
+    else:
+        try:
+            level = hardness_of(tree)
+        except ValueError:
+            level = "unknown"
     try:
-        level = hardness(gold_sql)
-    except ValueError:
-        level = "unknown"
-    if db not in sandboxes:
-        path = database_path(db_dir, db)
-        if not path.is_file():
-            return ScoredItem(index, db, level, None, MISSING_DATABASE)
-        limits = sandbox_limits()
-        sandboxes[db] = SqliteSandbox(
-            path,
-            timeout_s=limits.timeout_s,
-            max_rows=limits.max_rows,
-            max_bytes=limits.max_bytes,
-        )
-    sandbox = sandboxes[db]
-    try:
-        gold = prepare_gold(gold_sql, sandbox, mode=mode, schema=schema)
+        gold = prepare_gold(gold_sql, sandbox, mode=mode, schema=schema, tree=tree)
     except GoldQueryError as exc:
         too_large = isinstance(exc.__cause__, ResultTooLarge)
         reason = GOLD_TOO_LARGE if too_large else GOLD_FAILED
@@ -216,12 +379,16 @@ def _rate(figures: Mapping[str, Any] | None, key: str) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _processes(jobs: int) -> str:
+    return "process" if jobs == 1 else "processes"
+
+
 def format_report(report: OfflineReport) -> str:
     """A text table: counts and EX/EM/executed/row-count rates per hardness."""
     total, scored = len(report.items), len(report.scored)
     lines = [
         f"Scored {scored} of {total} items (mode {report.mode}, "
-        f"sqlglot {SQLGLOT_VERSION}).",
+        f"sqlglot {SQLGLOT_VERSION}, {report.jobs} {_processes(report.jobs)}).",
     ]
     left_out = report.not_runnable()
     if left_out:

@@ -17,8 +17,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlglot
+from sqlglot import exp
 
-from evaluation.exact_match import EM_VERSION, Schema, normalize_sql
+from evaluation.exact_match import (
+    EM_VERSION,
+    PreparedSchema,
+    Schema,
+    normalize_sql,
+    normalize_tree,
+)
 from targets.sandbox import (
     QueryResult,
     Sandbox,
@@ -26,7 +33,7 @@ from targets.sandbox import (
 )
 from targets.sqlgate import (
     SQLRejected,
-    check_sql,
+    checked_statement,
 )
 
 __all__ = [
@@ -37,6 +44,7 @@ __all__ = [
     "ItemScore",
     "Mode",
     "aggregate",
+    "only_trailing_semicolons",
     "prepare_gold",
     "remove_distinct",
     "results_equal",
@@ -119,6 +127,15 @@ class GoldQueryError(RuntimeError):
     """The golden query did not execute: the item cannot be scored."""
 
 
+def only_trailing_semicolons(sql: str) -> bool:
+    """Whether no ``;`` could split ``sql``: parsers then see one statement alike.
+
+    The gate also drops bare Semicolon statements that EM's parse keeps, so a tree
+    is shared between them only when no semicolon precedes the end.
+    """
+    return ";" not in sql.strip().rstrip(";")
+
+
 def _executed_text(sql: str, mode: Mode, *, prediction: bool) -> str:
     return spider_prepare(sql, prediction=prediction) if mode == "spider" else sql
 
@@ -129,13 +146,16 @@ def prepare_gold(
     *,
     mode: Mode = "spider",
     dialect: str = "sqlite",
-    schema: Schema | None = None,
+    schema: Schema | PreparedSchema | None = None,
     timeout_s: float | None = None,
+    tree: exp.Expr | None = None,
 ) -> GoldResult:
     """Execute the golden query once; raise GoldQueryError if it cannot run.
 
     The golden query goes through the sandbox but not the gate: it is curated
-    data, and the sandbox alone already refuses anything that writes.
+    data, and the sandbox alone already refuses anything that writes. ``tree``
+    is ``gold_sql`` already parsed alone in ``dialect``: EM consumes it instead
+    of parsing the query again.
     """
     _check_mode(mode)
     text = _executed_text(gold_sql, mode, prediction=False)
@@ -147,7 +167,11 @@ def prepare_gold(
         sql=gold_sql,
         rows=result.rows,
         columns=result.columns,
-        normalized_sql=normalize_sql(gold_sql, dialect=dialect, schema=schema),
+        normalized_sql=(
+            normalize_sql(gold_sql, dialect=dialect, schema=schema)
+            if tree is None
+            else normalize_tree(tree, dialect=dialect, schema=schema)
+        ),
         has_order_by="order by" in text.lower(),
         truncated=result.truncated,
         mode=mode,
@@ -228,7 +252,7 @@ def score_item(
     *,
     mode: Mode = "spider",
     dialect: str = "sqlite",
-    schema: Schema | None = None,
+    schema: Schema | PreparedSchema | None = None,
     timeout_s: float | None = None,
     gate: bool = True,
 ) -> ItemScore:
@@ -249,17 +273,27 @@ def score_item(
         )
     elif gold.mode != mode:
         raise ValueError(f"golden result prepared for {gold.mode!r}, not {mode!r}")
-    pred_norm = normalize_sql(pred_sql, dialect=dialect, schema=schema)
-    exact = pred_norm is not None and pred_norm == gold.normalized_sql
     result: QueryResult | None = None
     error = error_kind = ""
+    prepared = text = _executed_text(pred_sql, mode, prediction=True)
+    checked: exp.Expr | None = None
     try:
-        text = _executed_text(pred_sql, mode, prediction=True)
         if gate:
-            text = check_sql(text, dialect=dialect)
+            text, checked = checked_statement(text, dialect=dialect)
         result = sandbox.run(text, timeout_s=timeout_s)
     except (SQLRejected, SandboxError) as err:
         error, error_kind = str(err), type(err).__name__
+    # When preparing changed nothing, the gate parsed exactly what EM parses: EM
+    # consumes that tree.
+    if (
+        checked is not None
+        and prepared == pred_sql
+        and only_trailing_semicolons(pred_sql)
+    ):
+        pred_norm = normalize_tree(checked, dialect=dialect, schema=schema)
+    else:
+        pred_norm = normalize_sql(pred_sql, dialect=dialect, schema=schema)
+    exact = pred_norm is not None and pred_norm == gold.normalized_sql
     if result is None:
         return ItemScore(
             mode,

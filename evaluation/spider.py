@@ -23,6 +23,7 @@ __all__ = [
     "TableSchema",
     "database_path",
     "hardness",
+    "hardness_of",
     "load_examples",
     "load_tables",
     "read_gold",
@@ -233,6 +234,11 @@ def hardness(sql: str, *, dialect: str = "sqlite") -> str:
         tree = sqlglot.parse_one(sql, read=dialect)
     except SqlglotError as err:
         raise ValueError(f"cannot parse: {err}") from err
+    return hardness_of(tree)
+
+
+def hardness_of(tree: exp.Expr) -> str:
+    """`hardness` of a query already parsed (the tree is only read)."""
     comp1, comp2, others = _counts(tree)
     if comp1 <= 1 and others == 0 and comp2 == 0:
         return "easy"

@@ -11,6 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from evaluation.prediction_files import (
+    Limits as FileLimits,
+)
+from evaluation.prediction_files import (
     OfflineReport,
     PredictionFileError,
     score_prediction_file,
@@ -24,7 +27,6 @@ from evaluation.suite import (
     Limits,
     rescore_items,
 )
-from targets.execution import sandbox_limits
 
 __all__ = ["flipped_count", "score_suite_file"]
 
@@ -36,6 +38,8 @@ def score_suite_file(
     db_dir: Path,
     neighbours_dir: Path,
     tables_path: Path | None = None,
+    limits: FileLimits | None = None,
+    jobs: int = 1,
 ) -> OfflineReport:
     """Score like `score_prediction_file`, counting a match only on every neighbour.
 
@@ -49,10 +53,12 @@ def score_suite_file(
         db_dir=db_dir,
         mode=BASE_MODE,
         tables_path=tables_path,
+        limits=limits,
+        jobs=jobs,
     )
     gold = read_gold(gold_path)
     preds = read_predictions(pred_path)
-    limits = sandbox_limits()
+    limits = limits or FileLimits()
     try:
         rescored = rescore_items(
             [

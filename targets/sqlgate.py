@@ -24,6 +24,7 @@ __all__ = [
     "SQLRejected",
     "UnsafeSQL",
     "check_sql",
+    "checked_statement",
     "parse_checked",
 ]
 
@@ -295,8 +296,13 @@ def check_sql(sql: str, *, dialect: str) -> str:
     The returned text is the original statement without surrounding whitespace or a
     trailing semicolon, so that what runs is what was checked (not a re-rendering).
     """
-    parse_checked(sql, dialect=dialect)
+    return checked_statement(sql, dialect=dialect)[0]
+
+
+def checked_statement(sql: str, *, dialect: str) -> tuple[str, exp.Expr]:
+    """`check_sql`'s text and the tree it checked, for callers that parse it anyway."""
+    root = parse_checked(sql, dialect=dialect)
     statement = sql.strip()
     while statement.endswith(";"):
         statement = statement[:-1].rstrip()
-    return statement
+    return statement, root

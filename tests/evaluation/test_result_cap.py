@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 
 from evaluation.exceptions import GoldenSetError
 from evaluation.models import GoldenExample
-from evaluation.prediction_files import GOLD_TOO_LARGE, score_prediction_file
+from evaluation.prediction_files import GOLD_TOO_LARGE, Limits, score_prediction_file
 from evaluation.scoring import prepare_gold, score_item
 from evaluation.services import add_manual_golden_example
 from targets.execution import sandbox_for_target
@@ -88,7 +88,11 @@ def test_score_predictions_reports_too_large_gold_and_prediction(
     preds = tmp_path / "preds.sql"
     gold.write_text(f"{SMALL}\tconcert_singer\n{LARGE}\tconcert_singer\n")
     preds.write_text(f"{LARGE}\n{SMALL}\n")
-    report = score_prediction_file(gold_path=gold, pred_path=preds, db_dir=DB_DIR)
+    # The command passes the SANDBOX_* settings; the library takes them as given.
+    limits = Limits(max_rows=20, max_bytes=500_000)
+    report = score_prediction_file(
+        gold_path=gold, pred_path=preds, db_dir=DB_DIR, limits=limits
+    )
     first, second = report.items
     assert first.score is not None
     assert first.score.error_kind == "ResultTooLarge"
