@@ -50,6 +50,11 @@ function setup(thread)
   table.insert(ids, thread)
 end
 
+-- A fresh sequence per run and thread: the warm-up run's ids are never replayed.
+function init(args)
+  math.randomseed(os.time() * 1000 + thread_id * 7919 + math.floor(os.clock() * 1e6))
+end
+
 local function event_id()
   counter = counter + 1
   return string.format("%%08x-0000-4000-8000-%%04x%%08x", math.random(0, 0x7fffffff),
