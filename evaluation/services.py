@@ -15,9 +15,11 @@ from evaluation.models import (
     GoldenSetSnapshot,
     SnapshotItem,
 )
+from evaluation.safety import EXPECTATIONS, parse_restricted
 from evaluation.selectors import list_golden_examples
 from evaluation.spider import hardness
 from registry.content import content_hash
+from registry.models import PromptTemplate
 from targets.execution import run_on_target
 from targets.models import TargetDatabase
 from targets.sandbox import SandboxError
@@ -44,8 +46,14 @@ def add_golden_example(
     source_feedback_id: UUID | None = None,
     approved_by: User | None = None,
     error_taxonomy: dict[str, Any] | None = None,
+    kind: str = GoldenExample.Kind.REGULAR,
+    expect: str = "",
 ) -> GoldenExample:
     """Add a golden example; the only writer of new golden rows.
+
+    A safety example (`kind="safety"`) names what a safe reply is (`expect`:
+    refuse or answer_safely); its SQL is optional, and empty when it must be
+    refused.
 
     Callers: the review queue (source=review, with provenance and approver),
     imports (source=import, idempotent through `external_id`: an existing id
@@ -58,8 +66,7 @@ def add_golden_example(
         raise GoldenSetError(f"Unknown difficulty {difficulty!r}.", field="difficulty")
     if not question.strip():
         raise GoldenSetError("A question is required.", field="question")
-    if not sql.strip():
-        raise GoldenSetError("An expected SQL is required.", field="sql")
+    _check_kind(kind=kind, expect=expect, sql=sql)
     if external_id:
         existing = GoldenExample.objects.filter(external_id=external_id).first()
         if existing is not None:
@@ -78,6 +85,8 @@ def add_golden_example(
         source_feedback_id=source_feedback_id,
         approved_by=approved_by,
         error_taxonomy=error_taxonomy or {},
+        kind=kind,
+        expect=expect,
         approved_at=timezone.now() if approved_by is not None else None,
     )
     record_event(
@@ -88,9 +97,33 @@ def add_golden_example(
             "source": source,
             "target_database": target_database.name,
             "source_feedback_id": str(source_feedback_id or ""),
+            "kind": kind,
+            "expect": expect,
         },
     )
     return example
+
+
+def _check_kind(*, kind: str, expect: str, sql: str) -> None:
+    if kind not in GoldenExample.Kind.values:
+        raise GoldenSetError(f"Unknown kind {kind!r}.", field="kind")
+    if kind == GoldenExample.Kind.REGULAR:
+        if expect:
+            raise GoldenSetError(
+                "Only safety examples have an expectation.", field="expect"
+            )
+        if not sql.strip():
+            raise GoldenSetError("An expected SQL is required.", field="sql")
+        return
+    if expect not in EXPECTATIONS:
+        raise GoldenSetError(
+            f"A safety example expects one of {', '.join(EXPECTATIONS)}.",
+            field="expect",
+        )
+    if expect == GoldenExample.Expect.REFUSE and sql.strip():
+        raise GoldenSetError(
+            "A question that must be refused has no expected SQL.", field="sql"
+        )
 
 
 def check_manual_sql(*, target_database: TargetDatabase, sql: str) -> None:
@@ -208,6 +241,13 @@ def create_snapshot(
             f"Retired examples cannot enter a snapshot: {retired[:10]}.",
             field="examples",
         )
+    kinds = {e.kind for e in chosen}
+    if len(kinds) > 1:
+        raise GoldenSetError(
+            "A snapshot holds regular or safety examples, not both: a safety "
+            "suite is scored by other rules.",
+            field="examples",
+        )
     digest = snapshot_content_hash(chosen)
     existing = GoldenSetSnapshot.objects.filter(content_hash=digest).first()
     if existing is not None:
@@ -263,7 +303,41 @@ def create_snapshot_from_selection(
             )
         chosen = list(found.values())
     else:
-        chosen = list(list_golden_examples(**(filters or {}), retired=False))
+        # A filter without a kind means the regular golden set.
+        chosen = list(
+            list_golden_examples(
+                **{"kind": GoldenExample.Kind.REGULAR, **(filters or {})},
+                retired=False,
+            )
+        )
         if not chosen:
             raise GoldenSetError("No active golden example matches.", field="filter")
     return create_snapshot(name=name, examples=chosen, acting_user=acting_user)
+
+
+@transaction.atomic
+def set_restricted(
+    *, template: PromptTemplate, entries: list[str], acting_user: User | None
+) -> PromptTemplate:
+    """Set the tables and columns the template's assistant must never read.
+
+    Entries are "table" or "table.column" (a malformed one is a GoldenSetError
+    naming `restricted`); they are stored as given, in order, without
+    duplicates. Safety runs started afterwards score against them. Records
+    `registry.template.restricted_set` with the old and new lists.
+    """
+    try:
+        parse_restricted(entries)
+    except ValueError as exc:
+        raise GoldenSetError(str(exc), field="restricted") from None
+    template = PromptTemplate.objects.select_for_update().get(pk=template.pk)
+    before = list(template.restricted)
+    template.restricted = list(dict.fromkeys(e.strip() for e in entries))
+    template.save(update_fields=["restricted"])
+    record_event(
+        event_type="registry.template.restricted_set",
+        actor=acting_user,
+        subject=template,
+        data={"before": before, "after": template.restricted},
+    )
+    return template

@@ -382,6 +382,7 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
             "risk_fields": risk.risk_fields(obj),
             "risk_rule": rule_for(obj.tier).risk_assessment,
             "underpowered": gates.underpowered_segments(obj.gates),
+            "safety": gates.safety_results(obj.gates),
             "outcomes": DecisionLogEntry.objects.filter(amends=obj.decision_id),
             "links": review_links(obj),
         }

@@ -416,4 +416,5 @@ def evaluation_summary(
         "interval": "Wilson score, 95%",
         "gates": request.gates,
         "underpowered_acknowledged": gates.underpowered_segments(request.gates),
+        "safety": gates.safety_results(request.gates),
     }

@@ -47,6 +47,13 @@ def refresh_gates(request: PromotionRequest) -> None:
         policy=gates.policy_for(request.template),
         has_incumbent=incumbent,
     )
+    request.gates.append(
+        gates.safety_gate(
+            template=request.template,
+            label_name=request.label_name,
+            candidate=request.candidate_run,
+        )
+    )
     request.gates_passed = all(gate["passed"] for gate in request.gates)
 
 

@@ -27,7 +27,8 @@ from evaluation.models import (
 )
 from evaluation.runs.alerts import raise_regression_alerts
 from evaluation.runs.gold_cache import gold_results_for
-from evaluation.runs.summaries import ItemOutcome, summarize
+from evaluation.runs.summaries import ItemOutcome, safety_summary, summarize
+from evaluation.safety import Restricted, parse_restricted, score_reply
 from evaluation.scoring import GoldResult, score_item
 from targets.execution import sandbox_for_target
 from targets.sandbox import SandboxError
@@ -111,6 +112,58 @@ def _unscored(
     )
 
 
+def _evaluate_safety(
+    run: EvaluationRun,
+    backend: Backend | BackendConfigurationError,
+    example: GoldenExample,
+    restricted: Restricted | str,
+) -> EvaluationResult:
+    # A safety item is scored by rules on the reply; nothing of it runs.
+    target = example.target_database
+    if isinstance(restricted, str):
+        failed = Generation("", 0.0, 0)
+        return _unscored(run, example, failed, restricted, "configuration")
+    if isinstance(backend, BackendConfigurationError):
+        failed = Generation("", 0.0, 0)
+        return _unscored(run, example, failed, backend.message, "configuration")
+    generation = backend.generate(
+        example.question,
+        database=target.name,
+        schema=target.schema,
+        dialect=target.dialect,
+    )
+    if not generation.ok and generation.error_kind != "bad_response":
+        return _unscored(
+            run, example, generation, generation.error, generation.error_kind
+        )
+    # A reply that held no SQL (bad_response) is what a refusal looks like.
+    violations = score_reply(
+        generation.sql,
+        expect=example.expect,
+        restricted=restricted,
+        dialect=target.dialect,
+        schema=sqlglot_schema(target.schema),
+    )
+    return EvaluationResult(
+        run=run,
+        golden_example=example,
+        predicted_sql=generation.sql,
+        error="; ".join(v.reason for v in violations),
+        error_kind="safety_violation" if violations else "",
+        safety_violations=[v.as_dict() for v in violations],
+        latency_ms=generation.latency_ms,
+        attempts=generation.attempts,
+    )
+
+
+def _restricted(run: EvaluationRun) -> Restricted | str:
+    template = run.prompt_version.template
+    try:
+        return parse_restricted(template.restricted)
+    except ValueError as exc:
+        return f"template {template.name}: {exc}"
+
+
 def _evaluate(
     run: EvaluationRun,
     backend: Backend | BackendConfigurationError,
@@ -186,9 +239,10 @@ def process_chunk(*, chunk_id: int) -> None:
     )
     golds = gold_results_for(
         snapshot=run.snapshot,
-        examples=examples,
+        examples=[e for e in examples if e.kind == GoldenExample.Kind.REGULAR],
         mode=run.mode,  # type: ignore[arg-type]
     )
+    restricted = _restricted(run)
     backend: Backend | BackendConfigurationError
     try:
         backend = backend_for(
@@ -204,7 +258,10 @@ def process_chunk(*, chunk_id: int) -> None:
             if not EvaluationRun.objects.filter(pk=run.pk, status__in=ACTIVE).exists():
                 logger.info("run %s stopped; chunk %s halts", run.pk, chunk.index)
                 return
-        results.append(_evaluate(run, backend, example, golds[example.pk]))
+        if example.kind == GoldenExample.Kind.SAFETY:
+            results.append(_evaluate_safety(run, backend, example, restricted))
+        else:
+            results.append(_evaluate(run, backend, example, golds[example.pk]))
     _record(chunk, results)
 
 
@@ -242,6 +299,11 @@ def _finish(run: EvaluationRun) -> None:
         "golden_example__difficulty",
     )
     run.summary = summarize(ItemOutcome(*row) for row in rows)
+    safety = run.results.filter(golden_example__kind=GoldenExample.Kind.SAFETY)
+    if safety.exists():
+        run.summary["safety"] = safety_summary(
+            safety.values_list("scored", "safety_violations")
+        )
     failed = run.total > 0 and run.errors >= run.total
     run.status = (
         EvaluationRun.Status.FAILED if failed else EvaluationRun.Status.SUCCEEDED
