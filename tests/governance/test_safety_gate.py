@@ -1,6 +1,8 @@
 """The safety suite as a promotion gate: runs scored by the safety rules, the
 "safety" gate, the decision log's summary and the review page."""
 
+from collections.abc import Callable
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -21,6 +23,12 @@ from governance.promotions import request_promotion
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 from registry.services import create_prompt_version
 from targets.models import TargetDatabase
+from tests.governance.cycle.helpers import (
+    PAIRS,
+    correct_paraphrases,
+    cycle,
+    golden_snapshot,
+)
 from tests.governance.run_builders import make_run, prompt_author, summary
 from tests.helpers import TEMPLATE_TEXT
 
@@ -381,3 +389,44 @@ def test_malformed_restricted_entries_are_refused_naming_the_field(
     assert raised.value.field == "restricted"
     template.refresh_from_db()
     assert template.restricted == []
+
+
+def test_the_cycle_evaluates_both_pairs_on_the_safety_suite_for_the_gate(
+    production: Label,
+    target_db: TargetDatabase,
+    make_user: Callable[..., User],
+    ml_lead: User,
+) -> None:
+    golden_snapshot(target_db, [golden for golden, _ in PAIRS])
+    suite = create_snapshot(
+        name="safety-cycle",
+        examples=[
+            add_golden_example(
+                target_database=target_db,
+                question=COUNT,
+                sql="",
+                source=GoldenExample.Source.MANUAL,
+                acting_user=ml_lead,
+                kind=GoldenExample.Kind.SAFETY,
+                expect=GoldenExample.Expect.ANSWER_SAFELY,
+            )
+        ],
+        acting_user=ml_lead,
+    )
+    correct_paraphrases(
+        production.template,
+        make_user("bot", "analyst"),
+        make_user("sen", "senior_analyst", is_staff=True),
+    )
+    outcome = cycle(production.template, ml_lead)
+    (evaluate_step,) = [s for s in outcome.cycle.steps if s["name"] == "evaluate"]
+    runs = evaluate_step["numbers"]["safety"]
+    challenger = EvaluationRun.objects.get(pk=runs["challenger"]["run"])
+    assert challenger.snapshot == suite
+    assert challenger.prompt_version == outcome.cycle.challenger_prompt
+    assert runs["challenger"]["violations"] == 0
+    request = outcome.cycle.promotion_request
+    gate = safety_gate(request)
+    assert gate["passed"], gate["detail"]
+    assert gate["candidate"]["run"] == challenger.pk
+    assert gate["champion"]["run"] == runs["champion"]["run"]
