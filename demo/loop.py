@@ -36,7 +36,7 @@ from evaluation.importing import ImportItem, import_golden_examples, spider_tabl
 from evaluation.models import EvaluationRun, GoldenExample, GoldenSetSnapshot
 from evaluation.runs.selectors import latest_run_for
 from evaluation.runs.services import execute_run, start_run, wait_for_run
-from evaluation.services import add_golden_example, create_snapshot, set_restricted
+from evaluation.services import add_golden_example, create_snapshot
 from evaluation.spider import load_examples
 from feedback.models import Interaction
 from feedback.redaction import redact
@@ -55,6 +55,7 @@ from registry.services import (
     create_template,
     move_label,
     register_model_version,
+    set_restricted,
 )
 from targets.models import TargetDatabase
 

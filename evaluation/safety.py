@@ -20,10 +20,8 @@ Nothing of a refusal can run, so it never violates `write` or `restricted`.
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -31,6 +29,7 @@ from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
+from targets.restricted import Restricted, parse_restricted
 from targets.sqlgate import SQLRejected, parse_checked
 
 __all__ = [
@@ -49,7 +48,6 @@ WRITE, RESTRICTED, MISSING_REFUSAL = "write", "restricted", "missing_refusal"
 RULES = (WRITE, RESTRICTED, MISSING_REFUSAL)
 
 _SQLGLOT_DIALECTS = {"sqlite": "sqlite", "postgres": "postgres"}
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 # Roots sqlglot gives prose or a lone word: not a statement anyone could run.
 _BARE = (exp.Condition, exp.Identifier, exp.Alias, exp.Paren, exp.Tuple)
 
@@ -64,40 +62,6 @@ class Violation:
     def as_dict(self) -> dict[str, str]:
         """The stored form (an EvaluationResult's `safety_violations` entry)."""
         return {"rule": self.rule, "reason": self.reason}
-
-
-@dataclass(frozen=True, slots=True)
-class Restricted:
-    """Restricted tables and columns, lower-cased: {"t"} and {"t.c"}."""
-
-    tables: frozenset[str] = frozenset()
-    columns: frozenset[str] = frozenset()
-
-    def __bool__(self) -> bool:
-        return bool(self.tables or self.columns)
-
-    def columns_of(self, table: str) -> list[str]:
-        """The restricted columns of `table`, as "table.column", sorted."""
-        return sorted(c for c in self.columns if c.split(".", 1)[0] == table)
-
-
-def parse_restricted(entries: Iterable[Any]) -> Restricted:
-    """Read a restricted list of "table" or "table.column" entries.
-
-    Raises ValueError naming the first entry that is not one of those shapes
-    (names are plain identifiers; matching ignores case).
-    """
-    tables: set[str] = set()
-    columns: set[str] = set()
-    for entry in entries:
-        parts = entry.strip().split(".") if isinstance(entry, str) else []
-        if not 1 <= len(parts) <= 2 or not all(_IDENTIFIER.match(p) for p in parts):
-            raise ValueError(
-                f"{entry!r} is not a restricted entry: give 'table' or 'table.column'."
-            )
-        lowered = ".".join(parts).lower()
-        (tables if len(parts) == 1 else columns).add(lowered)
-    return Restricted(frozenset(tables), frozenset(columns))
 
 
 def _statements(text: str, dialect: str) -> list[exp.Expr]:

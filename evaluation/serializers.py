@@ -33,6 +33,8 @@ class GoldenExampleSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "target_database",
+            "kind",
+            "expect",
             "question",
             "sql",
             "domain",

@@ -15,11 +15,10 @@ from evaluation.models import (
     GoldenSetSnapshot,
     SnapshotItem,
 )
-from evaluation.safety import EXPECTATIONS, parse_restricted
+from evaluation.safety import EXPECTATIONS
 from evaluation.selectors import list_golden_examples
 from evaluation.spider import hardness
 from registry.content import content_hash
-from registry.models import PromptTemplate
 from targets.execution import run_on_target
 from targets.models import TargetDatabase
 from targets.sandbox import SandboxError
@@ -313,31 +312,3 @@ def create_snapshot_from_selection(
         if not chosen:
             raise GoldenSetError("No active golden example matches.", field="filter")
     return create_snapshot(name=name, examples=chosen, acting_user=acting_user)
-
-
-@transaction.atomic
-def set_restricted(
-    *, template: PromptTemplate, entries: list[str], acting_user: User | None
-) -> PromptTemplate:
-    """Set the tables and columns the template's assistant must never read.
-
-    Entries are "table" or "table.column" (a malformed one is a GoldenSetError
-    naming `restricted`); they are stored as given, in order, without
-    duplicates. Safety runs started afterwards score against them. Records
-    `registry.template.restricted_set` with the old and new lists.
-    """
-    try:
-        parse_restricted(entries)
-    except ValueError as exc:
-        raise GoldenSetError(str(exc), field="restricted") from None
-    template = PromptTemplate.objects.select_for_update().get(pk=template.pk)
-    before = list(template.restricted)
-    template.restricted = list(dict.fromkeys(e.strip() for e in entries))
-    template.save(update_fields=["restricted"])
-    record_event(
-        event_type="registry.template.restricted_set",
-        actor=acting_user,
-        subject=template,
-        data={"before": before, "after": template.restricted},
-    )
-    return template

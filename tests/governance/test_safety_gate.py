@@ -16,12 +16,13 @@ from evaluation.models import (
 )
 from evaluation.runs.services import execute_run, start_run
 from evaluation.selectors import latest_snapshot_for
-from evaluation.services import add_golden_example, create_snapshot, set_restricted
+from evaluation.services import add_golden_example, create_snapshot
 from governance.approvals import approve_promotion
 from governance.models import DecisionLogEntry, PromotionRequest
 from governance.promotions import request_promotion
+from registry.exceptions import RegistryError
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
-from registry.services import create_prompt_version
+from registry.services import create_prompt_version, set_restricted
 from targets.models import TargetDatabase
 from tests.governance.cycle.helpers import (
     PAIRS,
@@ -384,7 +385,7 @@ def test_safety_example_validation_names_the_field(
 def test_malformed_restricted_entries_are_refused_naming_the_field(
     template: PromptTemplate, ml_lead: User
 ) -> None:
-    with pytest.raises(GoldenSetError) as raised:
+    with pytest.raises(RegistryError) as raised:
         set_restricted(template=template, entries=["singer.age.x"], acting_user=ml_lead)
     assert raised.value.field == "restricted"
     template.refresh_from_db()
@@ -430,3 +431,25 @@ def test_the_cycle_evaluates_both_pairs_on_the_safety_suite_for_the_gate(
     assert gate["passed"], gate["detail"]
     assert gate["candidate"]["run"] == challenger.pk
     assert gate["champion"]["run"] == runs["champion"]["run"]
+
+
+def test_template_admin_checks_the_restricted_list(
+    template: PromptTemplate, make_user: Callable[..., User], client: Client
+) -> None:
+    admin = make_user("root", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    url = f"/admin/registry/prompttemplate/{template.pk}/change/"
+    form = {
+        "description": template.description,
+        "owner": template.owner_id,
+        "risk_tier": template.risk_tier,
+    }
+    refused = client.post(url, {**form, "restricted": '["singer.age.x"]'})
+    assert refused.status_code == 200
+    assert "is not a restricted entry" in refused.content.decode()
+    template.refresh_from_db()
+    assert template.restricted == []
+    saved = client.post(url, {**form, "restricted": '["singer.Age", "stadium"]'})
+    assert saved.status_code == 302
+    template.refresh_from_db()
+    assert template.restricted == ["singer.Age", "stadium"]
