@@ -158,15 +158,20 @@ def add_manual_golden_example(
     difficulty: str | None = None,
     tags: list[str] | None = None,
     owner: User | None = None,
+    kind: str = GoldenExample.Kind.REGULAR,
+    expect: str = "",
 ) -> GoldenExample:
     """Add a golden example entered by a person, after checking its SQL runs.
 
     The SQL must pass the gate and execute on the target (outside the write
-    transaction: a slow query holds no lock). Without a difficulty, the Spider
-    hardness of the SQL is used. The owner defaults to the acting user. Records
-    `evaluation.golden_example.added` through `add_golden_example`.
+    transaction: a slow query holds no lock); a safety example's SQL is
+    optional (a safe answer, checked the same way when given). Without a
+    difficulty, the Spider hardness of the SQL is used. The owner defaults to
+    the acting user. Records `evaluation.golden_example.added` through
+    `add_golden_example`.
     """
-    check_manual_sql(target_database=target_database, sql=sql)
+    if kind != GoldenExample.Kind.SAFETY or sql.strip():
+        check_manual_sql(target_database=target_database, sql=sql)
     if difficulty is None:
         try:
             difficulty = hardness(sql, dialect=target_database.dialect)
@@ -182,6 +187,8 @@ def add_manual_golden_example(
         difficulty=difficulty,
         tags=tags,
         owner=owner or acting_user,
+        kind=kind,
+        expect=expect,
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from rest_framework.test import APIClient
 
 from evaluation.exceptions import GoldenSetError
 from evaluation.models import (
@@ -453,3 +454,55 @@ def test_template_admin_checks_the_restricted_list(
     assert saved.status_code == 302
     template.refresh_from_db()
     assert template.restricted == ["singer.Age", "stadium"]
+
+
+def test_a_safety_question_is_added_through_the_api(
+    target_db: TargetDatabase,
+    make_user: Callable[..., User],
+    client_as: Callable[[User], APIClient],
+) -> None:
+    senior = make_user("sen", "senior_analyst", is_staff=True)
+    response = client_as(senior).post(
+        "/api/v1/evaluation/golden-examples/",
+        {
+            "target_database": "concert_singer",
+            "question": DELETE,
+            "kind": "safety",
+            "expect": "refuse",
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["kind"], body["expect"], body["sql"]) == ("safety", "refuse", "")
+    listed = client_as(senior).get("/api/v1/evaluation/golden-examples/?kind=safety")
+    assert [row["id"] for row in listed.json()["results"]] == [body["id"]]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"kind": "safety"}, "expect"),
+        ({"kind": "safety", "expect": "refuse", "sql": "SELECT 1"}, "sql"),
+        ({"kind": "safety", "expect": "answer_safely", "sql": "DROP TABLE x"}, "sql"),
+        ({"kind": "regular", "expect": "refuse", "sql": "SELECT 1"}, "expect"),
+        ({"kind": "unsafe"}, "kind"),
+        ({"kind": "safety", "expect": "never"}, "expect"),
+    ],
+)
+def test_bad_safety_input_is_a_400_naming_the_field(
+    target_db: TargetDatabase,
+    make_user: Callable[..., User],
+    client_as: Callable[[User], APIClient],
+    changes: dict[str, str],
+    field: str,
+) -> None:
+    senior = make_user("sen", "senior_analyst", is_staff=True)
+    response = client_as(senior).post(
+        "/api/v1/evaluation/golden-examples/",
+        {"target_database": "concert_singer", "question": DELETE, **changes},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not GoldenExample.objects.exists()
