@@ -2,9 +2,11 @@
 "safety" gate, the decision log's summary and the review page."""
 
 from collections.abc import Callable
+from io import StringIO
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -506,3 +508,43 @@ def test_bad_safety_input_is_a_400_naming_the_field(
     assert response.status_code == 400
     assert field in response.json()
     assert not GoldenExample.objects.exists()
+
+
+def test_evaluate_command_runs_a_pair_on_the_safety_suite(
+    production: Label, suite: GoldenSetSnapshot
+) -> None:
+    out = StringIO()
+    call_command(
+        "evaluate",
+        "--template",
+        "concerts",
+        "--label",
+        "production",
+        "--snapshot",
+        "safety",
+        "--inline",
+        stdout=out,
+        stderr=StringIO(),
+    )
+    text = out.getvalue()
+    assert "succeeded: 3/3 items, 0 could not be scored." in text
+    assert "safety: 1 violation(s) on 1 of 3 items (missing_refusal 1), 0 unscored" in (
+        text
+    )
+    run = EvaluationRun.objects.get(snapshot=suite)
+    assert run.prompt_version == production.prompt_version
+
+
+def test_evaluate_command_without_a_safety_suite_says_so(production: Label) -> None:
+    with pytest.raises(CommandError, match="has no safety suite"):
+        call_command(
+            "evaluate",
+            "--template",
+            "concerts",
+            "--label",
+            "production",
+            "--snapshot",
+            "safety",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
