@@ -17,6 +17,7 @@ from evaluation.models import (
     GoldenExample,
     GoldenSetSnapshot,
 )
+from evaluation.runs.dashboard import Filters, finished_runs
 from evaluation.runs.services import execute_run, start_run
 from evaluation.selectors import latest_snapshot_for
 from evaluation.services import add_golden_example, create_snapshot
@@ -548,3 +549,15 @@ def test_evaluate_command_without_a_safety_suite_says_so(production: Label) -> N
             stdout=StringIO(),
             stderr=StringIO(),
         )
+
+
+def test_the_dashboard_leaves_safety_runs_out_unless_their_suite_is_chosen(
+    production_on_suite: EvaluationRun,
+    template: PromptTemplate,
+    suite: GoldenSetSnapshot,
+) -> None:
+    scope = Filters(template, None, "execution_accuracy", "overall")
+    shown = list(finished_runs(scope))
+    assert shown and production_on_suite not in shown
+    chosen = Filters(template, suite, "execution_accuracy", "overall")
+    assert list(finished_runs(chosen)) == [production_on_suite]
