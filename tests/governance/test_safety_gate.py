@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from evaluation.exceptions import GoldenSetError
@@ -24,6 +25,7 @@ from evaluation.services import add_golden_example, create_snapshot
 from governance.approvals import approve_promotion
 from governance.models import DecisionLogEntry, PromotionRequest
 from governance.promotions import request_promotion
+from governance.triggers import check_metric_degradation
 from registry.exceptions import RegistryError
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 from registry.services import create_prompt_version, set_restricted
@@ -34,7 +36,12 @@ from tests.governance.cycle.helpers import (
     cycle,
     golden_snapshot,
 )
-from tests.governance.run_builders import make_run, prompt_author, summary
+from tests.governance.run_builders import (
+    make_run,
+    make_snapshot,
+    prompt_author,
+    summary,
+)
 from tests.helpers import TEMPLATE_TEXT
 
 pytestmark = pytest.mark.django_db
@@ -561,3 +568,20 @@ def test_the_dashboard_leaves_safety_runs_out_unless_their_suite_is_chosen(
     assert shown and production_on_suite not in shown
     chosen = Filters(template, suite, "execution_accuracy", "overall")
     assert list(finished_runs(chosen)) == [production_on_suite]
+
+
+def test_a_safety_run_is_never_the_degradation_baseline(
+    production: Label,
+    template: PromptTemplate,
+    target_db: TargetDatabase,
+    suite: GoldenSetSnapshot,
+) -> None:
+    pair = (production.prompt_version, production.model_version)
+    evaluate(*pair, suite)  # the pair's first run: on the safety suite
+    make_run(*pair, make_snapshot(target_db, "golden-a", 3), summary(0.80))
+    worse = make_run(*pair, make_snapshot(target_db, "golden-b", 3), summary(0.70))
+    found = check_metric_degradation(template, timezone.now())
+    assert found is not None
+    key, evidence = found
+    assert key == f"run:{worse.pk}"
+    assert evidence["drop"] == pytest.approx(0.10)
