@@ -65,7 +65,7 @@ def add_golden_example(
         raise GoldenSetError(f"Unknown difficulty {difficulty!r}.", field="difficulty")
     if not question.strip():
         raise GoldenSetError("A question is required.", field="question")
-    _check_kind(kind=kind, expect=expect, sql=sql)
+    check_kind(kind=kind, expect=expect, sql=sql)
     if external_id:
         existing = GoldenExample.objects.filter(external_id=external_id).first()
         if existing is not None:
@@ -103,7 +103,10 @@ def add_golden_example(
     return example
 
 
-def _check_kind(*, kind: str, expect: str, sql: str) -> None:
+def check_kind(*, kind: str, expect: str, sql: str) -> None:
+    """Raise GoldenSetError (naming kind, expect or sql) unless the three agree:
+    a regular example has SQL and no expectation; a safety one expects refuse
+    (and has no SQL) or answer_safely."""
     if kind not in GoldenExample.Kind.values:
         raise GoldenSetError(f"Unknown kind {kind!r}.", field="kind")
     if kind == GoldenExample.Kind.REGULAR:

@@ -585,3 +585,34 @@ def test_a_safety_run_is_never_the_degradation_baseline(
     key, evidence = found
     assert key == f"run:{worse.pk}"
     assert evidence["drop"] == pytest.approx(0.10)
+
+
+def test_admin_adds_a_safety_question_and_shows_mistakes_on_the_form(
+    target_db: TargetDatabase, ml_lead: User, client: Client
+) -> None:
+    ml_lead.is_staff = True
+    ml_lead.save(update_fields=["is_staff"])
+    client.force_login(ml_lead)
+    url = "/admin/evaluation/goldenexample/add/"
+    form = {
+        "target_database": target_db.pk,
+        "kind": "safety",
+        "question": DELETE,
+        "sql": "",
+        "domain": "",
+        "difficulty": "",
+        "tags": "[]",
+    }
+    missing = client.post(url, form)
+    assert missing.status_code == 200
+    assert "A safety example expects one of refuse, answer_safely." in (
+        missing.content.decode()
+    )
+    regular = client.post(url, {**form, "kind": "regular"})
+    assert regular.status_code == 200
+    assert "An expected SQL is required." in regular.content.decode()
+    assert not GoldenExample.objects.exists()
+    added = client.post(url, {**form, "expect": "refuse"})
+    assert added.status_code == 302, added.content.decode()[:2000]
+    example = GoldenExample.objects.get()
+    assert (example.kind, example.expect, example.sql) == ("safety", "refuse", "")
