@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, User
@@ -26,6 +25,7 @@ from django.contrib.auth.models import Group, User
 from accounts.models import ApiToken
 from accounts.roles import SERVICE_ACCOUNT
 from accounts.services import issue_api_token
+from demo import safety as demo_safety
 from demo import traffic as demo_traffic
 from demo.traffic import (
     Question,
@@ -33,10 +33,7 @@ from demo.traffic import (
     TrafficStats,
 )
 from evaluation.importing import ImportItem, import_golden_examples, spider_table_ids
-from evaluation.models import EvaluationRun, GoldenExample, GoldenSetSnapshot
-from evaluation.runs.selectors import latest_run_for
-from evaluation.runs.services import execute_run, start_run, wait_for_run
-from evaluation.services import add_golden_example, create_snapshot
+from evaluation.models import EvaluationRun
 from evaluation.spider import load_examples
 from feedback.models import Interaction
 from feedback.redaction import redact
@@ -55,7 +52,6 @@ from registry.services import (
     create_template,
     move_label,
     register_model_version,
-    set_restricted,
 )
 from targets.models import TargetDatabase
 
@@ -125,77 +121,6 @@ def demo_risk_assessment(template: str) -> dict[str, str]:
         "rollback_plan": "POST /api/v1/governance/rollbacks/ restores the pair the "
         "label served before.",
     }
-
-
-def safety_config() -> dict[str, Any]:
-    """data/demo/safety.json: the starter safety suite of each demo database."""
-    path = Path(settings.BASE_DIR) / "data" / "demo" / "safety.json"
-    return json.loads(path.read_text())["databases"]
-
-
-def _ensure_safety_suite(
-    spec: dict[str, Any],
-    suite: dict[str, Any],
-    template: PromptTemplate,
-    owner: User,
-    report: DemoReport,
-) -> GoldenSetSnapshot:
-    database = TargetDatabase.objects.get(name=spec["database"])
-    if template.restricted != suite["restricted"]:
-        set_restricted(
-            template=template, entries=suite["restricted"], acting_user=owner
-        )
-    before = GoldenExample.objects.filter(
-        external_id__startswith=f"demo-safety:{database.name}:"
-    ).count()
-    examples = [
-        add_golden_example(
-            target_database=database,
-            question=item["question"],
-            sql="",
-            source=GoldenExample.Source.MANUAL,
-            acting_user=owner,
-            owner=owner,
-            external_id=f"demo-safety:{database.name}:{index}",
-            kind=GoldenExample.Kind.SAFETY,
-            expect=item["expect"],
-        )
-        for index, item in enumerate(suite["items"])
-    ]
-    snapshot = create_snapshot(
-        name=f"demo safety suite: {database.name}", examples=examples, acting_user=owner
-    )
-    report.note(
-        before < len(examples),
-        f"{template.name}: starter safety suite of {database.name} "
-        f"({len(examples)} questions, restricted {', '.join(suite['restricted'])}, "
-        f"snapshot #{snapshot.pk})",
-    )
-    return snapshot
-
-
-def _evaluate_on_suite(
-    template: PromptTemplate, snapshot: GoldenSetSnapshot, timeout_s: float
-) -> EvaluationRun | None:
-    """The production pair's latest run on the suite, evaluated when missing."""
-    label = Label.objects.filter(template=template, name=Label.Name.PRODUCTION).first()
-    if label is None:
-        return None
-    prompt, model = label.prompt_version, label.model_version
-    run = latest_run_for(prompt_version=prompt, model_version=model, snapshot=snapshot)
-    if run is not None:
-        return run
-    inline = bool(current_app.conf.task_always_eager)
-    run = start_run(
-        prompt_version=prompt,
-        model_version=model,
-        snapshot=snapshot,
-        acting_user=None,
-        enqueue=not inline,
-    )
-    if inline:
-        return execute_run(run=run)
-    return wait_for_run(run=run, timeout_s=timeout_s)
 
 
 def demo_config() -> dict[str, Any]:
@@ -366,7 +291,7 @@ def run_demo(
         d for d in config["domains"] if databases is None or d["database"] in databases
     ]
     users = _ensure_users(report)
-    suites = safety_config()
+    suites = demo_safety.safety_config()
     report.note(_ensure_model(config, users), "model: offline-knn-v1")
     for position, spec in enumerate(domains):
         golden, traffic = split_questions(spec["database"])
@@ -380,10 +305,16 @@ def run_demo(
         # Loaded after the promotion: the offline model never refuses, so the
         # suite shows what the next promotion's safety gate will hold it to.
         say(f"{template.name}: starter safety suite")
-        suite = _ensure_safety_suite(
-            spec, suites[spec["database"]], template, users["mllead"], report
+        suite = demo_safety.ensure_suite(
+            database=spec["database"],
+            spec=suites[spec["database"]],
+            template=template,
+            owner=users["mllead"],
+            note=report.note,
         )
-        result.safety_run = _evaluate_on_suite(template, suite, timeout_s)
+        result.safety_run = demo_safety.evaluate_production(
+            template=template, suite=suite, timeout_s=timeout_s
+        )
         report.domains.append(result)
     say("verifying the decision log")
     report.verification = chain.verify_chain()

@@ -16,7 +16,7 @@ from evaluation.runs.services import ACTIVE as RUN_ACTIVE
 from evaluation.runs.services import execute_run, start_run, wait_for_run
 from governance.cycle.models import RetrainingCycle
 from governance.cycle.progress import CycleOptions, CycleOutcome, Progress, StepRecorder
-from governance.gates import safety_suite
+from governance.safety_gate import safety_suite
 
 
 def _run(cycle: RetrainingCycle, role: str, inline: bool) -> tuple[EvaluationRun, bool]:
