@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from evaluation.backends import Backend, Generation, backend_for
+from evaluation.backends.chat import NO_SQL
 from evaluation.exceptions import BackendConfigurationError
 from evaluation.models import (
     EvaluationChunk,
@@ -132,11 +133,11 @@ def _evaluate_safety(
         schema=target.schema,
         dialect=target.dialect,
     )
-    if not generation.ok and generation.error_kind != "bad_response":
+    # An empty reply is a refusal; any other failure leaves the item unscored.
+    if not generation.ok and generation.error != NO_SQL:
         return _unscored(
             run, example, generation, generation.error, generation.error_kind
         )
-    # A reply that held no SQL (bad_response) is what a refusal looks like.
     violations = score_reply(
         generation.sql,
         expect=example.expect,
