@@ -25,6 +25,7 @@ from django.contrib.auth.models import Group, User
 from accounts.models import ApiToken
 from accounts.roles import SERVICE_ACCOUNT
 from accounts.services import issue_api_token
+from demo import safety as demo_safety
 from demo import traffic as demo_traffic
 from demo.traffic import (
     Question,
@@ -32,6 +33,7 @@ from demo.traffic import (
     TrafficStats,
 )
 from evaluation.importing import ImportItem, import_golden_examples, spider_table_ids
+from evaluation.models import EvaluationRun
 from evaluation.spider import load_examples
 from feedback.models import Interaction
 from feedback.redaction import redact
@@ -86,6 +88,8 @@ class DomainResult:
     review: ReviewStats | None = None
     cycle: RetrainingCycle | None = None
     request: PromotionRequest | None = None
+    # The production pair's run on the starter safety suite (after promotion).
+    safety_run: EvaluationRun | None = None
 
 
 @dataclass
@@ -287,6 +291,7 @@ def run_demo(
         d for d in config["domains"] if databases is None or d["database"] in databases
     ]
     users = _ensure_users(report)
+    suites = demo_safety.safety_config()
     report.note(_ensure_model(config, users), "model: offline-knn-v1")
     for position, spec in enumerate(domains):
         golden, traffic = split_questions(spec["database"])
@@ -297,6 +302,19 @@ def run_demo(
         # A careless correction in every other domain and one disagreement in
         # the first: a few rejections and one adjudication in all.
         _loop(result, traffic, users, report, say, position, timeout_s)
+        # Loaded after the promotion: the offline model never refuses, so the
+        # suite shows what the next promotion's safety gate will hold it to.
+        say(f"{template.name}: starter safety suite")
+        suite = demo_safety.ensure_suite(
+            database=spec["database"],
+            spec=suites[spec["database"]],
+            template=template,
+            owner=users["mllead"],
+            note=report.note,
+        )
+        result.safety_run = demo_safety.evaluate_production(
+            template=template, suite=suite, timeout_s=timeout_s
+        )
         report.domains.append(result)
     say("verifying the decision log")
     report.verification = chain.verify_chain()

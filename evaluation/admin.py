@@ -21,6 +21,8 @@ from evaluation.models import (
 
 GOLDEN_INPUT_FIELDS = [
     "target_database",
+    "kind",
+    "expect",
     "question",
     "sql",
     "domain",
@@ -39,6 +41,12 @@ class GoldenExampleForm(forms.ModelForm):
         choices=[DERIVE_DIFFICULTY, *GoldenExample.Difficulty.choices],
         required=False,
     )
+    kind = forms.ChoiceField(
+        choices=GoldenExample.Kind.choices,
+        required=False,
+        initial=GoldenExample.Kind.REGULAR,
+        help_text="Safety: scored by the safety rules; give what a safe reply is.",
+    )
 
     class Meta:
         model = GoldenExample
@@ -46,7 +54,14 @@ class GoldenExampleForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        target, sql = data.get("target_database"), data.get("sql")
+        data["kind"] = data.get("kind") or GoldenExample.Kind.REGULAR
+        target, sql = data.get("target_database"), data.get("sql") or ""
+        try:
+            services.check_kind(
+                kind=data.get("kind") or "", expect=data.get("expect") or "", sql=sql
+            )
+        except GoldenSetError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, str(exc))
         if target is not None and sql:
             try:
                 services.check_manual_sql(target_database=target, sql=sql)
@@ -98,6 +113,7 @@ class GoldenExampleAdmin(SimpleHistoryAdmin):
         "id",
         "short_question",
         "target_database",
+        "kind",
         "domain",
         "difficulty",
         "source",
@@ -109,6 +125,7 @@ class GoldenExampleAdmin(SimpleHistoryAdmin):
     list_filter = [
         StaleFilter,
         RetiredFilter,
+        "kind",
         "source",
         "difficulty",
         "target_database",
@@ -173,6 +190,8 @@ class GoldenExampleAdmin(SimpleHistoryAdmin):
                 difficulty=form.cleaned_data.get("difficulty") or None,
                 tags=obj.tags,
                 owner=obj.owner,
+                kind=obj.kind,
+                expect=obj.expect,
             )
         except DomainError as exc:
             raise PermissionDenied(exc.message) from exc

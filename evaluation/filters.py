@@ -15,7 +15,7 @@ class GoldenExampleFilter(django_filters.FilterSet):
 
     class Meta:
         model = GoldenExample
-        fields = ["domain", "difficulty", "target_database", "source"]
+        fields = ["domain", "difficulty", "target_database", "source", "kind"]
 
     def filter_stale(
         self, queryset: QuerySet[GoldenExample], name: str, value: str

@@ -17,6 +17,15 @@ class GoldenExample(models.Model):
         REVIEW = "review", "Approved correction from feedback"
         MANUAL = "manual", "Entered by hand"
 
+    class Kind(models.TextChoices):
+        REGULAR = "regular", "Regular: scored against its expected SQL"
+        SAFETY = "safety", "Safety: scored by the safety rules"
+
+    class Expect(models.TextChoices):
+        NONE = "", "Not a safety question"
+        REFUSE = "refuse", "Must be refused"
+        ANSWER_SAFELY = "answer_safely", "Answer without writes or restricted data"
+
     class Difficulty(models.TextChoices):
         EASY = "easy"
         MEDIUM = "medium"
@@ -29,8 +38,16 @@ class GoldenExample(models.Model):
         on_delete=models.PROTECT,
         related_name="golden_examples",
     )
+    kind = models.CharField(
+        max_length=10, choices=Kind.choices, default=Kind.REGULAR, db_index=True
+    )
+    # Safety examples only: what a safe reply is (see evaluation.safety). Their
+    # `sql` is empty for `refuse`, and optional (a safe answer) otherwise.
+    expect = models.CharField(
+        max_length=20, choices=Expect.choices, default=Expect.NONE, blank=True
+    )
     question = models.TextField()
-    sql = models.TextField()
+    sql = models.TextField(blank=True)
     domain = models.CharField(max_length=100, blank=True, db_index=True)
     difficulty = models.CharField(
         max_length=10, choices=Difficulty.choices, default=Difficulty.UNKNOWN
@@ -89,7 +106,12 @@ class GoldenExample(models.Model):
                 fields=["external_id"],
                 condition=~models.Q(external_id=""),
                 name="goldenexample_external_id_unique",
-            )
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(kind="regular", expect=""))
+                | models.Q(kind="safety", expect__in=["refuse", "answer_safely"]),
+                name="goldenexample_expect_only_for_safety",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -222,6 +244,9 @@ class EvaluationResult(models.Model):
     scored = models.BooleanField(default=True)
     latency_ms = models.FloatField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=1)
+    # Safety examples only: [{"rule", "reason"}] from evaluation.safety; empty
+    # for a safe reply (and for regular examples).
+    safety_violations = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -33,6 +33,7 @@ def list_golden_examples(
     stale: bool | None = None,
     retired: bool | None = None,
     now: datetime | None = None,
+    kind: str | None = None,
 ) -> QuerySet[GoldenExample]:
     """Golden examples with an `is_stale` annotation and their users joined.
 
@@ -55,6 +56,7 @@ def list_golden_examples(
         "difficulty": difficulty,
         "target_database__name": target_database,
         "source": source,
+        "kind": kind,
     }
     examples = examples.filter(**{k: v for k, v in exact.items() if v is not None})
     if stale is not None:
@@ -101,15 +103,20 @@ def golden_set_counts(*, now: datetime | None = None) -> GoldenSetCounts:
     return GoldenSetCounts(**counts, stale_days=settings.GOLDEN_STALE_DAYS)
 
 
-def latest_snapshot_for(*, target_database_id: int) -> GoldenSetSnapshot | None:
-    """The newest snapshot (by creation) holding examples of the target database.
+def latest_snapshot_for(
+    *, target_database_id: int, kind: str = GoldenExample.Kind.REGULAR
+) -> GoldenSetSnapshot | None:
+    """The newest snapshot (by creation) holding `kind` examples of the database.
 
-    This is a template's current golden snapshot: the one its cycles, gates and
-    `evaluate --snapshot latest` use. A snapshot of another database never is.
+    With the default kind this is a template's current golden snapshot: the one
+    its cycles, gates and `evaluate --snapshot latest` use; with
+    `kind="safety"` it is the template's safety suite. A snapshot of another
+    database never is (snapshots never mix kinds).
     """
     return (
         GoldenSetSnapshot.objects.filter(
-            items__golden_example__target_database_id=target_database_id
+            items__golden_example__target_database_id=target_database_id,
+            items__golden_example__kind=kind,
         )
         .order_by("-created_at", "-id")
         .first()

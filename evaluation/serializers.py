@@ -33,6 +33,8 @@ class GoldenExampleSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "target_database",
+            "kind",
+            "expect",
             "question",
             "sql",
             "domain",
@@ -61,7 +63,21 @@ class GoldenExampleInputSerializer(serializers.Serializer):
         slug_field="name", queryset=TargetDatabase.objects.all()
     )
     question = serializers.CharField()
-    sql = serializers.CharField(help_text="Must pass the SQL gate and run.")
+    sql = serializers.CharField(
+        allow_blank=True,
+        default="",
+        help_text="Must pass the SQL gate and run. Required for regular examples; "
+        "empty for a safety question that must be refused.",
+    )
+    kind = serializers.ChoiceField(
+        choices=GoldenExample.Kind.choices, default=GoldenExample.Kind.REGULAR
+    )
+    expect = serializers.ChoiceField(
+        choices=GoldenExample.Expect.choices,
+        allow_blank=True,
+        default="",
+        help_text="Safety examples only: refuse or answer_safely.",
+    )
     domain = serializers.CharField(max_length=100, allow_blank=True, default="")
     difficulty = serializers.ChoiceField(
         choices=GoldenExample.Difficulty.choices,

@@ -15,6 +15,7 @@ from evaluation.models import (
     GoldenSetSnapshot,
     SnapshotItem,
 )
+from evaluation.safety import EXPECTATIONS
 from evaluation.selectors import list_golden_examples
 from evaluation.spider import hardness
 from registry.content import content_hash
@@ -44,8 +45,14 @@ def add_golden_example(
     original_sql: str = "",
     original_dialect: str = "",
     transpiled_with: str = "",
+    kind: str = GoldenExample.Kind.REGULAR,
+    expect: str = "",
 ) -> GoldenExample:
     """Add a golden example; the only writer of new golden rows.
+
+    A safety example (`kind="safety"`) names what a safe reply is (`expect`:
+    refuse or answer_safely); its SQL is optional, and empty when it must be
+    refused.
 
     Callers: the review queue (source=review, with provenance and approver),
     imports (source=import, idempotent through `external_id`: an existing id
@@ -63,13 +70,14 @@ def add_golden_example(
         raise GoldenSetError(f"Unknown difficulty {difficulty!r}.", field="difficulty")
     if not question.strip():
         raise GoldenSetError("A question is required.", field="question")
-    if not sql.strip():
-        raise GoldenSetError("An expected SQL is required.", field="sql")
+    check_kind(kind=kind, expect=expect, sql=sql)
     if external_id:
         existing = GoldenExample.objects.filter(external_id=external_id).first()
         if existing is not None:
             return existing
-    if verified is None or not verified.covers(target_database, sql):
+    # A refusal has no SQL; a safety item's safe answer runs like any gold.
+    needs_run = kind == GoldenExample.Kind.REGULAR or bool(sql.strip())
+    if needs_run and (verified is None or not verified.covers(target_database, sql)):
         verify_gold(target_database, sql)
     example = GoldenExample.objects.create(
         target_database=target_database,
@@ -88,6 +96,8 @@ def add_golden_example(
         original_sql=original_sql,
         original_dialect=original_dialect,
         transpiled_with=transpiled_with,
+        kind=kind,
+        expect=expect,
         approved_at=timezone.now() if approved_by is not None else None,
     )
     record_event(
@@ -99,9 +109,36 @@ def add_golden_example(
             "target_database": target_database.name,
             "source_feedback_id": str(source_feedback_id or ""),
             **({"transpiled_from": original_dialect} if original_dialect else {}),
+            "kind": kind,
+            "expect": expect,
         },
     )
     return example
+
+
+def check_kind(*, kind: str, expect: str, sql: str) -> None:
+    """Raise GoldenSetError (naming kind, expect or sql) unless the three agree:
+    a regular example has SQL and no expectation; a safety one expects refuse
+    (and has no SQL) or answer_safely."""
+    if kind not in GoldenExample.Kind.values:
+        raise GoldenSetError(f"Unknown kind {kind!r}.", field="kind")
+    if kind == GoldenExample.Kind.REGULAR:
+        if expect:
+            raise GoldenSetError(
+                "Only safety examples have an expectation.", field="expect"
+            )
+        if not sql.strip():
+            raise GoldenSetError("An expected SQL is required.", field="sql")
+        return
+    if expect not in EXPECTATIONS:
+        raise GoldenSetError(
+            f"A safety example expects one of {', '.join(EXPECTATIONS)}.",
+            field="expect",
+        )
+    if expect == GoldenExample.Expect.REFUSE and sql.strip():
+        raise GoldenSetError(
+            "A question that must be refused has no expected SQL.", field="sql"
+        )
 
 
 def check_manual_sql(*, target_database: TargetDatabase, sql: str) -> VerifiedGold:
@@ -128,15 +165,23 @@ def add_manual_golden_example(
     difficulty: str | None = None,
     tags: list[str] | None = None,
     owner: User | None = None,
+    kind: str = GoldenExample.Kind.REGULAR,
+    expect: str = "",
 ) -> GoldenExample:
     """Add a golden example entered by a person, after checking its SQL runs.
 
     The SQL must pass the gate and execute on the target (outside the write
-    transaction: a slow query holds no lock). Without a difficulty, the Spider
-    hardness of the SQL is used. The owner defaults to the acting user. Records
-    `evaluation.golden_example.added` through `add_golden_example`.
+    transaction: a slow query holds no lock); a safety example's SQL is
+    optional (a safe answer, checked the same way when given). Without a
+    difficulty, the Spider hardness of the SQL is used. The owner defaults to
+    the acting user. Records `evaluation.golden_example.added` through
+    `add_golden_example`.
     """
-    verified = check_manual_sql(target_database=target_database, sql=sql)
+    verified = (
+        check_manual_sql(target_database=target_database, sql=sql)
+        if kind != GoldenExample.Kind.SAFETY or sql.strip()
+        else None
+    )
     if difficulty is None:
         try:
             difficulty = hardness(sql, dialect=target_database.dialect)
@@ -153,6 +198,8 @@ def add_manual_golden_example(
         tags=tags,
         owner=owner or acting_user,
         verified=verified,
+        kind=kind,
+        expect=expect,
     )
 
 
@@ -195,8 +242,8 @@ def _require_runnable(
 ) -> None:
     failures = []
     for example in examples:
-        if example.pk in verified_ids:
-            continue
+        if example.pk in verified_ids or not example.sql.strip():
+            continue  # verified just now, or a safety question to be refused
         try:
             verify_gold(example.target_database, example.sql)
         except GoldUnrunnable as exc:
@@ -231,6 +278,13 @@ def create_snapshot(
     if retired:
         raise GoldenSetError(
             f"Retired examples cannot enter a snapshot: {retired[:10]}.",
+            field="examples",
+        )
+    kinds = {e.kind for e in chosen}
+    if len(kinds) > 1:
+        raise GoldenSetError(
+            "A snapshot holds regular or safety examples, not both: a safety "
+            "suite is scored by other rules.",
             field="examples",
         )
     digest = snapshot_content_hash(chosen)
@@ -289,7 +343,13 @@ def create_snapshot_from_selection(
             )
         chosen = list(found.values())
     else:
-        chosen = list(list_golden_examples(**(filters or {}), retired=False))
+        # A filter without a kind means the regular golden set.
+        chosen = list(
+            list_golden_examples(
+                **{"kind": GoldenExample.Kind.REGULAR, **(filters or {})},
+                retired=False,
+            )
+        )
         if not chosen:
             raise GoldenSetError("No active golden example matches.", field="filter")
     return create_snapshot(name=name, examples=chosen, acting_user=acting_user)

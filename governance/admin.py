@@ -22,7 +22,15 @@ from simple_history.admin import SimpleHistoryAdmin
 from accounts.permissions import authenticated_user
 from audit.admin import ReadOnlyAdmin
 from config.exceptions import DomainError
-from governance import amendments, approvals, decisions, gates, model_cards, risk
+from governance import (
+    amendments,
+    approvals,
+    decisions,
+    gates,
+    model_cards,
+    risk,
+    safety_gate,
+)
 from governance.models import (
     Approval,
     CircuitBreaker,
@@ -382,6 +390,7 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
             "risk_fields": risk.risk_fields(obj),
             "risk_rule": rule_for(obj.tier).risk_assessment,
             "underpowered": gates.underpowered_segments(obj.gates),
+            "safety": safety_gate.safety_results(obj.gates),
             "outcomes": DecisionLogEntry.objects.filter(amends=obj.decision_id),
             "links": review_links(obj),
         }

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.services import is_service_account
 from audit.models import AuditEvent
 from audit.services import record_event
-from governance import decisions, gates, model_cards, releases, risk
+from governance import decisions, gates, model_cards, releases, risk, safety_gate
 from governance.exceptions import (
     GovernanceError,
     NotPermittedError,
@@ -416,4 +416,5 @@ def evaluation_summary(
         "interval": "Wilson score, 95%",
         "gates": request.gates,
         "underpowered_acknowledged": gates.underpowered_segments(request.gates),
+        "safety": safety_gate.safety_results(request.gates),
     }

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from audit.services import record_event
 from evaluation.models import EvaluationRun
-from governance import decisions, gates, model_cards, notifications
+from governance import decisions, gates, model_cards, notifications, safety_gate
 from governance.approvals import promote, request_hash
 from governance.exceptions import (
     GovernanceError,
@@ -46,6 +46,13 @@ def refresh_gates(request: PromotionRequest) -> None:
         snapshot=snapshot,
         policy=gates.policy_for(request.template),
         has_incumbent=incumbent,
+    )
+    request.gates.append(
+        safety_gate.safety_gate(
+            template=request.template,
+            label_name=request.label_name,
+            candidate=request.candidate_run,
+        )
     )
     request.gates_passed = all(gate["passed"] for gate in request.gates)
 

@@ -113,6 +113,8 @@ def _baseline_run(template: PromptTemplate, label: Label) -> EvaluationRun | Non
             prompt_version_id=label.prompt_version_id,
             model_version_id=label.model_version_id,
         )
+        # A safety suite's run scores no accuracy: never a baseline.
+        .exclude(snapshot__items__golden_example__kind=GoldenExample.Kind.SAFETY)
         .order_by("created_at", "id")
         .first()
     )

@@ -20,6 +20,7 @@ from registry.content import (
     diff_prompt_content,
 )
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
+from targets.restricted import parse_restricted
 
 
 class ServiceCreateAdmin(SimpleHistoryAdmin):
@@ -47,8 +48,34 @@ class ServiceCreateAdmin(SimpleHistoryAdmin):
         obj._state.adding = False
 
 
+class PromptTemplateForm(forms.ModelForm):
+    """Checks the restricted list the safety suite scores against."""
+
+    class Meta:
+        model = PromptTemplate
+        fields = [
+            "name",
+            "description",
+            "owner",
+            "risk_tier",
+            "target_database",
+            "restricted",
+        ]
+
+    def clean_restricted(self) -> list[str]:
+        entries = self.cleaned_data.get("restricted") or []
+        if not isinstance(entries, list):
+            raise forms.ValidationError('A list of "table" or "table.column".')
+        try:
+            parse_restricted(entries)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return [e.strip() for e in entries]
+
+
 @admin.register(PromptTemplate)
 class PromptTemplateAdmin(SimpleHistoryAdmin):
+    form = PromptTemplateForm
     list_display = ["name", "risk_tier", "target_database", "owner", "created_at"]
     list_filter = ["risk_tier", "target_database"]
     list_select_related = ["target_database", "owner"]
@@ -58,7 +85,12 @@ class PromptTemplateAdmin(SimpleHistoryAdmin):
     def get_readonly_fields(
         self, request: HttpRequest, obj: PromptTemplate | None = None
     ) -> tuple[str, ...]:
-        return ("name", "target_database", "created_at") if obj else ("created_at",)
+        # A new template starts with nothing restricted (create_template sets none).
+        return (
+            ("name", "target_database", "created_at")
+            if obj
+            else ("created_at", "restricted")
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

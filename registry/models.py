@@ -23,6 +23,12 @@ class PromptTemplate(models.Model):
     target_database = models.ForeignKey(
         "targets.TargetDatabase", on_delete=models.PROTECT, related_name="+"
     )
+    restricted = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Tables and columns its assistant must never read: "table" or '
+        '"table.column" (the safety suite and gate check them).',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 

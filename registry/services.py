@@ -17,6 +17,7 @@ from registry.content import (
 from registry.exceptions import DuplicateVersionError, RegistryError
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 from targets.models import TargetDatabase
+from targets.restricted import parse_restricted
 
 ENDPOINT_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
@@ -274,3 +275,31 @@ def move_label(
         },
     )
     return label
+
+
+@transaction.atomic
+def set_restricted(
+    *, template: PromptTemplate, entries: list[str], acting_user: User | None
+) -> PromptTemplate:
+    """Set the tables and columns the template's assistant must never read.
+
+    Entries are "table" or "table.column" (a malformed one is a RegistryError
+    naming `restricted`); they are stored as given, in order, without
+    duplicates. Safety runs started afterwards score against them. Records
+    `registry.template.restricted_set` with the old and new lists.
+    """
+    try:
+        parse_restricted(entries)
+    except ValueError as exc:
+        raise RegistryError(str(exc), field="restricted") from None
+    template = PromptTemplate.objects.select_for_update().get(pk=template.pk)
+    before = list(template.restricted)
+    template.restricted = list(dict.fromkeys(e.strip() for e in entries))
+    template.save(update_fields=["restricted"])
+    record_event(
+        event_type="registry.template.restricted_set",
+        actor=acting_user,
+        subject=template,
+        data={"before": before, "after": template.restricted},
+    )
+    return template

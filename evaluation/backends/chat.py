@@ -18,7 +18,10 @@ import openai
 from evaluation.backends.base import Generation
 from evaluation.backends.prompts import build_messages, extract_sql
 
-__all__ = ["API_PARAMETERS", "ChatCompletionsBackend"]
+__all__ = ["API_PARAMETERS", "NO_SQL", "ChatCompletionsBackend"]
+
+# The error of a reply with no text at all: what a refusal can look like.
+NO_SQL = "the reply held no SQL"
 
 # Generation parameters passed through to the endpoint; anything else in a model
 # version's parameters is ignored rather than sent to a server that may refuse it.
@@ -128,9 +131,7 @@ class ChatCompletionsBackend:
                 content = reply.choices[0].message.content if reply.choices else None
                 sql = extract_sql(content or "")
                 if not sql:
-                    return Generation(
-                        "", elapsed, attempt, "the reply held no SQL", "bad_response"
-                    )
+                    return Generation("", elapsed, attempt, NO_SQL, "bad_response")
                 return Generation(sql, elapsed, attempt)
             except openai.RateLimitError as exc:
                 kind, message = "rate_limited", _status_message(exc)

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from evaluation.backends import Backend, Generation, backend_for
+from evaluation.backends.chat import NO_SQL
 from evaluation.exceptions import BackendConfigurationError
 from evaluation.models import (
     EvaluationChunk,
@@ -30,7 +31,13 @@ from evaluation.models import (
 from evaluation.neighbours import ensure_neighbours
 from evaluation.runs.alerts import raise_regression_alerts
 from evaluation.runs.gold_cache import gold_results_for
-from evaluation.runs.summaries import GOLD_ERROR, ItemOutcome, summarize
+from evaluation.runs.summaries import (
+    GOLD_ERROR,
+    ItemOutcome,
+    safety_summary,
+    summarize,
+)
+from evaluation.safety import Restricted, parse_restricted, score_reply
 from evaluation.scoring import GoldResult, ItemScore, score_item
 from evaluation.suite import (
     SUITE_MODE,
@@ -164,6 +171,58 @@ def _score(
     return apply_verdict(score, verdict)
 
 
+def _evaluate_safety(
+    run: EvaluationRun,
+    backend: Backend | BackendConfigurationError,
+    example: GoldenExample,
+    restricted: Restricted | str,
+) -> EvaluationResult:
+    # A safety item is scored by rules on the reply; nothing of it runs.
+    target = example.target_database
+    if isinstance(restricted, str):
+        failed = Generation("", 0.0, 0)
+        return _unscored(run, example, failed, restricted, "configuration")
+    if isinstance(backend, BackendConfigurationError):
+        failed = Generation("", 0.0, 0)
+        return _unscored(run, example, failed, backend.message, "configuration")
+    generation = backend.generate(
+        example.question,
+        database=target.name,
+        schema=target.schema,
+        dialect=target.dialect,
+    )
+    # An empty reply is a refusal; any other failure leaves the item unscored.
+    if not generation.ok and generation.error != NO_SQL:
+        return _unscored(
+            run, example, generation, generation.error, generation.error_kind
+        )
+    violations = score_reply(
+        generation.sql,
+        expect=example.expect,
+        restricted=restricted,
+        dialect=target.dialect,
+        schema=sqlglot_schema(target.schema),
+    )
+    return EvaluationResult(
+        run=run,
+        golden_example=example,
+        predicted_sql=generation.sql,
+        error="; ".join(v.reason for v in violations),
+        error_kind="safety_violation" if violations else "",
+        safety_violations=[v.as_dict() for v in violations],
+        latency_ms=generation.latency_ms,
+        attempts=generation.attempts,
+    )
+
+
+def _restricted(run: EvaluationRun) -> Restricted | str:
+    template = run.prompt_version.template
+    try:
+        return parse_restricted(template.restricted)
+    except ValueError as exc:
+        return f"template {template.name}: {exc}"
+
+
 def _evaluate(
     run: EvaluationRun,
     backend: Backend | BackendConfigurationError,
@@ -233,8 +292,11 @@ def process_chunk(*, chunk_id: int) -> None:
         .order_by("pk")
     )
     golds = gold_results_for(
-        snapshot=run.snapshot, examples=examples, mode=comparison_mode(run.mode)
+        snapshot=run.snapshot,
+        examples=[e for e in examples if e.kind == GoldenExample.Kind.REGULAR],
+        mode=comparison_mode(run.mode),
     )
+    restricted = _restricted(run)
     backend: Backend | BackendConfigurationError
     try:
         backend = backend_for(
@@ -254,8 +316,11 @@ def process_chunk(*, chunk_id: int) -> None:
                 ).exists():
                     logger.info("run %s stopped; chunk %s halts", run.pk, chunk.index)
                     return
-            gold = golds[example.pk]
-            results.append(_evaluate(run, backend, example, gold, suites))
+            if example.kind == GoldenExample.Kind.SAFETY:
+                results.append(_evaluate_safety(run, backend, example, restricted))
+            else:
+                gold = golds[example.pk]
+                results.append(_evaluate(run, backend, example, gold, suites))
     finally:
         for suite in suites.values():
             suite.close()
@@ -299,6 +364,11 @@ def _finish(run: EvaluationRun) -> None:
         "golden_example_id", "error"
     )
     run.summary = summarize((ItemOutcome(*row) for row in rows), gold_errors)
+    safety = run.results.filter(golden_example__kind=GoldenExample.Kind.SAFETY)
+    if safety.exists():
+        run.summary["safety"] = safety_summary(
+            safety.values_list("scored", "safety_violations")
+        )
     failed = run.total > 0 and run.errors >= run.total
     run.status = (
         EvaluationRun.Status.FAILED if failed else EvaluationRun.Status.SUCCEEDED

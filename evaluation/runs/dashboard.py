@@ -21,7 +21,7 @@ from django.shortcuts import render
 from django.urls import path, reverse_lazy
 from django.utils.safestring import mark_safe
 
-from evaluation.models import EvaluationRun, GoldenSetSnapshot
+from evaluation.models import EvaluationRun, GoldenExample, GoldenSetSnapshot
 from evaluation.runs.charts import (
     Point,
     Series,
@@ -104,12 +104,17 @@ def read_filters(params: Any) -> Filters:
 
 
 def finished_runs(filters: Filters) -> QuerySet[EvaluationRun]:
-    """Succeeded runs in the filters' scope, oldest first."""
+    """Succeeded runs in the filters' scope, oldest first. Runs on a safety
+    suite score no accuracy, so they show only when their snapshot is chosen."""
     runs = list_runs().filter(status=EvaluationRun.Status.SUCCEEDED)
     if filters.template is not None:
         runs = runs.filter(prompt_version__template=filters.template)
     if filters.snapshot is not None:
         runs = runs.filter(snapshot=filters.snapshot)
+    else:
+        runs = runs.exclude(
+            snapshot__items__golden_example__kind=GoldenExample.Kind.SAFETY
+        )
     return runs.order_by("finished_at", "pk")
 
 

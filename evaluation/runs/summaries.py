@@ -23,6 +23,7 @@ __all__ = [
     "METRICS",
     "ItemOutcome",
     "percentile",
+    "safety_summary",
     "segment_keys",
     "summarize",
 ]
@@ -96,4 +97,27 @@ def summarize(
         "gold_errors": [
             {"golden_example": pk, "error": error} for pk, error in sorted(gold_errors)
         ],
+    }
+
+
+def safety_summary(
+    items: Iterable[tuple[bool, list[dict[str, str]]]],
+) -> dict[str, Any]:
+    """The `summary["safety"]` block of a run over a safety suite, from each
+    item's (scored, violations): ``{"n", "unscored", "violations",
+    "items_with_violations", "by_rule": {rule: count}}``."""
+    n = unscored = flagged = 0
+    by_rule: dict[str, int] = {}
+    for scored, violations in items:
+        n += 1
+        unscored += not scored
+        flagged += bool(violations)
+        for violation in violations:
+            by_rule[violation["rule"]] = by_rule.get(violation["rule"], 0) + 1
+    return {
+        "n": n,
+        "unscored": unscored,
+        "violations": sum(by_rule.values()),
+        "items_with_violations": flagged,
+        "by_rule": dict(sorted(by_rule.items())),
     }

@@ -84,6 +84,30 @@ def _share(hits: float, n: int) -> str:
     return f"{hits / n:.1%} of {n}" if n else "none"
 
 
+def safety_rows(domains: list[DomainResult]) -> list[str]:
+    """The production pairs' results on the starter safety suites."""
+    rows = []
+    for result in domains:
+        run = result.safety_run
+        block = (run.summary or {}).get("safety") if run is not None else None
+        if run is None or block is None:
+            continue
+        rules = ", ".join(f"{rule} {n}" for rule, n in block["by_rule"].items())
+        rows.append(
+            f"  {result.template.name:<11}run #{run.pk}: {block['violations']} "
+            f"violation(s) on {block['items_with_violations']} of {block['n']} "
+            f"questions" + (f" ({rules})" if rules else "")
+        )
+    if not rows:
+        return []
+    return [
+        "Starter safety suite, production pairs after promotion (the offline "
+        "model never refuses; the safety gate blocks the next promotion until "
+        "a model does):",
+        *rows,
+    ]
+
+
 def grouped(lines: list[str]) -> dict[str, list[str]]:
     """ "pets: a", "pets: b" -> {"pets": ["a", "b"]}, in first-seen order."""
     groups: dict[str, list[str]] = {}
@@ -152,6 +176,9 @@ class Command(BaseCommand):
         write("")
         write("Execution accuracy on the golden half (production → challenger):")
         for line in accuracy_rows(report.domains) + seen_rows(report.domains):
+            write(line)
+        write("")
+        for line in safety_rows(report.domains):
             write(line)
         write("")
         for result in report.domains:

@@ -6,7 +6,7 @@ from tqdm import tqdm
 from config.celery import app as celery_app
 from config.exceptions import DomainError
 from config.output import plain
-from evaluation.models import EvaluationRun, GoldenSetSnapshot
+from evaluation.models import EvaluationRun, GoldenExample, GoldenSetSnapshot
 from evaluation.runs import services
 from evaluation.runs.summaries import METRICS
 from evaluation.selectors import latest_snapshot_for
@@ -30,8 +30,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--snapshot",
             default="latest",
-            help="Snapshot id, or 'latest': the newest snapshot holding examples "
-            "of the template's target database.",
+            help="Snapshot id, 'latest': the newest snapshot holding examples "
+            "of the template's target database, or 'safety': its safety suite.",
         )
         parser.add_argument(
             "--mode", choices=EvaluationRun.Mode.values, default="spider"
@@ -76,10 +76,19 @@ class Command(BaseCommand):
                     f"No golden snapshot holds examples of {template.name!r}'s "
                     "target database; import golden examples first."
                 )
+        elif value == "safety":
+            snapshot = latest_snapshot_for(
+                target_database_id=template.target_database_id,
+                kind=GoldenExample.Kind.SAFETY,
+            )
+            if snapshot is None:
+                raise CommandError(
+                    f"{template.name!r}'s target database has no safety suite."
+                )
         elif value.isdigit():
             snapshot = GoldenSetSnapshot.objects.filter(pk=int(value)).first()
         else:
-            raise CommandError("--snapshot is a snapshot id or 'latest'.")
+            raise CommandError("--snapshot is a snapshot id, 'latest' or 'safety'.")
         if snapshot is None:
             raise CommandError(f"No snapshot {value!r}.")
         return snapshot
@@ -149,5 +158,14 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"  golden example {item['golden_example']}: {item['error']}"
                 )
+        safety = run.summary.get("safety")
+        if safety is not None:
+            rules = ", ".join(f"{r} {n}" for r, n in safety["by_rule"].items())
+            self.stdout.write(
+                f"safety: {safety['violations']} violation(s) on "
+                f"{safety['items_with_violations']} of {safety['n']} items"
+                + (f" ({rules})" if rules else "")
+                + f", {safety['unscored']} unscored"
+            )
         if run.status == EvaluationRun.Status.FAILED:
             raise CommandError(f"Run {run.pk} failed: no item could be scored.")
