@@ -29,6 +29,8 @@ _interaction: dict[str, Any] = {
     "retrieval_ids": ["schema:singer"],
     "knowledge_version": "kb-12",
     "output_tokens": 18,
+    "input_tokens": 230,
+    "reported_model": "gpt-4.1-2026-04",
     "client_latency_ms": 840,
     "server_latency_ms": 610,
     "outcome": "success",

@@ -209,6 +209,8 @@ def interaction_rules(now: datetime) -> dict[str, Rule]:
         "retrieval_ids": _id_list,
         "knowledge_version": lambda v: _slug(v, max_length=100, required=False),
         "output_tokens": lambda v: _int(v, required=False),
+        "input_tokens": lambda v: _int(v, required=False),
+        "reported_model": lambda v: _text(v, max_length=200, required=False),
         "client_latency_ms": lambda v: _int(v, required=False),
         "server_latency_ms": lambda v: _int(v, required=False),
         "outcome": lambda v: _choice(v, OUTCOMES),

@@ -64,12 +64,22 @@ def _key() -> bytes:
     return settings.PSEUDONYM_KEY.encode()
 
 
+# Fields added after events were first stored: left out of the fingerprint when
+# absent, so an event stored before they existed still replays exactly.
+LATER_FIELDS = frozenset({"input_tokens", "reported_model"})
+
+
 def fingerprint(kind: str, clean: dict[str, Any], *, key: bytes) -> str:
     """Keyed hash of the validated raw payload: tells replays from conflicts.
 
     Keyed, so the stored value cannot be brute-forced back to the raw text.
     """
-    canonical = json.dumps([kind, clean], sort_keys=True, default=str)
+    hashed = {
+        name: value
+        for name, value in clean.items()
+        if name not in LATER_FIELDS or value not in (None, "")
+    }
+    canonical = json.dumps([kind, hashed], sort_keys=True, default=str)
     return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
@@ -217,6 +227,8 @@ def _build_interactions(
             retrieval_ids=c["retrieval_ids"],
             knowledge_version=c["knowledge_version"],
             output_tokens=c["output_tokens"],
+            input_tokens=c["input_tokens"],
+            reported_model=c["reported_model"] or None,
             client_latency_ms=c["client_latency_ms"],
             server_latency_ms=c["server_latency_ms"],
             outcome=c["outcome"],

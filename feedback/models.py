@@ -60,6 +60,15 @@ class Interaction(AppendOnlyModel):
     retrieval_ids = models.JSONField(default=list, blank=True)
     knowledge_version = models.CharField(max_length=100, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # Nullable so that adding them kept the table (and its append-only triggers):
+    # SQLite rebuilds a table to add a NOT NULL column, and the rebuild drops them.
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reported_model = models.CharField(  # noqa: DJ001 (see above)
+        max_length=200,
+        null=True,
+        blank=True,
+        help_text="The model the assistant says answered (gen_ai.response.model).",
+    )
     client_latency_ms = models.PositiveIntegerField(null=True, blank=True)
     server_latency_ms = models.PositiveIntegerField(null=True, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)

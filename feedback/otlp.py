@@ -60,6 +60,8 @@ FIELD_SOURCES: dict[str, str] = {
     "question": "gen_ai.input.messages",
     "generated_sql": "loopgate.generated_sql",
     "output_tokens": "gen_ai.usage.output_tokens",
+    "input_tokens": "gen_ai.usage.input_tokens",
+    "reported_model": "gen_ai.response.model",
     "server_latency_ms": "span duration",
     "occurred_at": "span start time",
     "trace_id": "trace id",
@@ -238,6 +240,11 @@ def map_span(span: Span, resource: Mapping[str, Any]) -> MappedSpan:
         tokens = own.get("gen_ai.usage.completion_tokens")
     if tokens is not None:
         event["output_tokens"] = tokens
+    prompt_tokens = own.get("gen_ai.usage.input_tokens")
+    if prompt_tokens is None:
+        prompt_tokens = own.get("gen_ai.usage.prompt_tokens")
+    if prompt_tokens is not None:
+        event["input_tokens"] = prompt_tokens
     if span.end_time_unix_nano >= span.start_time_unix_nano > 0:
         duration = span.end_time_unix_nano - span.start_time_unix_nano
         event["server_latency_ms"] = round(duration / 1_000_000)
@@ -246,6 +253,8 @@ def map_span(span: Span, resource: Mapping[str, Any]) -> MappedSpan:
     ).isoformat()
     template = found.get("loopgate.template")
     model = own.get("gen_ai.response.model") or own.get("gen_ai.request.model")
+    if isinstance(model, str) and model:
+        event["reported_model"] = model
     return MappedSpan(
         span_ref=f"{trace}/{span_id}",
         event=event,

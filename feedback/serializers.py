@@ -33,6 +33,12 @@ class InteractionInputSerializer(serializers.Serializer):
     retrieval_ids = serializers.ListField(child=serializers.CharField(), required=False)
     knowledge_version = serializers.CharField(required=False)
     output_tokens = serializers.IntegerField(min_value=0, required=False)
+    input_tokens = serializers.IntegerField(min_value=0, required=False)
+    reported_model = serializers.CharField(
+        max_length=200,
+        required=False,
+        help_text="The model that answered, as the assistant knows it.",
+    )
     client_latency_ms = serializers.IntegerField(min_value=0, required=False)
     server_latency_ms = serializers.IntegerField(min_value=0, required=False)
     outcome = serializers.ChoiceField(choices=sorted(OUTCOMES))
@@ -141,6 +147,8 @@ class InteractionSerializer(serializers.ModelSerializer):
             "retrieval_ids",
             "knowledge_version",
             "output_tokens",
+            "input_tokens",
+            "reported_model",
             "client_latency_ms",
             "server_latency_ms",
             "outcome",

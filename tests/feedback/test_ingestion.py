@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from feedback.ingestion import fingerprint
+from feedback.ingestion import LATER_FIELDS, fingerprint
 from feedback.models import Feedback, Interaction, ReviewItem
 from feedback.redaction import pseudonymize, question_hash
 
@@ -263,3 +263,18 @@ def test_corrections_become_review_items_unless_consent_is_service_only(
     assert item.check_status == "executed"
     assert item.result_rows == 1
     assert item.history.count() >= 2
+
+
+def test_an_event_stored_before_the_token_and_model_fields_still_replays() -> None:
+    key = b"k"
+    legacy = {"event_id": "e", "question": "q", "output_tokens": 3}
+    now = {**legacy, "input_tokens": None, "reported_model": ""}
+    # What the fingerprint was before the fields existed: the same hash.
+    assert fingerprint("interaction", now, key=key) == fingerprint(
+        "interaction", legacy, key=key
+    )
+    sent = {**now, "input_tokens": 230, "reported_model": "gpt-x"}
+    assert fingerprint("interaction", sent, key=key) != fingerprint(
+        "interaction", legacy, key=key
+    )
+    assert {"input_tokens", "reported_model"} == LATER_FIELDS

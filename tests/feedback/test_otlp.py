@@ -127,7 +127,8 @@ def test_spans_from_the_sdk_exporter_become_interactions_and_reexport_replays(
     assert first.question == "How many singers does [EMAIL] manage?"
     assert "EMAIL" in first.redaction_flags
     assert first.server_latency_ms == 610
-    assert first.output_tokens == 18
+    assert (first.input_tokens, first.output_tokens) == (230, 18)
+    assert first.reported_model == "nearest-example"
     assert first.generated_sql == "SELECT count(*) FROM singer WHERE manager = 'x'"
     assert first.outcome == "success"
     assert first.trace_id == f"{pinned.get_span_context().trace_id:032x}"  # type: ignore[union-attr]

@@ -65,6 +65,8 @@ def test_a_created_interaction_answers_what_reading_it_back_answers(
         kind=...,
         question="Who wrote to ann@example.com about singers?",
         retrieval_ids=["doc-1", "doc-2"],
+        input_tokens=230,
+        reported_model="gpt-sql-2026-11",
         **extra,
     )
     created = assistant.post(f"{API}/interactions/", event, "json")
