@@ -219,6 +219,7 @@ SPECTACULAR_SETTINGS = {
     # Choice sets that share a field name with others get names of their own.
     "ENUM_NAME_OVERRIDES": {
         "ReviewItemKindEnum": "feedback.models.ReviewItem.Kind",
+        "GoldenExampleKindEnum": "evaluation.models.GoldenExample.Kind",
         "ReviewVerdictEnum": "feedback.quality_models.Verdict",
         "PrivacyRequestKindEnum": "feedback.privacy_models.PrivacyRequest.Kind",
         "PrivacyRequestInputKindEnum": ["revocation", "erasure"],
