@@ -25,6 +25,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from accounts.permissions import authenticated_user
 from audit.admin import ReadOnlyAdmin
 from config.exceptions import DomainError
+from evaluation.models import EvaluationRun
 from governance import (
     amendments,
     approvals,
@@ -316,8 +317,19 @@ class DecisionLogEntryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Execution accuracy")
     def segments_table(self, obj: DecisionLogEntry) -> str:
+        summary = obj.evaluation_summary or {}
+        rows = summary_rows(summary)
+        # The summary stores no overall n; the challenger run's summary has it.
+        run = summary.get("challenger_run")
+        if rows and rows[0]["segment"] == "overall" and rows[0]["n"] is None and run:
+            stored = (
+                EvaluationRun.objects.filter(pk=run)
+                .values_list("summary", flat=True)
+                .first()
+            )
+            rows[0]["n"] = ((stored or {}).get("overall") or {}).get("n")
         return segment_table(
-            summary_rows(obj.evaluation_summary or {}),
+            rows,
             "Rates with Wilson 95% intervals over the challenger's n; "
             "delta is challenger minus production.",
         )

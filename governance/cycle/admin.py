@@ -4,6 +4,8 @@ Imported by `governance.admin`. Cycles are started with `manage.py run_cycle`
 or by the weekly schedule, never from a form.
 """
 
+import re
+from collections.abc import Container
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +37,7 @@ METRIC = "execution_accuracy"
 
 
 RATE_SUFFIXES = ("accuracy", "rate", "share")
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 def _shown(key: str, value: Any) -> str:
@@ -49,15 +52,23 @@ def _shown(key: str, value: Any) -> str:
         return f"{value:.3g}"
     if value is None:
         return "-"
+    if isinstance(value, str) and len(value) >= 40 and _HEX.fullmatch(value):
+        return f"{value[:12]}…"
     return _moment(value) if isinstance(value, str) else str(value)
 
 
-def _counts(values: Any) -> list[tuple[str, str]]:
-    """A step's numbers as "key: value" lines (rates as percentages)."""
+def _counts(values: Any, deltas: Container[str] = ()) -> list[tuple[str, str]]:
+    """A step's numbers as "key: value" lines: rates as percentages, and the
+    keys in `deltas` (differences of rates) in points."""
     if not isinstance(values, dict):
         return [("value", _shown("value", values))]
     return [
-        (str(key), _shown(str(key), value).removeprefix("(").removesuffix(")"))
+        (
+            str(key),
+            numbers.points(value)
+            if key in deltas and isinstance(value, float)
+            else _shown(str(key), value).removeprefix("(").removesuffix(")"),
+        )
         for key, value in values.items()
     ]
 
@@ -72,7 +83,7 @@ def _moment(value: Any) -> str:
         return value
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+    return f"{moment:%Y-%m-%d %H:%M:%S}"
 
 
 def _duration(ms: Any) -> str:
@@ -313,6 +324,8 @@ class RetrainingCycleAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
 
     @admin.display(description="steps")
     def steps_table(self, obj: RetrainingCycle) -> str:
+        # The shadow step spreads the online comparison's deltas into its numbers.
+        online_deltas = (obj.online_comparison or {}).get("delta") or {}
         steps = [
             {
                 "name": s.get("name"),
@@ -320,7 +333,10 @@ class RetrainingCycleAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
                 "started_at": _moment(s.get("started_at")),
                 "finished_at": _moment(s.get("finished_at")),
                 "duration": _duration(s.get("duration_ms")),
-                "counts": _counts(s.get("numbers") or {}),
+                "counts": _counts(
+                    s.get("numbers") or {},
+                    online_deltas if s.get("name") == "shadow" else (),
+                ),
                 "detail": s.get("detail"),
             }
             for s in obj.steps

@@ -147,6 +147,10 @@ def test_decision_page_shows_summary_segments_and_links(
     overall = entry.evaluation_summary["overall"]
     delta = (overall["challenger"] - overall["champion"]) * 100
     assert f"<td>{delta:+.1f} pts</td>" in segments[1]
+    n = promoted.challenger_run.summary["overall"]["n"]
+    overall_row = re.search(r"<td>overall</td>(.*?)</tr>", segments[1], re.S)
+    assert overall_row is not None and overall_row[1].endswith(f"<td>{n}</td>")
+    assert "95% CI [" in overall_row[1]
     for segment, block in entry.evaluation_summary["segments"].items():
         assert f"<td>{segment}</td>" in segments[1]
         assert f"{block['challenger'] * 100:.1f}%" in segments[1]
