@@ -114,28 +114,43 @@ def comparison_link(champion: Any, challenger: Any) -> list[Link]:
     ]
 
 
+def _row(name: Any, block: Mapping[str, Any]) -> dict[str, Any]:
+    champion = block.get("champion")
+    challenger = block.get("challenger", block.get("candidate"))
+    delta = None
+    if isinstance(champion, int | float) and isinstance(challenger, int | float):
+        delta = challenger - champion
+    n = block.get("n")
+    return {
+        "segment": name,
+        "champion": champion,
+        "challenger": challenger,
+        "delta": delta,
+        "n": n,
+        "champion_n": block.get("champion_n", n),
+    }
+
+
 def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The decision's evaluation summary (execution accuracy) as table rows."""
-    rows = []
+    """An entry's evaluation summary (execution accuracy) as table rows.
+
+    A decision stores `overall` and `segments` by name; an outcome stores the
+    review page's rows (`segment`, `champion`, `candidate`, `n`) as a list.
+    """
+    segments = summary.get("segments") or {}
+    if isinstance(segments, list):
+        return [
+            _row(block.get("segment"), block)
+            for block in segments
+            if isinstance(block, Mapping)
+        ]
     named = [("overall", summary.get("overall"))]
-    named += sorted((summary.get("segments") or {}).items())
-    for name, block in named:
-        if not isinstance(block, Mapping) or "champion" not in block:
-            continue
-        champion, challenger = block.get("champion"), block.get("challenger")
-        delta = None
-        if champion is not None and challenger is not None:
-            delta = challenger - champion
-        rows.append(
-            {
-                "segment": name,
-                "champion": champion,
-                "challenger": challenger,
-                "delta": delta,
-                "n": block.get("n"),
-            }
-        )
-    return rows
+    named += sorted(segments.items())
+    return [
+        _row(name, block)
+        for name, block in named
+        if isinstance(block, Mapping) and "champion" in block
+    ]
 
 
 @admin.register(DecisionLogEntry)
@@ -321,13 +336,16 @@ class DecisionLogEntryAdmin(ReadOnlyAdmin):
         rows = summary_rows(summary)
         # The summary stores no overall n; the challenger run's summary has it.
         run = summary.get("challenger_run")
-        if rows and rows[0]["segment"] == "overall" and rows[0]["n"] is None and run:
+        first = rows[0] if rows else {}
+        if first.get("segment") == "overall" and first["n"] is None and run:
             stored = (
                 EvaluationRun.objects.filter(pk=run)
                 .values_list("summary", flat=True)
                 .first()
             )
-            rows[0]["n"] = ((stored or {}).get("overall") or {}).get("n")
+            first["n"] = first["champion_n"] = (
+                (stored or {}).get("overall") or {}
+            ).get("n")
         return segment_table(
             rows,
             "Rates with Wilson 95% intervals over the challenger's n; "

@@ -108,6 +108,7 @@ def comparison_rows(comparison: dict[str, Any]) -> list[dict[str, Any]]:
                 "challenger": rates.get("challenger"),
                 "delta": rates["challenger"] - rates["champion"],
                 "n": n.get("challenger"),
+                "champion_n": n.get("champion"),
             }
         )
     return rows

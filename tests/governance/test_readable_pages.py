@@ -187,6 +187,16 @@ def test_outcome_page_links_back_to_its_decision(
         in hrefs
     )
     assert "<td>deployed</td>" in html
+    # An outcome stores the review page's rows (a list): still a table.
+    segments = re.search(r'<table class="segment-table">(.*?)</table>', html, re.S)
+    assert segments is not None
+    rows = outcome.evaluation_summary["segments"]
+    assert isinstance(rows, list) and rows
+    for row in rows:
+        assert f"<td>{row['segment']}</td>" in segments[1]
+        assert f"{row['candidate'] * 100:.1f}%" in segments[1]
+    assert "95% CI [" in segments[1]
+    assert not RAW_FLOAT.search(_visible(html)), RAW_FLOAT.search(_visible(html))
 
 
 def test_cycle_without_comparison_renders(
