@@ -231,3 +231,36 @@ def test_stored_text_is_escaped(browser: Client, promoted: RetrainingCycle) -> N
     html = browser.get(url).content.decode()
     assert "<script>alert(1)</script>" not in html
     assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+
+
+def test_step_counts_show_rates_deltas_and_hashes_readably(
+    browser: Client, promoted: RetrainingCycle
+) -> None:
+    digest = "ab" * 32
+    shadow = {
+        "name": "shadow",
+        "status": "ok",
+        "started_at": "2026-01-02T03:04:05.678901+00:00",
+        "finished_at": "2026-01-02T03:04:06.000001+00:00",
+        "duration_ms": 1234,
+        "numbers": {"negative_rate": -0.6, "champion_interactions": 10},
+        "detail": "<i>shadow</i> detail",
+    }
+    collect = {**shadow, "name": "collect", "numbers": {"content_hash": digest}}
+    RetrainingCycle.objects.filter(pk=promoted.pk).update(
+        steps=[collect, {**shadow, "numbers": {**shadow["numbers"], "hit_rate": 0.5}}],
+        online_comparison={"delta": {"negative_rate": -0.6}},
+    )
+    url = reverse("admin:governance_retrainingcycle_change", args=[promoted.pk])
+    steps = re.search(
+        r'<table class="cycle-steps">(.*?)</table>',
+        _visible(browser.get(url).content.decode()),
+        re.S,
+    )
+    assert steps is not None
+    table = steps[1]
+    # A delta of the online comparison in points, a plain rate as a percentage.
+    assert "negative_rate: -60.0 pts" in table and "hit_rate: 50.0%" in table
+    assert f"content_hash: {digest[:12]}…" in table and digest not in table
+    assert "2026-01-02 03:04:05" in table and "1.2 s" in table
+    assert "&lt;i&gt;shadow&lt;/i&gt; detail" in table
