@@ -246,7 +246,12 @@ class RetrainingCycleAdmin(ReadOnlyMixin, SimpleHistoryAdmin):
     def decision_link(self, obj: RetrainingCycle) -> str:
         if obj.decision is None:
             return "-"
-        return f"#{obj.decision.sequence} {obj.decision.decision}"
+        url = reverse(
+            "admin:governance_decisionlogentry_change", args=[obj.decision.pk]
+        )
+        return format_html(
+            '<a href="{}">#{} {}</a>', url, obj.decision.sequence, obj.decision.decision
+        )
 
     @admin.display(description="decision")
     def decision_summary(self, obj: RetrainingCycle) -> str:

@@ -264,3 +264,12 @@ def test_step_counts_show_rates_deltas_and_hashes_readably(
     assert f"content_hash: {digest[:12]}…" in table and digest not in table
     assert "2026-01-02 03:04:05" in table and "1.2 s" in table
     assert "&lt;i&gt;shadow&lt;/i&gt; detail" in table
+
+
+def test_cycle_list_links_each_decision(
+    browser: Client, promoted: RetrainingCycle
+) -> None:
+    html = browser.get(reverse("admin:governance_retrainingcycle_changelist"))
+    entry = promoted.decision
+    url = reverse("admin:governance_decisionlogentry_change", args=[entry.pk])
+    assert f'<a href="{url}">#{entry.sequence} retrain</a>' in html.content.decode()
