@@ -39,3 +39,10 @@ def pts(value: Any) -> str:
 def ci(bounds: Sequence[float] | None) -> str:
     """Wilson bounds as "95% CI [20.8%, 93.9%]" (empty without bounds)."""
     return numbers.interval(bounds)
+
+
+@register.filter
+def wilson(value: Any, n: Any) -> list[float] | None:
+    """Wilson 95% bounds of a rate over `n` items, for `ci`: `rate|wilson:n|ci`."""
+    count = _number(n)
+    return numbers.accuracy(_number(value), int(count) if count else None)["interval"]
