@@ -7,16 +7,13 @@ Approve, reject and override call the services, which enforce four-eyes, roles
 and the content hash the reviewer saw; refusals are shown, never a server error.
 """
 
-import json
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
-from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -25,16 +22,16 @@ from simple_history.admin import SimpleHistoryAdmin
 from accounts.permissions import authenticated_user
 from audit.admin import ReadOnlyAdmin
 from config.exceptions import DomainError
-from evaluation.models import EvaluationRun
 from governance import (
     amendments,
     approvals,
-    decisions,
     gates,
     model_cards,
     risk,
     safety_gate,
 )
+from governance.admin_tables import review_links
+from governance.decision_admin import DecisionLogEntryAdmin
 from governance.models import (
     Approval,
     CircuitBreaker,
@@ -47,6 +44,8 @@ from governance.models import (
     TriggerEvent,
 )
 from governance.tiers import rule_for
+
+__all__ = ["DecisionLogEntryAdmin"]  # registered with the admin where it is defined
 
 
 @admin.register(GovernancePolicy)
@@ -73,292 +72,6 @@ class TriggerEventAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "template"]
     list_select_related = ["template", "raised_by"]
     date_hierarchy = "fired_at"
-
-
-Link = dict[str, str]
-
-
-def render_part(name: str, context: Mapping[str, Any]) -> str:
-    """One of the small admin tables in `admin/governance/_<name>.html` (escaped)."""
-    return render_to_string(f"admin/governance/_{name}.html", dict(context))
-
-
-def raw_json(value: Any) -> str:
-    """The stored JSON, collapsed: the tables above it are what a reader reads."""
-    text = json.dumps(value, indent=2, default=str, sort_keys=True)
-    return render_part("raw_json", {"text": text, "size": len(text)})
-
-
-def links_table(groups: Iterable[tuple[str, list[Link]]]) -> str:
-    return render_part(
-        "links", {"groups": [{"label": g, "links": links} for g, links in groups]}
-    )
-
-
-def segment_table(rows: list[dict[str, Any]], note: str = "") -> str:
-    return render_part("segments", {"rows": rows, "note": note})
-
-
-def admin_link(model: str, pk: Any, text: str) -> Link:
-    return {"text": text, "url": reverse(f"admin:governance_{model}_change", args=[pk])}
-
-
-def comparison_link(champion: Any, challenger: Any) -> list[Link]:
-    if not champion or not challenger:
-        return []
-    url = reverse("evaluation_runs:comparison")
-    query = f"?champion={champion}&challenger={challenger}"
-    return [
-        {"text": f"run {champion} vs run {challenger} (JSON)", "url": url + query},
-        {"text": "Markdown", "url": f"{url}{query}&format=md"},
-    ]
-
-
-def _row(name: Any, block: Mapping[str, Any]) -> dict[str, Any]:
-    champion = block.get("champion")
-    challenger = block.get("challenger", block.get("candidate"))
-    delta = None
-    if isinstance(champion, int | float) and isinstance(challenger, int | float):
-        delta = challenger - champion
-    n = block.get("n")
-    return {
-        "segment": name,
-        "champion": champion,
-        "challenger": challenger,
-        "delta": delta,
-        "n": n,
-        "champion_n": block.get("champion_n", n),
-    }
-
-
-def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """An entry's evaluation summary (execution accuracy) as table rows.
-
-    A decision stores `overall` and `segments` by name; an outcome stores the
-    review page's rows (`segment`, `champion`, `candidate`, `n`) as a list.
-    """
-    segments = summary.get("segments") or {}
-    if isinstance(segments, list):
-        return [
-            _row(block.get("segment"), block)
-            for block in segments
-            if isinstance(block, Mapping)
-        ]
-    named = [("overall", summary.get("overall"))]
-    named += sorted(segments.items())
-    return [
-        _row(name, block)
-        for name, block in named
-        if isinstance(block, Mapping) and "champion" in block
-    ]
-
-
-@admin.register(DecisionLogEntry)
-class DecisionLogEntryAdmin(ReadOnlyAdmin):
-    list_display = [
-        "sequence",
-        "decided_at",
-        "template",
-        "kind",
-        "decision",
-        "outcome",
-        "decided_by",
-        "deployment",
-        "short_hash",
-        "model_card",
-    ]
-    list_filter = ["kind", "decision", "outcome", "template"]
-    search_fields = ["rationale", "approver_names"]
-    date_hierarchy = "decided_at"
-    fieldsets = [
-        (None, {"fields": ["summary_table", "related_links"]}),
-        ("Evaluation summary by segment", {"fields": ["segments_table"]}),
-        (
-            "Raw records",
-            {"fields": ["summary_json", "approvers_json"]},
-        ),
-    ]
-    readonly_fields = [
-        "summary_table",
-        "related_links",
-        "segments_table",
-        "summary_json",
-        "approvers_json",
-    ]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[DecisionLogEntry]:
-        return decisions.list_decision_log()
-
-    @admin.display(description="Deployed")
-    def deployment(self, obj: DecisionLogEntry) -> Any:
-        return obj.deployed_at or getattr(obj, "deployment_at", None) or "-"
-
-    @admin.display(description="Hash")
-    def short_hash(self, obj: DecisionLogEntry) -> str:
-        return f"{obj.entry_hash[:12]}…"
-
-    @admin.display(description="Model card")
-    def model_card(self, obj: DecisionLogEntry) -> str:
-        ref = (obj.evaluation_summary or {}).get("model_card")
-        if not ref:
-            return "-"
-        url = reverse("admin:governance_modelcard_change", args=[ref["id"]])
-        return format_html(
-            '<a href="{}">v{} of #{}</a>', url, ref["version"], ref["request"]
-        )
-
-    @admin.display(description="Entry")
-    def summary_table(self, obj: DecisionLogEntry) -> str:
-        approvers = ", ".join(
-            f"{a.get('username')} ({a.get('role')})" for a in obj.approvers
-        )
-        facts = [
-            ("sequence", f"#{obj.sequence}"),
-            ("kind", obj.kind),
-            ("decision" if obj.decision else "outcome", obj.decision or obj.outcome),
-            ("template", obj.template),
-            ("decided at", obj.decided_at),
-            ("decided by", obj.decided_by or "the system"),
-            ("rationale", obj.rationale),
-            ("data snapshot", obj.data_snapshot_ref or None),
-            ("data snapshot hash", obj.data_snapshot_hash[:12] or None),
-            ("prompt version", obj.prompt_version),
-            ("model version", obj.model_version),
-            ("approvers", approvers or None),
-            ("deployed at", self.deployment(obj)),
-            ("entry hash", f"{obj.entry_hash[:12]}…"),
-            ("previous hash", f"{obj.previous_hash[:12]}…"),
-        ]
-        return render_part("facts", {"facts": facts})
-
-    @admin.display(description="Links")
-    def related_links(self, obj: DecisionLogEntry) -> str:
-        root = obj.amends or obj
-        summary = root.evaluation_summary or {}
-        outcomes = list(root.outcomes.all())
-        requests = list(root.promotion_requests.all())
-        notes = ReleaseNote.objects.filter(
-            Q(decision__in=[root, *outcomes]) | Q(request__in=requests)
-        )
-        diffs, comparisons = [], []
-        for req in requests:
-            links = review_links(req)
-            diffs.append({"text": f"request #{req.pk}", "url": links["prompt_diff"]})
-            if "comparison" in links:
-                comparisons.append(
-                    {"text": f"request #{req.pk}", "url": links["comparison"]}
-                )
-        if not comparisons:
-            comparisons = comparison_link(
-                summary.get("champion_run"), summary.get("challenger_run")
-            )
-        dataset = summary.get("dataset") or {}
-        groups: list[tuple[str, list[Link]]] = [
-            (
-                "decision",
-                [admin_link("decisionlogentry", root.pk, f"#{root.sequence}")]
-                if root.pk != obj.pk
-                else [],
-            ),
-            (
-                "JSON (API)",
-                [
-                    {
-                        "text": f"entry #{obj.sequence}",
-                        "url": reverse(
-                            "governance:decision-detail", args=[obj.sequence]
-                        ),
-                    }
-                ],
-            ),
-            (
-                "trigger",
-                [admin_link("triggerevent", root.trigger_id, str(root.trigger))]
-                if root.trigger_id
-                else [],
-            ),
-            (
-                "retraining cycle",
-                [
-                    admin_link(
-                        "retrainingcycle",
-                        summary["cycle"],
-                        f"cycle #{summary['cycle']}",
-                    )
-                ]
-                if summary.get("cycle")
-                else [],
-            ),
-            (
-                "dataset snapshot",
-                [
-                    admin_link(
-                        "datasetsnapshot", dataset["id"], f"dataset #{dataset['id']}"
-                    )
-                ]
-                if dataset.get("id")
-                else [],
-            ),
-            (
-                "promotion request",
-                [
-                    {
-                        "text": f"#{r.pk} {r.status}",
-                        "url": reverse(
-                            "admin:governance_promotionrequest_review", args=[r.pk]
-                        ),
-                    }
-                    for r in requests
-                ],
-            ),
-            (
-                "outcomes",
-                [
-                    admin_link("decisionlogentry", o.pk, f"#{o.sequence} {o.outcome}")
-                    for o in outcomes
-                ],
-            ),
-            (
-                "release notes",
-                [
-                    admin_link("releasenote", n.pk, f"request #{n.request_id}")
-                    for n in notes
-                ],
-            ),
-            ("prompt diff", diffs),
-            ("comparison", comparisons),
-        ]
-        return links_table(groups)
-
-    @admin.display(description="Execution accuracy")
-    def segments_table(self, obj: DecisionLogEntry) -> str:
-        summary = obj.evaluation_summary or {}
-        rows = summary_rows(summary)
-        # The summary stores no overall n; the challenger run's summary has it.
-        run = summary.get("challenger_run")
-        first = rows[0] if rows else {}
-        if first.get("segment") == "overall" and first["n"] is None and run:
-            stored = (
-                EvaluationRun.objects.filter(pk=run)
-                .values_list("summary", flat=True)
-                .first()
-            )
-            first["n"] = first["champion_n"] = (
-                (stored or {}).get("overall") or {}
-            ).get("n")
-        return segment_table(
-            rows,
-            "Rates with Wilson 95% intervals over the challenger's n; "
-            "delta is challenger minus production.",
-        )
-
-    @admin.display(description="Evaluation summary")
-    def summary_json(self, obj: DecisionLogEntry) -> str:
-        return raw_json(obj.evaluation_summary)
-
-    @admin.display(description="Approvers")
-    def approvers_json(self, obj: DecisionLogEntry) -> str:
-        return raw_json(obj.approvers)
 
 
 @admin.register(ModelCard)
@@ -464,25 +177,6 @@ class PendingFirstFilter(admin.SimpleListFilter):
                 ),
                 "display": label,
             }
-
-
-def review_links(obj: PromotionRequest) -> dict[str, str]:
-    """Where the review page points: the decision, the prompt diff against the
-    pair in production (its parent without a champion run) and the comparison."""
-    diff = reverse("registry:prompt-version-diff", args=[obj.prompt_version_id])
-    champion = obj.champion_run
-    if champion is not None and champion.prompt_version_id != obj.prompt_version_id:
-        diff += f"?against={champion.prompt_version_id}"
-    links = {
-        "decision": reverse("governance:decision-detail", args=[obj.decision.sequence]),
-        "prompt_diff": diff,
-    }
-    if champion is not None and obj.candidate_run_id is not None:
-        links["comparison"] = (
-            reverse("evaluation_runs:comparison")
-            + f"?champion={champion.pk}&challenger={obj.candidate_run_id}"
-        )
-    return links
 
 
 @admin.register(PromotionRequest)

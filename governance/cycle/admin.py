@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from governance import numbers
-from governance.admin import (
+from governance.admin_tables import (
     Link,
     admin_link,
     comparison_link,
