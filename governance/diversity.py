@@ -18,6 +18,8 @@ from governance import gates
 from governance.traffic_features import sql_profile
 from registry.models import PromptTemplate
 
+DEDUP_PREFIX = "until:"
+
 
 def _shapes_by_segment(
     template: PromptTemplate, start: datetime, end: datetime
@@ -83,4 +85,4 @@ def check_output_diversity(
     report = output_diversity(template, now=now)
     if not report["collapsed"]:
         return None
-    return f"until:{report['current']['end'][:10]}", report
+    return f"{DEDUP_PREFIX}{report['current']['end'][:10]}", report

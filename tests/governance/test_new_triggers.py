@@ -4,6 +4,7 @@ violating or collapsed dataset and stays quiet on a stable one."""
 import math
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -25,6 +26,8 @@ from governance.traffic_features import (
 from governance.triggers import check_triggers
 from governance.violations import check_safety_violations
 from registry.models import Label
+from targets.models import TargetDatabase
+from tests.governance.cycle.helpers import PAIRS, approve_spider, cycle, golden_snapshot
 
 # Ingestion refuses events from the future: the checks run at the real time.
 NOW = timezone.now()
@@ -317,3 +320,50 @@ def test_diversity_fires_when_a_segment_collapses_to_few_shapes(
         diversity_collapse_ratio=0.1
     )
     assert check_output_diversity(varied_week.template, NOW) is None
+
+
+def test_a_cycle_reports_diversity_and_records_a_collapse_once(
+    varied_week: Label,
+    analyst: User,
+    ml_lead: User,
+    make_user: Callable[..., User],
+    target_db: TargetDatabase,
+) -> None:
+    template = varied_week.template
+    rows = [("adhoc", "Question {n}", sql) for sql in SHAPES[:2] * 15]
+    _send(varied_week, analyst, _days_ago(3), rows)
+    senior = make_user("sen", "senior_analyst", is_staff=True)
+    client = make_user("bot", "analyst")
+    golden_snapshot(target_db, [golden for golden, _ in PAIRS])
+    for _, traffic in PAIRS[:3]:
+        approve_spider(template, client, senior, traffic)
+    outcome = cycle(template, ml_lead, min_examples=3)
+    report = outcome.cycle.validation["output_diversity"]
+    assert report["collapsed"] == ["adhoc"]
+    assert report["segments"]["adhoc"]["current_shapes"] == 2
+    [step] = [s for s in outcome.cycle.steps if s["name"] == "validate"]
+    assert step["numbers"]["diversity_collapsed"] == ["adhoc"]
+    event = TriggerEvent.objects.get(kind=TriggerEvent.Kind.OUTPUT_DIVERSITY)
+    assert event.evidence["collapsed"] == ["adhoc"]
+    # The periodic check finds the same collapse and does not fire it again.
+    fired = check_triggers(template=template, now=timezone.now())
+    assert not [e for e in fired if e.kind == TriggerEvent.Kind.OUTPUT_DIVERSITY]
+
+
+def test_a_cycle_without_collapse_records_no_diversity_event(
+    varied_week: Label,
+    ml_lead: User,
+    make_user: Callable[..., User],
+    target_db: TargetDatabase,
+) -> None:
+    senior = make_user("sen", "senior_analyst", is_staff=True)
+    client = make_user("bot", "analyst")
+    golden_snapshot(target_db, [golden for golden, _ in PAIRS])
+    for _, traffic in PAIRS[:3]:
+        approve_spider(varied_week.template, client, senior, traffic)
+    outcome = cycle(varied_week.template, ml_lead, min_examples=3)
+    report = outcome.cycle.validation["output_diversity"]
+    # The current week is empty: too small to judge, never a collapse.
+    assert report["collapsed"] == []
+    assert report["segments"]["adhoc"] == {"interactions": 0, "too_small": True}
+    assert not TriggerEvent.objects.filter(kind=TriggerEvent.Kind.OUTPUT_DIVERSITY)
