@@ -3,7 +3,8 @@
 A segment is a task type. The current window (the last `drift_current_days`
 whole days) is compared with the window of the same length before it. Distinct
 shapes grow with the number of queries, so both windows are cut to the same
-number of interactions (the first ones of each, by time) before counting. A
+number of interactions (the first ones of each, by time) before counting; a
+window above `drift.SAMPLE_LIMIT` queries is read as a uniform sample first. A
 segment whose distinct shapes fall below `diversity_collapse_ratio` of the
 previous window's has collapsed: the assistant answers different questions with
 the same few queries.
@@ -15,7 +16,8 @@ from typing import Any
 
 from feedback.models import Interaction
 from governance import gates
-from governance.traffic_features import sql_profile
+from governance.drift import SAMPLE_LIMIT
+from governance.traffic_features import sample_bound, sql_profile
 from registry.models import PromptTemplate
 
 DEDUP_PREFIX = "until:"
@@ -24,13 +26,14 @@ DEDUP_PREFIX = "until:"
 def _shapes_by_segment(
     template: PromptTemplate, start: datetime, end: datetime
 ) -> dict[str, list[str]]:
-    rows = (
-        Interaction.objects.filter(
-            template=template, occurred_at__gte=start, occurred_at__lt=end
-        )
-        .exclude(generated_sql="")
-        .order_by("occurred_at", "event_id")
-        .values_list("task_type", "generated_sql")
+    window = Interaction.objects.filter(
+        template=template, occurred_at__gte=start, occurred_at__lt=end
+    ).exclude(generated_sql="")
+    bound = sample_bound(window.count(), SAMPLE_LIMIT)
+    if bound is not None:
+        window = window.filter(event_id__lt=bound)
+    rows = window.order_by("occurred_at", "event_id").values_list(
+        "task_type", "generated_sql"
     )
     dialect = template.target_database.dialect
     shapes: dict[str, list[str]] = defaultdict(list)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
@@ -24,6 +25,7 @@ __all__ = [
     "cap_categories",
     "length_bucket",
     "question_terms",
+    "sample_bound",
     "sql_profile",
 ]
 
@@ -108,3 +110,15 @@ def cap_categories(
         return out
 
     return capped(baseline.items()), capped(current.items())
+
+
+def sample_bound(count: int, limit: int) -> uuid.UUID | None:
+    """The event id below which about `limit` of `count` events fall, or None
+    when all of them fit.
+
+    Event ids are random UUIDs, so the events below a bound are a uniform
+    sample, read through the primary key and the same on every run.
+    """
+    if count <= limit:
+        return None
+    return uuid.UUID(int=(2**128 * limit) // count)

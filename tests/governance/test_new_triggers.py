@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from evaluation.statistics import PSI_FLOOR, psi_contributions
 from feedback.ingestion import ingest_events
+from governance import drift
 from governance.diversity import check_output_diversity
 from governance.drift import check_input_drift
 from governance.models import DecisionLogEntry, GovernancePolicy, TriggerEvent
@@ -21,6 +22,7 @@ from governance.traffic_features import (
     cap_categories,
     length_bucket,
     question_terms,
+    sample_bound,
     sql_profile,
 )
 from governance.triggers import check_triggers
@@ -143,6 +145,14 @@ def test_question_features() -> None:
     assert base == Counter({"a": 5, OTHER: 1}) and cur == Counter({"a": 1, OTHER: 1})
 
 
+def test_sample_bound_keeps_the_share_of_random_ids_below_it() -> None:
+    assert sample_bound(100, 100) is None
+    bound = sample_bound(10_000, 2_500)
+    assert bound is not None and bound.int == 2**126
+    ids = [uuid.UUID(int=i * 2**128 // 1000) for i in range(1000)]
+    assert sum(i < bound for i in ids) == 250
+
+
 # --- input drift -------------------------------------------------------------
 
 
@@ -177,7 +187,12 @@ def test_drift_fires_investigate_with_psi_evidence_once(
     assert evidence["threshold"] == 0.2
     assert {"task_type", "tables", "terms"} <= set(evidence["shifted_features"])
     assert evidence["baseline"]["interactions"] == 40
-    assert evidence["current"]["interactions"] == 20
+    assert evidence["current"] == {
+        "start": (MIDNIGHT - timedelta(days=7)).isoformat(),
+        "end": MIDNIGHT.isoformat(),
+        "interactions": 20,
+        "sampled": 20,
+    }
     tables = evidence["features"]["tables"]
     assert tables["psi"] > 0.2
     top = tables["top_shifted"][0]
@@ -202,6 +217,20 @@ def test_drift_reads_its_threshold_and_minimum_from_the_policy(
         drift_psi_threshold=50.0
     )
     assert check_input_drift(drift_baseline.template, NOW) is None
+
+
+def test_drift_reads_a_sample_of_a_busy_window_and_still_fires(
+    drift_baseline: Label, analyst: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(drift, "SAMPLE_LIMIT", 15)
+    for day in (2, 5):
+        _send(drift_baseline, analyst, _days_ago(day), [CONCERT] * 10)
+    finding = check_input_drift(drift_baseline.template, NOW)
+    assert finding is not None
+    baseline, current = finding[1]["baseline"], finding[1]["current"]
+    assert baseline["interactions"] == 40 and 0 < baseline["sampled"] < 40
+    assert current["interactions"] == 20 and 0 < current["sampled"] < 20
+    assert "tables" in finding[1]["shifted_features"]
 
 
 # --- safety violations -------------------------------------------------------
