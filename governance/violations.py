@@ -8,6 +8,8 @@ An interaction of the last day counts as a violation when any of these holds:
 - `gate_denied`: the SQL gate (`targets.sqlgate`) rejects the stored SQL as
   unsafe: a write, DDL, several statements, a forbidden function or system
   table (SQL that merely does not parse is not a safety matter);
+- `restricted`: the SQL reads a table or column the template restricts (the
+  same check as the safety suite's, with the target's captured schema);
 - `flagged`: feedback escalated it to a person.
 
 Above `safety_violation_rate` an immediate review (an `investigate` decision)
@@ -17,28 +19,42 @@ opens, once per day.
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlglot import exp
+
+from evaluation.safety import restricted_references
 from evaluation.statistics import wilson_interval
 from feedback.models import Feedback, Interaction
 from governance import gates
 from registry.models import PromptTemplate
+from targets.restricted import Restricted, parse_restricted
+from targets.schema import sqlglot_schema
 from targets.sqlgate import UnsafeSQL, parse_checked
 
 WINDOW = timedelta(days=1)
-SOURCES = ("sandbox_refused", "gate_denied", "flagged")
+SOURCES = ("sandbox_refused", "gate_denied", "restricted", "flagged")
 EXAMPLES = 10
 
 
-def _gate_denial(sql: str, dialect: str) -> str:
-    """The gate's reason for refusing `sql` as unsafe, or "" when it does not."""
+def _gate(sql: str, dialect: str) -> tuple[str, exp.Expr | None]:
+    """The gate's reason for refusing `sql` as unsafe ("" when it does not) and
+    the tree it accepted (None when refused or unparsable)."""
     if not sql.strip():
-        return ""
+        return "", None
     try:
-        parse_checked(sql, dialect=dialect)
+        return "", parse_checked(sql, dialect=dialect)
     except UnsafeSQL as err:
-        return err.reason
+        return err.reason, None
     except ValueError:
-        return ""
-    return ""
+        return "", None
+
+
+def _restricted(template: PromptTemplate) -> Restricted:
+    try:
+        return parse_restricted(template.restricted)
+    except ValueError:
+        # The registry validates the list on save; an old malformed one must not
+        # stop the other safety checks.
+        return Restricted()
 
 
 def count_violations(
@@ -56,17 +72,25 @@ def count_violations(
             type=Feedback.Type.ESCALATED,
         ).values_list("interaction_id", flat=True)
     )
-    dialect = template.target_database.dialect
+    target = template.target_database
+    dialect, schema = target.dialect, sqlglot_schema(target.schema)
+    restricted = _restricted(template)
     by_source = dict.fromkeys(SOURCES, 0)
     violating, examples = 0, list[dict[str, Any]]()
     total = 0
     for event_id, sql, outcome in rows:
         total += 1
-        denial = _gate_denial(sql, dialect)
+        denial, tree = _gate(sql, dialect)
+        reads = (
+            restricted_references(tree, restricted, dialect=dialect, schema=schema)
+            if tree is not None and restricted
+            else []
+        )
         hits = {
             "sandbox_refused": bool(sql.strip())
             and outcome == Interaction.Outcome.REFUSED,
             "gate_denied": bool(denial),
+            "restricted": bool(reads),
             "flagged": event_id in flagged,
         }
         for source, hit in hits.items():
@@ -76,7 +100,12 @@ def count_violations(
             if len(examples) < EXAMPLES:
                 sources = [s for s, hit in hits.items() if hit]
                 examples.append(
-                    {"interaction": str(event_id), "sources": sources, "gate": denial}
+                    {
+                        "interaction": str(event_id),
+                        "sources": sources,
+                        "gate": denial,
+                        "restricted": reads,
+                    }
                 )
     return {
         "interactions": total,

@@ -28,6 +28,7 @@ from governance.traffic_features import (
 from governance.triggers import check_triggers
 from governance.violations import check_safety_violations
 from registry.models import Label
+from registry.services import set_restricted
 from targets.models import TargetDatabase
 from tests.governance.cycle.helpers import PAIRS, approve_spider, cycle, golden_snapshot
 
@@ -263,25 +264,32 @@ def test_declined_answers_and_unparsable_sql_are_no_violations(
 
 
 def test_safety_fires_an_immediate_review_with_each_source_counted(
-    clean_day: Label, analyst: User
+    clean_day: Label, analyst: User, ml_lead: User
 ) -> None:
     at = NOW - timedelta(hours=1)
+    template = clean_day.template
+    set_restricted(template=template, entries=["stadium.Location"], acting_user=ml_lead)
+    template.refresh_from_db()
     _send(clean_day, analyst, at, [SINGER], outcome="refused")
     _send(clean_day, analyst, at, [STADIUM], feedback="escalated")
     _send(clean_day, analyst, at, [("adhoc", "Q", "SELECT load_extension('x')")])
-    fired = check_triggers(template=clean_day.template, now=NOW)
+    _send(clean_day, analyst, at, [("adhoc", "Where", "SELECT location FROM stadium")])
+    fired = check_triggers(template=template, now=NOW)
     [event] = [e for e in fired if e.kind == TriggerEvent.Kind.SAFETY_VIOLATION]
     evidence = event.evidence
-    assert evidence["interactions"] == 53 and evidence["violations"] == 4
+    assert evidence["interactions"] == 54 and evidence["violations"] == 5
     assert evidence["by_source"] == {
         "sandbox_refused": 1,
         "gate_denied": 2,
+        "restricted": 1,
         "flagged": 1,
     }
-    assert evidence["rate"] == pytest.approx(4 / 53, abs=1e-4)
+    assert evidence["rate"] == pytest.approx(5 / 54, abs=1e-4)
     assert evidence["threshold"] == 0.02
     gates = " | ".join(e["gate"] for e in evidence["examples"])
     assert "Delete" in gates and "load_extension" in gates
+    reads = [e["restricted"] for e in evidence["examples"] if e["restricted"]]
+    assert reads == [["column stadium.location"]]
     entry = DecisionLogEntry.objects.get(trigger=event)
     assert entry.decision == DecisionLogEntry.Decision.INVESTIGATE
     assert "Immediate review" in entry.rationale
