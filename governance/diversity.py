@@ -59,7 +59,7 @@ def output_diversity(template: PromptTemplate, *, now: datetime) -> dict[str, An
     segments: dict[str, dict[str, Any]] = {}
     for segment in sorted(set(previous) | set(current)):
         n = min(len(previous.get(segment, [])), len(current.get(segment, [])))
-        if n < policy.feedback_min_interactions:
+        if n < max(1, policy.feedback_min_interactions):
             segments[segment] = {"interactions": n, "too_small": True}
             continue
         before = len(set(previous[segment][:n]))

@@ -127,7 +127,7 @@ def check_safety_violations(
     start = now - WINDOW
     counts = count_violations(template, start, now)
     total = counts["interactions"]
-    if total < policy.feedback_min_interactions:
+    if total < max(1, policy.feedback_min_interactions):
         return None
     rate = counts["violations"] / total
     threshold = policy.safety_violation_rate

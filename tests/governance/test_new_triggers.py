@@ -404,3 +404,15 @@ def test_a_cycle_without_collapse_records_no_diversity_event(
     assert report["collapsed"] == []
     assert report["segments"]["adhoc"] == {"interactions": 0, "too_small": True}
     assert not TriggerEvent.objects.filter(kind=TriggerEvent.Kind.OUTPUT_DIVERSITY)
+
+
+def test_a_zero_minimum_on_empty_windows_stays_quiet(
+    production: Label, analyst: User
+) -> None:
+    GovernancePolicy.objects.create(
+        template=production.template, feedback_min_interactions=0
+    )
+    _send(production, analyst, _days_ago(10), [SINGER] * 3)  # previous week only
+    assert check_input_drift(production.template, NOW) is None
+    assert check_safety_violations(production.template, NOW) is None
+    assert check_output_diversity(production.template, NOW) is None
