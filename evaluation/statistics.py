@@ -1,7 +1,8 @@
 """Small statistics for reports: Wilson intervals and the stability of a mix.
 
 Django-free. Model cards (per-segment accuracy) and release safety use the
-interval; the error-taxonomy trend uses the stability measures.
+interval; the error-taxonomy trend uses the stability measures; the input-drift
+trigger uses the population stability index.
 """
 
 from __future__ import annotations
@@ -9,10 +10,24 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-__all__ = ["Z_95", "share_spread", "total_variation", "wilson_interval"]
+__all__ = [
+    "PSI_FLOOR",
+    "PSI_SIGNIFICANT",
+    "Z_95",
+    "psi_contributions",
+    "share_spread",
+    "total_variation",
+    "wilson_interval",
+]
 
 # Two-sided 95%: the 0.975 quantile of the standard normal distribution.
 Z_95 = 1.959963984540054
+# The usual reading of a population stability index: below 0.1 stable, 0.1 to
+# 0.2 a moderate shift, above 0.2 a significant one (Siddiqi 2006).
+PSI_SIGNIFICANT = 0.2
+# A category absent from one side gets this share instead of 0, which would make
+# the logarithm infinite; the term then stays large but finite.
+PSI_FLOOR = 1e-4
 
 
 def wilson_interval(
@@ -56,3 +71,23 @@ def share_spread(shares: Sequence[float]) -> float | None:
         return None
     variance = sum((s - mean) ** 2 for s in shares) / (len(shares) - 1)
     return math.sqrt(variance) / mean
+
+
+def psi_contributions(
+    baseline: Mapping[str, float], current: Mapping[str, float]
+) -> dict[str, float]:
+    """Each category's term of the population stability index of two mixes.
+
+    A term is (current share - baseline share) * ln(current / baseline share),
+    never negative; their sum is the index. Mixes are counts or shares; an empty
+    side gives no terms (nothing to compare).
+    """
+    total_b, total_c = sum(baseline.values()), sum(current.values())
+    if total_b <= 0 or total_c <= 0:
+        return {}
+    terms = {}
+    for key in sorted(set(baseline) | set(current)):
+        b = max(baseline.get(key, 0) / total_b, PSI_FLOOR)
+        c = max(current.get(key, 0) / total_c, PSI_FLOOR)
+        terms[key] = (c - b) * math.log(c / b)
+    return terms

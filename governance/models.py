@@ -72,6 +72,17 @@ class GovernancePolicy(models.Model):
     finetune_max_drift = models.FloatField(
         default=0.3, help_text="Largest error-class drift it tolerates."
     )
+    # Input drift: one feature's population stability index above the threshold
+    # (0.2: the usual "significant shift") between the two windows fires.
+    drift_psi_threshold = models.FloatField(default=0.2)
+    drift_current_days = models.PositiveSmallIntegerField(default=7)
+    drift_baseline_days = models.PositiveSmallIntegerField(default=28)
+    safety_violation_rate = models.FloatField(
+        default=0.02, help_text="Accepted share of a day's unsafe interactions."
+    )
+    diversity_collapse_ratio = models.FloatField(
+        default=0.5, help_text="Share of last window's SQL shapes that collapses."
+    )
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
 
@@ -91,6 +102,9 @@ class TriggerEvent(models.Model):
         DATA_VOLUME = "data_volume", "Data volume"
         CALENDAR = "calendar", "Calendar"
         EVENT = "event", "Event raised by a person"
+        INPUT_DRIFT = "input_drift", "Input drift"
+        SAFETY_VIOLATION = "safety_violation", "Safety violations"
+        OUTPUT_DIVERSITY = "output_diversity", "Output diversity collapse"
 
     template = models.ForeignKey(
         "registry.PromptTemplate", on_delete=models.PROTECT, related_name="+"

@@ -19,8 +19,11 @@ from evaluation.models import EvaluationRun, GoldenExample
 from evaluation.runs.selectors import list_runs
 from feedback.selectors import feedback_topic_counts, negative_feedback_windows
 from governance import breaker, decisions, gates
+from governance.diversity import check_output_diversity
+from governance.drift import check_input_drift
 from governance.exceptions import GovernanceError
 from governance.models import DecisionLogEntry, PromotionRequest, TriggerEvent
+from governance.violations import check_safety_violations
 from registry.models import Label, PromptTemplate
 
 Kind = TriggerEvent.Kind
@@ -30,6 +33,16 @@ DEFAULT_DECISION = {
     Kind.DATA_VOLUME: DecisionLogEntry.Decision.RETRAIN,
     Kind.CALENDAR: DecisionLogEntry.Decision.RETRAIN,
     Kind.EVENT: DecisionLogEntry.Decision.INVESTIGATE,
+    Kind.INPUT_DRIFT: DecisionLogEntry.Decision.INVESTIGATE,
+    Kind.SAFETY_VIOLATION: DecisionLogEntry.Decision.INVESTIGATE,
+    Kind.OUTPUT_DIVERSITY: DecisionLogEntry.Decision.INVESTIGATE,
+}
+# What the decision's rationale says beyond the trigger's name.
+CHECK_REASONS = {
+    Kind.INPUT_DRIFT: "The question mix shifted from its baseline (PSI).",
+    Kind.SAFETY_VIOLATION: "Immediate review: safety violations above the "
+    "accepted rate.",
+    Kind.OUTPUT_DIVERSITY: "Distinct SQL shapes of a segment collapsed.",
 }
 Finding = tuple[str, dict[str, Any]] | None
 
@@ -201,6 +214,9 @@ CHECKS = {
     Kind.FEEDBACK_SPIKE: check_feedback_spike,
     Kind.DATA_VOLUME: check_data_volume,
     Kind.CALENDAR: check_calendar,
+    Kind.INPUT_DRIFT: check_input_drift,
+    Kind.SAFETY_VIOLATION: check_safety_violations,
+    Kind.OUTPUT_DIVERSITY: check_output_diversity,
 }
 
 
@@ -274,7 +290,12 @@ def check_triggers(
                 continue
             key, evidence = finding
             event = fire_trigger(
-                template=each, kind=kind, dedup_key=key, evidence=evidence, now=now
+                template=each,
+                kind=kind,
+                dedup_key=key,
+                evidence=evidence,
+                now=now,
+                reason=CHECK_REASONS.get(kind, ""),
             )
             if event is not None:
                 fired.append(event)

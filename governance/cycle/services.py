@@ -32,8 +32,11 @@ from governance.cycle.progress import (
 )
 from governance.cycle.rules import DEFER
 from governance.cycle.validate import validate_dataset
+from governance.diversity import DEDUP_PREFIX, output_diversity
 from governance.exceptions import GovernanceError, NotPermittedError
 from governance.gates import current_snapshot
+from governance.models import TriggerEvent
+from governance.triggers import CHECK_REASONS, fire_trigger
 from registry.models import Label, ModelVersion, PromptTemplate
 
 __all__ = [
@@ -181,6 +184,25 @@ def _open_cycle(
     return cycle
 
 
+def _report_output_diversity(cycle: RetrainingCycle) -> dict[str, object]:
+    """SQL shapes per segment up to the dataset's window end; a collapse is
+    also a trigger event (the same one the periodic check fires, so once)."""
+    assert cycle.dataset is not None  # noqa: S101
+    end = cycle.dataset.window_end
+    report = output_diversity(cycle.template, now=end)
+    if report["collapsed"]:
+        kind = TriggerEvent.Kind.OUTPUT_DIVERSITY
+        fire_trigger(
+            template=cycle.template,
+            kind=kind,
+            dedup_key=f"{DEDUP_PREFIX}{report['current']['end'][:10]}",
+            evidence=report,
+            now=timezone.now(),
+            reason=CHECK_REASONS[kind],
+        )
+    return report
+
+
 def _run_steps(
     cycle: RetrainingCycle,
     options: CycleOptions,
@@ -199,7 +221,12 @@ def _run_steps(
         golden_snapshot=cycle.golden_snapshot,
         thresholds=options.thresholds(),
     )
-    cycle.validation = {**validation.report, "blocking": validation.blocking}
+    diversity = _report_output_diversity(cycle)
+    cycle.validation = {
+        **validation.report,
+        "blocking": validation.blocking,
+        "output_diversity": diversity,
+    }
     cycle.save(update_fields=["validation"])
     recorder.end(
         started,
@@ -210,6 +237,7 @@ def _run_steps(
             "by_segment": validation.report["volume"]["by_segment"],
             "shift_tvd": validation.report["shift"]["tvd"],
             "contamination": validation.report["contamination"].get("approved", {}),
+            "diversity_collapsed": diversity["collapsed"],
         },
         detail="; ".join(validation.blocking),
     )
