@@ -140,39 +140,11 @@ def _setup() -> tuple[str, int, int]:
     from django.contrib.auth.models import Group, User
 
     from accounts.services import issue_api_token
-    from registry.services import (
-        create_prompt_version,
-        create_template,
-        move_label,
-        register_model_version,
-    )
-    from targets.services import register_target_database
+    from bench.ingest import production_pair
 
-    lead = User.objects.create_user("bench-lead")
     bot = User.objects.create_user("bench-assistant")
     bot.groups.add(*Group.objects.filter(name__in=("service_account", "analyst")))
-    target = register_target_database(
-        name="concert_singer",
-        engine="sqlite",
-        location="spider/database/concert_singer/concert_singer.sqlite",
-        acting_user=None,
-    )
-    template = create_template(
-        name="bench", description="", owner=lead, risk_tier=1,
-        target_database=target, acting_user=lead,
-    )  # fmt: skip
-    prompt = create_prompt_version(
-        template=template, template_text="{schema}{examples}{question}",
-        few_shot_examples=[], parameters={}, changelog="bench", author=lead,
-    )  # fmt: skip
-    model = register_model_version(
-        name="bench-model", provider="replay", model_identifier="replay",
-        generation_parameters={}, endpoint_name="", acting_user=lead,
-    )  # fmt: skip
-    move_label(
-        template=template, name="production", prompt_version=prompt,
-        model_version=model, reason="bench", acting_user=lead,
-    )  # fmt: skip
+    prompt, model = production_pair()
     _, key = issue_api_token(user=bot, name="bench", acting_user=None)
     return key, prompt.pk, model.pk
 

@@ -78,6 +78,18 @@ def _setup() -> tuple[Any, int, int]:
     from django.contrib.auth.models import Group, User
     from rest_framework.test import APIClient
 
+    client_user = User.objects.create_user("bench-client")
+    client_user.groups.add(Group.objects.get(name="analyst"))
+    prompt, model = production_pair()
+    client = APIClient()
+    client.force_authenticate(client_user)
+    return client, prompt.pk, model.pk
+
+
+def production_pair() -> tuple[Any, Any]:
+    """Template `bench` on concert_singer with a production (prompt, model) pair."""
+    from django.contrib.auth.models import User
+
     from registry.services import (
         create_prompt_version,
         create_template,
@@ -87,8 +99,6 @@ def _setup() -> tuple[Any, int, int]:
     from targets.services import register_target_database
 
     lead = User.objects.create_user("bench-lead")
-    client_user = User.objects.create_user("bench-client")
-    client_user.groups.add(Group.objects.get(name="analyst"))
     target = register_target_database(
         name="concert_singer",
         engine="sqlite",
@@ -111,9 +121,7 @@ def _setup() -> tuple[Any, int, int]:
         template=template, name="production", prompt_version=prompt,
         model_version=model, reason="bench", acting_user=lead,
     )  # fmt: skip
-    client = APIClient()
-    client.force_authenticate(client_user)
-    return client, prompt.pk, model.pk
+    return prompt, model
 
 
 def _api(client: Any, events: list[dict], size: int) -> tuple[float, float]:

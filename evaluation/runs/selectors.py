@@ -109,16 +109,11 @@ def previous_champion_run(*, run: EvaluationRun) -> EvaluationRun | None:
         if earlier in seen:
             continue
         seen.add(earlier)
-        found = (
-            EvaluationRun.objects.filter(
-                prompt_version_id=earlier[0],
-                model_version_id=earlier[1],
-                snapshot=run.snapshot,
-                mode=run.mode,
-                status=EvaluationRun.Status.SUCCEEDED,
-            )
-            .order_by("-finished_at", "-pk")
-            .first()
+        found = latest_run_for(
+            prompt_version=record.prompt_version,
+            model_version=record.model_version,
+            snapshot=run.snapshot,
+            mode=run.mode,
         )
         if found is not None:
             return found
