@@ -129,6 +129,8 @@ class Label(models.Model):
         PRODUCTION = "production", "Production"
         CHALLENGER = "challenger", "Challenger"
         SHADOW = "shadow", "Shadow"
+        ROLLOUT = "rollout", "Rollout"
+        HOLDOUT = "holdout", "Holdout"
 
     template = models.ForeignKey(
         PromptTemplate, on_delete=models.PROTECT, related_name="labels"
@@ -145,7 +147,7 @@ class Label(models.Model):
         decimal_places=4,
         default=Decimal(0),
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
-        help_text="Share of sessions routed here (challenger and shadow only).",
+        help_text="Share of sessions routed here (every label but production).",
     )
     moved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

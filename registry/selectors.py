@@ -96,26 +96,30 @@ def resolve_pair(*, template: PromptTemplate, session_id: str) -> Resolution:
 def route_session(
     *, template: PromptTemplate, labels: Mapping[str, Label], session_id: str
 ) -> Resolution:
-    """Production normally; the challenger for a sticky share of sessions.
+    """Production normally; other labels for sticky shares of sessions.
 
-    The share is the challenger's `traffic_share`, decided by a hash of the
-    session id so a session keeps its pair. The shadow pair is returned alongside
-    for its own sticky share, to be run without being shown.
+    Each share is the label's `traffic_share`, decided by a hash of the session
+    id (one salt per label) so a session keeps its pair. The holdout comes
+    first: its sessions see only the frozen baseline, never a rollout, a
+    challenger or a shadow. Then the rollout, then the challenger. The shadow
+    pair is returned alongside for its own sticky share, run without being shown.
     """
     production = labels.get(Label.Name.PRODUCTION)
     if production is None:
         raise NotServableError(
             f"Template {template.name!r} has no production label yet."
         )
-    chosen = production
-    challenger = labels.get(Label.Name.CHALLENGER)
-    if challenger and bucket(
-        salt=f"{template.name}:challenger", session_id=session_id
-    ) < float(challenger.traffic_share):
-        chosen = challenger
-    shadow = labels.get(Label.Name.SHADOW)
-    if shadow and bucket(
-        salt=f"{template.name}:shadow", session_id=session_id
-    ) >= float(shadow.traffic_share):
-        shadow = None
-    return Resolution(template=template, label=chosen, shadow=shadow)
+
+    def takes(name: str) -> Label | None:
+        label = labels.get(name)
+        if label is not None and bucket(
+            salt=f"{template.name}:{label.name}", session_id=session_id
+        ) < float(label.traffic_share):
+            return label
+        return None
+
+    holdout = takes(Label.Name.HOLDOUT)
+    if holdout is not None:
+        return Resolution(template=template, label=holdout, shadow=None)
+    chosen = takes(Label.Name.ROLLOUT) or takes(Label.Name.CHALLENGER) or production
+    return Resolution(template=template, label=chosen, shadow=takes(Label.Name.SHADOW))
