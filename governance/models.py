@@ -401,39 +401,7 @@ class ReleaseNote(models.Model):
         return f"release notes for {self.request}"
 
 
-class CircuitBreaker(models.Model):
-    """Halts automatic retraining for a template until an ML lead resets it."""
-
-    template = models.OneToOneField(
-        "registry.PromptTemplate", on_delete=models.PROTECT, related_name="+"
-    )
-    halted = models.BooleanField(default=False)
-    halted_at = models.DateTimeField(null=True, blank=True)
-    halt_decision = models.ForeignKey(
-        DecisionLogEntry,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    reset_at = models.DateTimeField(null=True, blank=True)
-    reset_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    reset_reason = models.TextField(blank=True)
-    history = HistoricalRecords()
-
-    class Meta:
-        permissions = [("reset_circuitbreaker", "Can reset a halted circuit breaker")]
-
-    def __str__(self) -> str:
-        return f"{self.template}: {'halted' if self.halted else 'closed'}"
-
-
+from governance.breaker_models import CircuitBreaker  # noqa: E402
 from governance.card_models import ModelCard, RiskAssessment  # noqa: E402
 
 __all__ = [
