@@ -60,6 +60,12 @@ _REFUSED_CODES = frozenset(
 )
 _LOST_CONNECTION_CODES = frozenset({2006, 2013, 2014, 2055})
 _SESSION_STATE_HINT = re.compile(r"@|lock", re.IGNORECASE)
+# The SQL gate parses with sqlglot's MySQL dialect: backslash escapes in strings,
+# double quotes for strings, ``||`` as OR. A server whose default sql_mode adds
+# NO_BACKSLASH_ESCAPES, ANSI_QUOTES or PIPES_AS_CONCAT would read the same text
+# differently from the gate, so every connection pins a mode without them (and
+# without ONLY_FULL_GROUP_BY, which MariaDB also leaves out by default).
+SQL_MODE = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,7 @@ def connect(address: MySQLAddress, *, read_timeout: float | None = None) -> Any:
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=read_timeout,
         write_timeout=CONNECT_TIMEOUT_S,
+        init_command=f"SET SESSION sql_mode = '{SQL_MODE}'",
     )
     if conn.client_flag & (CLIENT.MULTI_STATEMENTS | CLIENT.LOCAL_FILES):
         conn.close()
