@@ -1,7 +1,7 @@
 """Create the SELECT-only account a MariaDB/MySQL target database is queried as.
 
 The MariaDB sandbox refuses an account whose ``SHOW GRANTS`` holds anything
-beyond SELECT on its own database (`targets.sandbox.mariadb.grant_problems`):
+beyond SELECT on its own database (`targets.sandbox.mariadb_grants.grant_problems`):
 as on PostgreSQL, grants are the boundary, not read-only transactions. This
 module sets those grants up, as an administrator of the server.
 """

@@ -29,6 +29,7 @@ from targets.provisioning import ProvisioningError
 from targets.provisioning_mariadb import provision_mariadb_select_only
 from targets.sandbox import (
     MariaDBSandbox,
+    QueryRefused,
     QueryTimeout,
     ResultTooLarge,
     SandboxError,
@@ -309,6 +310,38 @@ def test_large_result_stays_within_memory_bound(scratch: Scratch) -> None:
     )
     assert "result too large" in figures["verdict"]
     assert figures["after"] - figures["before"] < MEMORY_BOUND_MB, figures
+
+
+def test_one_wide_row_is_refused_before_it_is_read(scratch: Scratch) -> None:
+    # Every value is under max_allowed_packet, the row is 45 MB: PyMySQL would
+    # read it whole before the byte cap could count it.
+    figures = _peak_rss(
+        """
+        import sys
+        from targets.sandbox import MariaDBSandbox, ResultTooLarge
+        sandbox = MariaDBSandbox(sys.argv[1], timeout_s=30, max_bytes=1_000_000)
+        sandbox.run("SELECT 1")
+        before = peak_mb()
+        try:
+            sandbox.run(
+                "SELECT REPEAT('x', 15000000), REPEAT('y', 15000000),"
+                " REPEAT('z', 15000000)"
+            )
+            verdict = "ran"
+        except ResultTooLarge as exc:
+            verdict = str(exc)
+        print(json.dumps({"before": before, "after": peak_mb(), "verdict": verdict}))
+        """,
+        scratch.dsn,
+    )
+    assert "result too large" in figures["verdict"]
+    assert figures["after"] - figures["before"] < 30, figures
+
+
+def test_text_that_cannot_be_sent_is_refused(sandbox: MariaDBSandbox) -> None:
+    with pytest.raises(QueryRefused, match="not valid text"):
+        sandbox.run("SELECT '\ud800'")
+    assert sandbox.run("SELECT count(*) FROM singer").rows == [(6,)]
 
 
 def test_results_compare_equal_with_sqlite(sandbox: MariaDBSandbox) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from targets.sandbox import MariaDBSandbox, SandboxMisconfigured
-from targets.sandbox.mariadb import grant_problems
+from targets.sandbox.mariadb_grants import grant_problems
 
 USAGE = "GRANT USAGE ON *.* TO `r`@`%` IDENTIFIED BY PASSWORD '*AB'"
 
