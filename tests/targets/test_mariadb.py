@@ -338,6 +338,24 @@ def test_one_wide_row_is_refused_before_it_is_read(scratch: Scratch) -> None:
     assert figures["after"] - figures["before"] < 30, figures
 
 
+def test_a_connection_the_server_dropped_while_idle_is_replaced(
+    scratch: Scratch, sandbox: MariaDBSandbox
+) -> None:
+    assert sandbox.run("SELECT count(*) FROM singer").rows == [(6,)]
+    conn = scratch.admin()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT id FROM information_schema.processlist WHERE user = %s",
+                (scratch.role,),
+            )
+            for (thread_id,) in cur.fetchall():
+                cur.execute("KILL CONNECTION %s", (thread_id,))
+    finally:
+        conn.close()
+    assert sandbox.run("SELECT count(*) FROM singer").rows == [(6,)]
+
+
 def test_text_that_cannot_be_sent_is_refused(sandbox: MariaDBSandbox) -> None:
     with pytest.raises(QueryRefused, match="not valid text"):
         sandbox.run("SELECT '\ud800'")
