@@ -12,6 +12,7 @@ from django.conf import settings
 
 from targets.sandbox import SandboxError
 from targets.sandbox.mariadb import connect, parse_mysql_dsn
+from targets.sandbox.mariadb_grants import verify_select_only
 
 # Remote callers (the API) may only name DSN variables with this prefix, so that no
 # one can point a target at the control plane's own DATABASE_URL.
@@ -87,10 +88,13 @@ def capture_schema(*, engine: str, location: str) -> dict[str, list[str]]:
 
 def _mariadb_schema(dsn: str) -> dict[str, list[str]]:
     try:
-        conn = connect(parse_mysql_dsn(dsn), read_timeout=30)
+        address = parse_mysql_dsn(dsn)
+        conn = connect(address, read_timeout=30)
     except (SandboxError, pymysql.Error) as exc:
         raise SchemaCaptureError(f"Cannot read the MariaDB target: {exc}") from None
     try:
+        # A target whose account may write would refuse every query later on.
+        verify_select_only(conn, address.database)
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT table_name, column_name FROM information_schema.columns "
@@ -98,7 +102,7 @@ def _mariadb_schema(dsn: str) -> dict[str, list[str]]:
                 "ORDER BY table_name, ordinal_position"
             )
             rows = cur.fetchall()
-    except pymysql.Error as exc:
+    except (SandboxError, pymysql.Error) as exc:
         raise SchemaCaptureError(f"Cannot read the MariaDB target: {exc}") from None
     finally:
         conn.close()

@@ -172,6 +172,9 @@ class MariaDBSandbox:
         try:
             if self.verify_grants:
                 verify_select_only(conn, self.address.database)
+        except pymysql.Error as exc:
+            conn.close()
+            raise SandboxMisconfigured(f"cannot read the grants: {exc}") from None
         except BaseException:
             conn.close()
             raise
@@ -199,21 +202,14 @@ class MariaDBSandbox:
         limit = self.max_rows if max_rows is None else max_rows
         cap = self.max_bytes if max_bytes is None else max_bytes
         budget = self.timeout_s if timeout_s is None else timeout_s
-        conn = self._connection()
-        # PyMySQL re-applies this socket timeout before every read: the backstop
-        # when the server's deadline was lifted and the watchdog is late.
-        conn._read_timeout = budget + 2 * GRACE_S + 1.0
+        started = time.monotonic()
+        conn = self._begin(budget)
         thread_id = conn.thread_id()
         wire: _WireBudget = conn._rfile
-        deadline_sql = _deadline_statement(conn, budget)
         self._timed_out = False
         keep = _SESSION_STATE_HINT.search(sql) is None
-        started = time.monotonic()
         ticket = WATCHDOG.arm(started + budget + GRACE_S, lambda: self._cut(conn))
         try:
-            with conn.cursor() as cur:
-                cur.execute(deadline_sql)
-                cur.execute("START TRANSACTION READ ONLY")
             cur = conn.cursor(SSCursor)
             wire.arm(cap)
             cur.execute(sql)
@@ -256,6 +252,33 @@ class MariaDBSandbox:
         return QueryResult(
             columns, rows, truncated, (time.monotonic() - started) * 1000.0
         )
+
+    def _begin(self, budget: float) -> Any:
+        """A connection in a fresh read-only transaction under ``budget``.
+
+        A connection the server dropped while idle (wait_timeout, a restart) is
+        found here, before the caller's statement ran: it is replaced once.
+        """
+        import pymysql
+
+        for attempt in (1, 2):
+            conn = self._connection()
+            # PyMySQL re-applies this socket timeout before every read: the
+            # backstop when the server's deadline was lifted and the watchdog is
+            # late.
+            conn._read_timeout = budget + 2 * GRACE_S + 1.0
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(_deadline_statement(conn, budget))
+                    cur.execute("START TRANSACTION READ ONLY")
+            except (pymysql.Error, OSError) as exc:
+                self._finish(conn, keep=False)
+                code = exc.args[0] if exc.args else None
+                if attempt == 1 and code in _LOST_CONNECTION_CODES:
+                    continue
+                raise QueryFailed(f"cannot start the transaction: {exc}") from exc
+            return conn
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _cut(self, conn: Any) -> None:
         # Runs on the watchdog thread: only mark and wake the blocked read.

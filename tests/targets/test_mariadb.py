@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from evaluation.scoring import results_equal
 from targets.exceptions import GoldUnrunnable
 from targets.execution import run_on_target, verify_gold
+from targets.models import TargetDatabase
 from targets.provisioning import ProvisioningError
 from targets.provisioning_mariadb import provision_mariadb_select_only
 from targets.sandbox import (
@@ -338,6 +339,24 @@ def test_one_wide_row_is_refused_before_it_is_read(scratch: Scratch) -> None:
     assert figures["after"] - figures["before"] < 30, figures
 
 
+def test_a_connection_the_server_dropped_while_idle_is_replaced(
+    scratch: Scratch, sandbox: MariaDBSandbox
+) -> None:
+    assert sandbox.run("SELECT count(*) FROM singer").rows == [(6,)]
+    conn = scratch.admin()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT id FROM information_schema.processlist WHERE user = %s",
+                (scratch.role,),
+            )
+            for (thread_id,) in cur.fetchall():
+                cur.execute("KILL CONNECTION %s", (thread_id,))
+    finally:
+        conn.close()
+    assert sandbox.run("SELECT count(*) FROM singer").rows == [(6,)]
+
+
 def test_text_that_cannot_be_sent_is_refused(sandbox: MariaDBSandbox) -> None:
     with pytest.raises(QueryRefused, match="not valid text"):
         sandbox.run("SELECT '\ud800'")
@@ -518,6 +537,34 @@ def test_api_registers_a_mariadb_target(
     )
     assert unset.status_code == 400
     assert "location" in str(unset.json()), unset.json()
+
+
+@pytest.mark.django_db
+def test_admin_registers_a_mariadb_target_and_refuses_a_writer(
+    scratch: Scratch, ml_lead: User, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"mariadb_w_{uuid.uuid4().hex[:8]}"
+    writer = _make_account(scratch, name, "GRANT SELECT, INSERT ON {db}.* TO %s@'%%'")
+    monkeypatch.setenv(DSN_VAR, scratch.dsn)
+    monkeypatch.setenv("LOOPGATE_TARGET_MARIADB_WRITER", writer)
+    client.force_login(ml_lead)
+    url = "/admin/targets/targetdatabase/add/"
+    form = {"name": "cs-admin", "engine": "mariadb", "description": ""}
+    try:
+        for location, error in [
+            ("DATABASE_URL", b"LOOPGATE_TARGET_"),
+            ("LOOPGATE_TARGET_UNSET_Y", b"is not set"),
+            ("LOOPGATE_TARGET_MARIADB_WRITER", b"not a SELECT-only account"),
+        ]:
+            page = client.post(url, {**form, "location": location})
+            assert page.status_code == 200
+            assert error in page.content
+        assert not TargetDatabase.objects.exists()
+        done = client.post(url, {**form, "location": DSN_VAR})
+        assert done.status_code == 302, done.content
+        assert sorted(TargetDatabase.objects.get().schema) == sorted(TABLES)
+    finally:
+        _drop_account(scratch, name)
 
 
 def test_sandbox_for_caches_the_mariadb_sandbox(scratch: Scratch) -> None:
