@@ -32,7 +32,12 @@ MAX_SQL_LENGTH = 100_000
 # Upper bound for size arguments of functions that allocate (randomblob, repeat...).
 MAX_SIZE_ARGUMENT = 1_000_000
 
-_DIALECTS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres"}
+_DIALECTS = {
+    "sqlite": "sqlite",
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "duckdb": "duckdb",
+}
 
 
 class SQLRejected(ValueError):

@@ -31,6 +31,7 @@ from targets.sandbox.base import (
     SandboxError,
     SandboxMisconfigured,
 )
+from targets.sandbox.duckdb import DuckDBSandbox
 from targets.sandbox.postgres import PostgresSandbox
 from targets.sandbox.sqlite import SqliteSandbox
 
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "MAX_SQL_LENGTH",
     "MAX_VALUE_LENGTH",
+    "DuckDBSandbox",
     "PostgresSandbox",
     "QueryFailed",
     "QueryRefused",
@@ -66,7 +68,7 @@ def sandbox_for(
     max_rows: int = DEFAULT_MAX_ROWS,
     max_bytes: int = DEFAULT_MAX_RESULT_BYTES,
 ) -> Sandbox:
-    """Return a cached sandbox for ``engine`` ("sqlite" path or "postgres" DSN).
+    """Return a cached sandbox for ``engine`` ("sqlite"/"duckdb" path, "postgres" DSN).
 
     Sandboxes are cached per thread, because SQLite connections are thread-bound
     and reusing them is what makes warm scoring fast.
@@ -87,6 +89,10 @@ def sandbox_for(
     elif kind in {"postgres", "postgresql"}:
         sandbox = PostgresSandbox(
             str(location), timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
+        )
+    elif kind == "duckdb":
+        sandbox = DuckDBSandbox(
+            location, timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
         )
     else:
         raise ValueError(f"unsupported engine {engine!r}")
