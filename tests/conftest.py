@@ -40,7 +40,11 @@ def pytest_collection_modifyitems(
         reason="needs a Redis broker and PostgreSQL: set CELERY_BROKER_URL and "
         "DATABASE_URL (CI pass 2)"
     )
+    skip_mariadb = pytest.mark.skip(reason="needs MariaDB: set MARIADB_ADMIN_URL")
+    has_mariadb = bool(os.environ.get("MARIADB_ADMIN_URL"))
     for item in items:
+        if "mariadb" in item.keywords and not has_mariadb:
+            item.add_marker(skip_mariadb)
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip_pg)
         if "broker" in item.keywords and not (has_broker and on_postgres):
