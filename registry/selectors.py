@@ -1,5 +1,6 @@
 """Registry reads: the one place that shapes querysets for callers."""
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -41,41 +42,72 @@ class KnownVersions:
     models: set[int]
 
 
+# Ids seen to exist, per process: prompt version -> (template id, template name),
+# and model versions. Versions are append-only and never deleted, so a positive
+# answer stays true; a template's name may change, so the memory is dropped when
+# any registry row is saved here (registry.apps) and every KNOWN_TTL_SECONDS.
+_known_prompts: dict[int, tuple[int, str]] = {}
+_known_models: set[int] = set()
+_known_since = time.monotonic()
+KNOWN_TTL_SECONDS = 30.0
+_KNOWN_MAX = 10_000
+
+
+def forget_known_versions() -> None:
+    """Drop this process's memory of existing version ids."""
+    global _known_since
+    _known_prompts.clear()
+    _known_models.clear()
+    _known_since = time.monotonic()
+
+
 def known_versions(
     *, prompt_versions: set[int], model_versions: set[int]
 ) -> KnownVersions:
     """Look up prompt versions (with their template) and model versions at once.
 
-    One query for both, so that storing one interaction costs one round trip for
-    its ids. Versions are immutable and never deleted, so the answer stays true.
+    One query for both, so that storing one interaction costs at most one round
+    trip for its ids, and none when this process has seen them lately.
     """
-    prompts = (
-        PromptVersion.objects.filter(pk__in=prompt_versions)
-        .order_by()
-        .values_list(
-            Value("prompt", output_field=CharField()),
-            "pk",
-            "template_id",
-            "template__name",
+    if (
+        time.monotonic() - _known_since > KNOWN_TTL_SECONDS
+        or len(_known_prompts) + len(_known_models) > _KNOWN_MAX
+    ):
+        forget_known_versions()
+    missing_prompts = prompt_versions - _known_prompts.keys()
+    missing_models = model_versions - _known_models
+    if missing_prompts or missing_models:
+        prompts = (
+            PromptVersion.objects.filter(pk__in=missing_prompts)
+            .order_by()
+            .values_list(
+                Value("prompt", output_field=CharField()),
+                "pk",
+                "template_id",
+                "template__name",
+            )
         )
-    )
-    models = (
-        ModelVersion.objects.filter(pk__in=model_versions)
-        .order_by()
-        .values_list(
-            Value("model", output_field=CharField()),
-            "pk",
-            Value(0, output_field=IntegerField()),
-            Value("", output_field=CharField()),
+        models = (
+            ModelVersion.objects.filter(pk__in=missing_models)
+            .order_by()
+            .values_list(
+                Value("model", output_field=CharField()),
+                "pk",
+                Value(0, output_field=IntegerField()),
+                Value("", output_field=CharField()),
+            )
         )
+        for kind, pk, template_id, template_name in prompts.union(models, all=True):
+            if kind == "prompt":
+                _known_prompts[pk] = (template_id, template_name)
+            else:
+                _known_models.add(pk)
+    return KnownVersions(
+        prompts={
+            pk: _known_prompts[pk] for pk in prompt_versions & _known_prompts.keys()
+        },
+        models=model_versions & _known_models,
     )
-    found = KnownVersions(prompts={}, models=set())
-    for kind, pk, template_id, template_name in prompts.union(models, all=True):
-        if kind == "prompt":
-            found.prompts[pk] = (template_id, template_name)
-        else:
-            found.models.add(pk)
-    return found
 
 
 @dataclass(frozen=True)

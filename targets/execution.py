@@ -44,8 +44,8 @@ def sandbox_for_target(target: TargetDatabase) -> Sandbox:
     """The (per-thread cached) sandbox that runs queries on ``target``.
 
     It applies the configured limits (`sandbox_limits`). Raises SandboxError
-    subclasses when the engine cannot be opened safely, or a PostgreSQL target's
-    DSN variable is unset.
+    subclasses when the engine cannot be opened safely, or a PostgreSQL or
+    MariaDB target's DSN variable is unset.
     """
     try:
         if target.engine == "sqlite":

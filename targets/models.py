@@ -41,7 +41,7 @@ class TargetDatabase(models.Model):
 
 
 # The sqlglot dialect each engine's SQL is parsed, checked and transpiled in.
-SQLGLOT_DIALECTS = {
+SQLGLOT_DIALECTS: dict[str, str] = {
     TargetDatabase.Engine.SQLITE: "sqlite",
     TargetDatabase.Engine.POSTGRESQL: "postgres",
     TargetDatabase.Engine.MARIADB: "mysql",

@@ -7,7 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import psycopg
+import pymysql
 from django.conf import settings
+
+from targets.sandbox import SandboxError
+from targets.sandbox.mariadb import connect, parse_mysql_dsn
 
 # Remote callers (the API) may only name DSN variables with this prefix, so that no
 # one can point a target at the control plane's own DATABASE_URL.
@@ -65,6 +69,8 @@ def capture_schema(*, engine: str, location: str) -> dict[str, list[str]]:
                 }
         except sqlite3.Error as exc:
             raise SchemaCaptureError(f"Cannot read {path}: {exc}") from None
+    if engine == "mariadb":
+        return _mariadb_schema(postgres_dsn(location))
     try:
         with psycopg.connect(postgres_dsn(location), connect_timeout=5) as conn:
             rows = conn.execute(
@@ -79,12 +85,35 @@ def capture_schema(*, engine: str, location: str) -> dict[str, list[str]]:
     return schema
 
 
+def _mariadb_schema(dsn: str) -> dict[str, list[str]]:
+    try:
+        conn = connect(parse_mysql_dsn(dsn), read_timeout=30)
+    except (SandboxError, pymysql.Error) as exc:
+        raise SchemaCaptureError(f"Cannot read the MariaDB target: {exc}") from None
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = DATABASE() "
+                "ORDER BY table_name, ordinal_position"
+            )
+            rows = cur.fetchall()
+    except pymysql.Error as exc:
+        raise SchemaCaptureError(f"Cannot read the MariaDB target: {exc}") from None
+    finally:
+        conn.close()
+    schema: dict[str, list[str]] = {}
+    for table, column in rows:
+        schema.setdefault(str(table), []).append(str(column))
+    return schema
+
+
 def remote_location_problem(*, engine: str, location: str) -> str | None:
     """Why a remote caller may not register ``location``, or None when it may.
 
     SQLite: a relative path that stays under TARGET_DATABASE_ROOT (an absolute
-    path could name the control plane's own database file). PostgreSQL: the name
-    of a ``LOOPGATE_TARGET_*`` environment variable.
+    path could name the control plane's own database file). PostgreSQL and
+    MariaDB: the name of a ``LOOPGATE_TARGET_*`` environment variable.
     """
     if engine == "sqlite":
         if Path(location).is_absolute():

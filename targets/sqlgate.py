@@ -32,7 +32,13 @@ MAX_SQL_LENGTH = 100_000
 # Upper bound for size arguments of functions that allocate (randomblob, repeat...).
 MAX_SIZE_ARGUMENT = 1_000_000
 
-_DIALECTS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres"}
+_DIALECTS = {
+    "sqlite": "sqlite",
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
 
 
 class SQLRejected(ValueError):
@@ -122,6 +128,24 @@ _FORBIDDEN_FUNCTIONS = frozenset(
         "txid_current",
         "pg_current_xact_id",
         "current_setting",
+        "lastval",
+        # MySQL / MariaDB: files, waits, named locks, replication waits, UDF shells.
+        "load_file",
+        "sleep",
+        "benchmark",
+        "get_lock",
+        "release_lock",
+        "release_all_locks",
+        "is_free_lock",
+        "is_used_lock",
+        "master_pos_wait",
+        "master_gtid_wait",
+        "source_pos_wait",
+        "wait_for_executed_gtid_set",
+        "wait_until_sql_thread_after_gtids",
+        "last_insert_id",
+        "sys_exec",
+        "sys_eval",
     ]
 )
 _FORBIDDEN_PREFIXES = tuple(
@@ -168,6 +192,14 @@ _SIZED_FUNCTIONS = frozenset(
 )
 _FORMAT_WIDTH = re.compile(r"%[-+ 0#,!']*(\d+|\*)?(?:\.(\d+|\*))?")
 _SYSTEM_TABLE_PREFIXES = ("pragma_", "pg_authid", "pg_shadow", "pg_user_mapping")
+# MySQL / MariaDB schemas that describe the server, its accounts and its sessions.
+_MYSQL_SYSTEM_SCHEMAS = frozenset(
+    ["information_schema", "mysql", "performance_schema", "sys"]
+)
+# Executable comments (``/*! ... */``, ``/*M! ... */``) run as SQL on MySQL and
+# MariaDB but are comments to sqlglot; optimizer hints (``/*+ ... */``) can lift
+# MySQL's execution-time limit.
+_MYSQL_EXECUTABLE_COMMENT = re.compile(r"^(?:!|M!|\+)", re.IGNORECASE)
 
 
 def _dialect(dialect: str) -> str:
@@ -257,6 +289,22 @@ def _check_tree(root: exp.Expr) -> None:
                 raise UnsafeSQL(f"table {table} is not allowed")
 
 
+def _check_mysql(sql: str, root: exp.Expr) -> None:
+    for token in sqlglot.Dialect.get_or_raise("mysql").tokenize(sql):
+        for comment in token.comments:
+            if _MYSQL_EXECUTABLE_COMMENT.match(comment):
+                raise UnsafeSQL("executable comments and hints are not allowed")
+    for node in root.walk():
+        if isinstance(node, exp.PropertyEQ | exp.Parameter | exp.SessionParameter):
+            raise UnsafeSQL("user and system variables are not allowed")
+        if isinstance(node, exp.Hint):
+            raise UnsafeSQL("executable comments and hints are not allowed")
+        if isinstance(node, exp.Table):
+            schema = function_name(node.db) if node.db else ""
+            if schema in _MYSQL_SYSTEM_SCHEMAS:
+                raise UnsafeSQL(f"system schema {schema} is not allowed")
+
+
 def parse_checked(sql: str, *, dialect: str) -> exp.Expr:
     """Parse ``sql`` and return its single statement's tree, or raise SQLRejected."""
     read = _dialect(dialect)
@@ -287,6 +335,8 @@ def parse_checked(sql: str, *, dialect: str) -> exp.Expr:
     if not isinstance(root, exp.Query):
         raise UnsafeSQL(f"only queries are allowed, not {type(root).__name__}")
     _check_tree(root)
+    if read == "mysql":
+        _check_mysql(sql, root)
     return root
 
 

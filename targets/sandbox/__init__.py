@@ -6,7 +6,8 @@ Measured traps (see docs/security-notes.md): SQLite ``mode=ro`` protects only th
 main file and ``PRAGMA query_only`` can be switched off by the query itself, so the
 SQLite sandbox relies on an authorizer, limits and a progress-handler deadline;
 PostgreSQL read-only transactions can be escaped, so the PostgreSQL sandbox relies
-on a SELECT-only login role, which it verifies before use.
+on a SELECT-only login role, which it verifies before use; the MariaDB sandbox
+likewise verifies its account's grants.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from targets.sandbox.base import (
     SandboxError,
     SandboxMisconfigured,
 )
+from targets.sandbox.mariadb import MariaDBSandbox
 from targets.sandbox.postgres import PostgresSandbox
 from targets.sandbox.sqlite import SqliteSandbox
 
@@ -40,6 +42,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "MAX_SQL_LENGTH",
     "MAX_VALUE_LENGTH",
+    "MariaDBSandbox",
     "PostgresSandbox",
     "QueryFailed",
     "QueryRefused",
@@ -66,7 +69,8 @@ def sandbox_for(
     max_rows: int = DEFAULT_MAX_ROWS,
     max_bytes: int = DEFAULT_MAX_RESULT_BYTES,
 ) -> Sandbox:
-    """Return a cached sandbox for ``engine`` ("sqlite" path or "postgres" DSN).
+    """Return a cached sandbox for ``engine`` ("sqlite" path, "postgres" DSN or
+    "mariadb" ``mysql://`` URL).
 
     Sandboxes are cached per thread, because SQLite connections are thread-bound
     and reusing them is what makes warm scoring fast.
@@ -86,6 +90,10 @@ def sandbox_for(
         )
     elif kind in {"postgres", "postgresql"}:
         sandbox = PostgresSandbox(
+            str(location), timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
+        )
+    elif kind == "mariadb":
+        sandbox = MariaDBSandbox(
             str(location), timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
         )
     else:

@@ -2,7 +2,10 @@
 
 Every entry is rejected by the gate, except resource bombs (``bomb=True``), which
 may be legal SELECTs; those must then be stopped by the sandbox's deadline or
-limits. Table names refer to Spider's ``concert_singer`` database.
+limits. Table names refer to Spider's ``concert_singer`` database. ``engines``
+names the engines an entry is written for (empty: every engine): elsewhere it
+may be harmless (``/*! ... */`` is only a comment outside MySQL), so tests run an
+entry only on the engines and dialects it applies to.
 """
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ class Attack(NamedTuple):
     kind: str
     sql: str
     bomb: bool = False
+    engines: tuple[str, ...] = ()
+
+    def applies_to(self, engine: str) -> bool:
+        """Whether the entry is written for ``engine``."""
+        return not self.engines or engine in self.engines
 
 
 # A 12-way cross join of a 6-row table: 6**12 rows.
@@ -145,5 +153,107 @@ CORPUS: tuple[Attack, ...] = (
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
         "SELECT group_concat(x) FROM c",
         bomb=True,
+    ),
+    *(
+        Attack(kind, sql, bomb, ("mariadb",))
+        for kind, sql, bomb in (
+            ("mysql_files", "SELECT LOAD_FILE('/etc/passwd')", False),
+            ("mysql_files", "SELECT 1 UNION SELECT LOAD_FILE('/etc/passwd')", False),
+            (
+                "mysql_files",
+                "SELECT * FROM singer INTO OUTFILE '/tmp/lg_out.txt'",
+                False,
+            ),
+            (
+                "mysql_files",
+                "SELECT * INTO OUTFILE '/tmp/lg_out2.txt' FROM singer",
+                False,
+            ),
+            (
+                "mysql_files",
+                "SELECT Name FROM singer INTO DUMPFILE '/tmp/lg_dump'",
+                False,
+            ),
+            ("mysql_files", "LOAD DATA INFILE '/etc/passwd' INTO TABLE singer", False),
+            (
+                "mysql_files",
+                "LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE singer",
+                False,
+            ),
+            ("mysql_waits", "SELECT SLEEP(30)", True),
+            ("mysql_waits", "SELECT `SLEEP`(30)", True),
+            ("mysql_waits", "SELECT Name FROM singer WHERE SLEEP(30) = 0", True),
+            ("mysql_waits", "SELECT BENCHMARK(10000000000, MD5('x'))", True),
+            (
+                "mysql_waits",
+                "SET STATEMENT max_statement_time=0 FOR SELECT SLEEP(30)",
+                True,
+            ),
+            ("mysql_waits", "DO SLEEP(30)", True),
+            ("mysql_named_locks", "SELECT GET_LOCK('loopgate', 0)", False),
+            ("mysql_named_locks", "SELECT RELEASE_LOCK('loopgate')", False),
+            ("mysql_named_locks", "SELECT RELEASE_ALL_LOCKS()", False),
+            ("mysql_session", "SET @x = 1", False),
+            ("mysql_session", "SELECT @x := 1", False),
+            ("mysql_session", "SELECT Name, (@n := @n + 1) FROM singer", False),
+            ("mysql_session", "SELECT 1 INTO @x", False),
+            ("mysql_session", "SET SESSION max_statement_time = 0", False),
+            ("mysql_session", "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'", False),
+            ("mysql_session", "SET autocommit = 1", False),
+            ("mysql_session", "SET SESSION TRANSACTION READ WRITE", False),
+            ("mysql_session", "SET ROLE NONE", False),
+            ("mysql_session", "SET STATEMENT max_statement_time=0 FOR SELECT 1", False),
+            ("mysql_session", "SELECT @@datadir", False),
+            ("mysql_session", "USE mysql", False),
+            ("mysql_statements", "HANDLER singer OPEN", False),
+            ("mysql_statements", "LOCK TABLES singer READ", False),
+            ("mysql_statements", "LOCK TABLES singer WRITE", False),
+            (
+                "mysql_statements",
+                "CALL mysql.AddGeometryColumn('a', 'b', 'c', 'd', 1)",
+                False,
+            ),
+            ("mysql_statements", "PREPARE s FROM 'DELETE FROM singer'", False),
+            ("mysql_statements", "EXECUTE s", False),
+            ("mysql_statements", "KILL 1", False),
+            ("mysql_statements", "FLUSH TABLES", False),
+            ("mysql_statements", "SHOW GRANTS", False),
+            ("mysql_statements", "INSTALL SONAME 'ha_connect'", False),
+            (
+                "mysql_statements",
+                "CREATE FUNCTION sys_exec RETURNS int SONAME 'x.so'",
+                False,
+            ),
+            ("mysql_statements", "GRANT ALL ON *.* TO CURRENT_USER", False),
+            ("mysql_statements", "RENAME TABLE singer TO singer_old", False),
+            ("mysql_statements", "TRUNCATE singer", False),
+            ("mysql_statements", "DELETE singer FROM singer", False),
+            (
+                "mysql_statements",
+                "INSERT INTO singer (Singer_ID) VALUES (1) "
+                "ON DUPLICATE KEY UPDATE Name = 'x'",
+                False,
+            ),
+            ("mysql_statements", "START TRANSACTION READ WRITE", False),
+            ("mysql_statements", "XA START 'x'", False),
+            ("mysql_statements", "CREATE SEQUENCE evil_seq", False),
+            ("mysql_statements", "SELECT * FROM singer LOCK IN SHARE MODE", False),
+            ("mysql_system", "SELECT * FROM information_schema.tables", False),
+            (
+                "mysql_system",
+                "SELECT * FROM `INFORMATION_SCHEMA`.`USER_PRIVILEGES`",
+                False,
+            ),
+            ("mysql_system", "SELECT User, Password FROM mysql.user", False),
+            ("mysql_system", "SELECT * FROM `mysql`.`global_priv`", False),
+            ("mysql_system", "SELECT * FROM performance_schema.threads", False),
+            ("mysql_system", "SELECT * FROM sys.processlist", False),
+            ("mysql_comments", "SELECT /*!50000 SLEEP(30) */ 1", True),
+            ("mysql_comments", "SELECT /*M! SLEEP(30), */ 1", True),
+            ("mysql_comments", "SELECT 1 /*!, LOAD_FILE('/etc/passwd') */", False),
+            ("mysql_comments", "SELECT /*+ MAX_EXECUTION_TIME(0) */ 1", False),
+            ("mysql_comments", "SELECT 1 --LOAD_FILE('/etc/passwd')", False),
+            ("mysql_comments", "SELECT 1 # \n; DELETE FROM singer", False),
+        )
     ),
 )
