@@ -1,21 +1,18 @@
 """Read-only runners for the engines report (bench/engines.py).
 
-PostgreSQL and SQLite run through the project's sandboxes. DuckDB and MariaDB
-have no sandbox on this branch yet; until they land, these runners stand in for
-the report only: every query passes the SQL gate first, DuckDB opens its file
-read-only with a deadline (`interrupt`), MariaDB runs as a user granted SELECT
-on one database, with `max_statement_time`.
+SQLite, PostgreSQL and MariaDB run through the project's sandboxes. DuckDB has
+none on this branch yet; until it lands, a stand-in serves the report only:
+every query passes the SQL gate first, and the file is opened read-only with a
+deadline (`interrupt`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
-import pymysql
 import sqlglot
 from sqlglot import exp
 
@@ -80,28 +77,6 @@ class DuckdbRunner:
             raise SandboxError(str(exc)) from None
         finally:
             timer.cancel()
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-class MariadbRunner:
-    """A MariaDB login granted SELECT only, with a per-statement deadline."""
-
-    def __init__(self, params: dict[str, Any]) -> None:
-        self.conn = pymysql.connect(**params, autocommit=True)
-        with self.conn.cursor() as cur:
-            cur.execute(f"SET SESSION max_statement_time = {TIMEOUT_S}")
-
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        checked = _gate(sql, "mysql")
-        try:
-            with self.conn.cursor() as cur:
-                cur.execute(checked)
-                fetched: Sequence[tuple[Any, ...]] = cur.fetchmany(MAX_ROWS)
-                return [tuple(r) for r in fetched]
-        except pymysql.MySQLError as exc:
-            raise SandboxError(str(exc)) from None
 
     def close(self) -> None:
         self.conn.close()

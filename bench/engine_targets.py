@@ -10,13 +10,14 @@ import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pymysql
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from bench.engine_runners import DuckdbRunner, MariadbRunner, Runner, SandboxRunner
+from bench.engine_runners import DuckdbRunner, Runner, SandboxRunner
 from targets.load_plan import LoadPlan
 from targets.load_writers import (
     mariadb_params,
@@ -70,7 +71,9 @@ def _mariadb(db: str, plan: LoadPlan) -> Runner:
     url = os.environ["MARIADB_ADMIN_URL"]
     admin = mariadb_params(url)
     base = admin.pop("database")
-    name, user = f"{base}_eng_{db.lower()}"[:64], f"{base}_eng_ro"[:80]
+    # One reader per database: the sandbox refuses a login granted more.
+    name = f"{base}_eng_{db.lower()}"[:64]
+    user = f"{base}_ro_{db.lower()}"[:80]
     conn = pymysql.connect(**admin, autocommit=True)
     try:
         with conn.cursor() as cur:
@@ -83,8 +86,9 @@ def _mariadb(db: str, plan: LoadPlan) -> Runner:
         conn.close()
     owner = url.rsplit("/", 1)[0] + f"/{name}"
     write_mariadb(plan, dsn=owner, replace=True)
-    return MariadbRunner({**admin, "user": user, "password": _PASSWORD,
-                          "database": name})  # fmt: skip
+    host = f"{admin['host']}:{admin['port']}"
+    reader = f"mysql://{quote(user)}:{quote(_PASSWORD)}@{host}/{name}"
+    return SandboxRunner(sandbox_for("mariadb", reader), "mysql")
 
 
 def _duckdb(db: str, plan: LoadPlan) -> Runner:

@@ -22,12 +22,23 @@ has orphan rows are left out and listed with the reason. Rows are never dropped.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from targets.load_values import (
+    INTEGER,
+    NUMBER,
+    REAL,
+    TEXT,
+    affinity,
+    column_kind,
+    convert,
+    parse_number,
+    widened,
+)
 
 __all__ = [
     "Coercion",
@@ -38,11 +49,6 @@ __all__ = [
     "TablePlan",
     "plan_load",
 ]
-
-INTEGER, REAL, TEXT, BINARY = "integer", "real", "text", "binary"
-_NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
-_TEMPORAL = ("DATE", "TIME", "YEAR", "BOOL")
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 class SourceError(ValueError):
@@ -114,22 +120,6 @@ class LoadPlan:
         return sum(len(t.rows) for t in self.tables)
 
 
-def affinity(declared: str) -> str:
-    """SQLite's column affinity rules, with dates and booleans kept as text."""
-    upper = declared.upper()
-    if "INT" in upper:
-        return INTEGER
-    if any(word in upper for word in ("CHAR", "CLOB", "TEXT")):
-        return TEXT
-    if any(word in upper for word in _TEMPORAL):
-        return TEXT
-    if not upper or "BLOB" in upper:
-        return "none"
-    if any(word in upper for word in ("REAL", "FLOA", "DOUB")):
-        return REAL
-    return "numeric"
-
-
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -144,79 +134,6 @@ def _read_tables(conn: sqlite3.Connection) -> list[str]:
     ]
 
 
-def _column_kind(aff: str, values: Sequence[Any]) -> str:
-    kinds = {type(v) for v in values if v is not None and v != ""}
-    if bytes in kinds:
-        decodable = all(_utf8(v) is not None for v in values if isinstance(v, bytes))
-        if not decodable:
-            return BINARY
-        kinds = (kinds - {bytes}) | {str}
-    if aff == TEXT:
-        return TEXT
-    numbers = [v for v in values if isinstance(v, str) and v != ""]
-    if any(not _NUMBER.match(v) for v in numbers):
-        return TEXT
-    parsed = [_parse_number(v) for v in numbers]
-    if float in kinds or any(isinstance(p, float) for p in parsed):
-        return REAL
-    if any(isinstance(p, int) and not _fits(p) for p in parsed):
-        return REAL
-    if int in kinds or parsed:
-        return REAL if aff == REAL else INTEGER
-    return {INTEGER: INTEGER, REAL: REAL, "numeric": REAL}.get(aff, TEXT)
-
-
-def _widened(aff: str, kind: str) -> bool:
-    if aff in (INTEGER, REAL):
-        return kind != aff
-    return kind == BINARY or (aff == "numeric" and kind == TEXT)
-
-
-def _fits(value: int) -> bool:
-    return _INT64[0] <= value <= _INT64[1]
-
-
-def _utf8(value: bytes) -> str | None:
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
-def _parse_number(text: str) -> int | float:
-    stripped = text.strip()
-    try:
-        return int(stripped)
-    except ValueError:
-        return float(stripped)
-
-
-def _convert(value: Any, kind: str) -> tuple[Any, str]:
-    """The value for a column of `kind`, and what changed ('' when nothing)."""
-    if value is None:
-        return None, ""
-    if kind == BINARY:
-        if isinstance(value, bytes):
-            return value, ""
-        return str(value).encode("utf-8"), "value stored as bytes"
-    if isinstance(value, bytes):
-        value = _utf8(value)
-        if kind == TEXT:
-            return value, "UTF-8 bytes stored as text"
-    if kind == TEXT:
-        if isinstance(value, str):
-            return value, ""
-        return str(value), "number stored as text"
-    if value == "":
-        return None, "empty string stored as NULL"
-    if isinstance(value, str):
-        number = _parse_number(value)
-        return (float(number) if kind == REAL else number), "numeric text as number"
-    if kind == REAL and isinstance(value, int):
-        return float(value), ""
-    return value, ""
-
-
 def _plan_table(conn: sqlite3.Connection, name: str, plan: LoadPlan) -> TablePlan:
     info = conn.execute("SELECT * FROM pragma_table_info(?)", (name,)).fetchall()
     names = [row[1] for row in info]
@@ -227,13 +144,13 @@ def _plan_table(conn: sqlite3.Connection, name: str, plan: LoadPlan) -> TablePla
     for index, (_cid, col, declared, not_null, _default, _pk) in enumerate(info):
         values = [row[index] for row in rows]
         aff = affinity(declared or "")
-        kind = _column_kind(aff, values)
-        if _widened(aff, kind):
-            widened = Coercion(name, col, f"column widened from {aff} to {kind}")
-            plan.coercions.append(widened)
+        kind = column_kind(aff, values)
+        if widened(aff, kind):
+            change = f"column widened from {aff} to {kind}"
+            plan.coercions.append(Coercion(name, col, change))
         changes: dict[str, Coercion] = {}
         for row_values, value in zip(converted, values, strict=True):
-            new, change = _convert(value, kind)
+            new, change = convert(value, kind)
             row_values[index] = new
             if change:
                 entry = changes.setdefault(change, Coercion(name, col, change))
@@ -327,11 +244,11 @@ def _align_to_parent(
         column = table.columns[index]
         values = [row[index] for row in table.rows]
         if column.kind != TEXT or not all(
-            isinstance(v, str) and _NUMBER.match(v) for v in values if v is not None
+            isinstance(v, str) and NUMBER.match(v) for v in values if v is not None
         ):
             continue
         if wanted == INTEGER and not all(
-            isinstance(_parse_number(v), int) for v in values if v is not None
+            isinstance(parse_number(v), int) for v in values if v is not None
         ):
             continue
         column.kind = wanted
@@ -342,7 +259,7 @@ def _align_to_parent(
         )
         for position, row in enumerate(table.rows):
             if row[index] is not None:
-                number = _parse_number(row[index])
+                number = parse_number(row[index])
                 values_ = list(row)
                 values_[index] = float(number) if wanted == REAL else number
                 table.rows[position] = tuple(values_)

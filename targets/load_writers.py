@@ -27,7 +27,8 @@ import psycopg
 import pymysql
 from psycopg import sql
 
-from targets.load_plan import BINARY, INTEGER, REAL, Coercion, LoadPlan, TablePlan
+from targets.load_plan import Coercion, LoadPlan, TablePlan
+from targets.load_values import BINARY, INTEGER, REAL
 
 __all__ = ["LoadError", "mariadb_params", "write_duckdb", "write_mariadb", "write_pg"]
 

@@ -188,7 +188,8 @@ def test_a_name_registered_elsewhere_is_refused(loose: Path, tmp_path: Path) -> 
 
 @pytest.fixture
 def pg_owned_database() -> Iterator[tuple[str, str]]:
-    """A scratch PostgreSQL database owned by the test's admin role."""
+    """A scratch PostgreSQL database owned by the test's admin role, and the
+    DSN its reader will have."""
     import psycopg
     from psycopg import sql
 
@@ -200,7 +201,8 @@ def pg_owned_database() -> Iterator[tuple[str, str]]:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield with_dbname(admin, name), role
+        reader = with_dbname(admin, name, user=role) + f" password=pw-{role}"
+        yield with_dbname(admin, name), reader
     finally:
         from targets.sandbox import close_all
 
@@ -221,8 +223,8 @@ def test_loading_into_postgres_provisions_a_reader_that_sees_the_rows(
 ) -> None:
     from targets.execution import run_on_target
 
-    owner, role = pg_owned_database
-    monkeypatch.setenv("LOOPGATE_TARGET_LOADTEST", f"user={role} password=pw-{role}")
+    owner, reader = pg_owned_database
+    monkeypatch.setenv("LOOPGATE_TARGET_LOADTEST", reader)
     result = load_target_database(
         source=loose,
         engine="postgresql",
@@ -232,9 +234,7 @@ def test_loading_into_postgres_provisions_a_reader_that_sees_the_rows(
         dsn_env="LOOPGATE_TARGET_LOADTEST",
         reader_dsn=os.environ["LOOPGATE_TARGET_LOADTEST"],
     )
-    assert result.reader_role == role and result.reader_dsn == ""
-    reader = owner.replace("loopgate:loopgate", f"{role}:pw-{role}")
-    monkeypatch.setenv("LOOPGATE_TARGET_LOADTEST", reader)
+    assert result.reader_role in reader and result.reader_dsn == ""
     # Names are lowercased, so SQLite's mixed-case spelling still resolves.
     got = run_on_target(result.target, "SELECT Name FROM Parent ORDER BY Name")
     # Bytewise order, as SQLite sorts: 'Ann' before 'bob'.
