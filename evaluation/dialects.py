@@ -56,15 +56,42 @@ def _sqlite_strings(tree: exp.Expr, columns: set[str]) -> None:
             column.replace(exp.Literal.string(ident.name))
 
 
+def _table_spelling(tree: exp.Expr, tables: Iterable[str]) -> None:
+    # SQLite matches table names and aliases in any case; MariaDB on Linux
+    # only as created or declared.
+    known = {t.lower(): t for t in tables}
+    for table in tree.find_all(exp.Table):
+        ident = table.this
+        if isinstance(ident, exp.Identifier) and not table.args.get("db"):
+            spelled = known.get(ident.name.lower())
+            if spelled is not None and spelled != ident.name:
+                ident.set("this", spelled)
+    aliases = {a.name.lower(): a.name for a in tree.find_all(exp.TableAlias) if a.name}
+    for column in tree.find_all(exp.Column):
+        qualifier = column.args.get("table")
+        if isinstance(qualifier, exp.Identifier):
+            key = qualifier.name.lower()
+            spelled = aliases.get(key) or known.get(key)
+            if spelled is not None and spelled != qualifier.name:
+                qualifier.set("this", spelled)
+
+
 def transpile_sql(
-    sql: str, *, read: str, write: str, columns: Iterable[str] = ()
+    sql: str,
+    *,
+    read: str,
+    write: str,
+    columns: Iterable[str] = (),
+    tables: Iterable[str] = (),
 ) -> str:
     """``sql`` (one statement) rewritten from dialect ``read`` to ``write``.
 
     `columns` are the target's column names: from SQLite, a double-quoted name
     that is none of them (nor a select alias) becomes the string SQLite reads it
-    as. Raises TranspileError when sqlglot cannot parse the query or reports a
-    construct it cannot render in ``write``.
+    as. `tables` are the target's table names: a table (or alias) named in
+    another case takes the target's (or the declared) spelling. Raises
+    TranspileError when sqlglot cannot parse the query or reports a construct
+    it cannot render in ``write``.
     """
     source, target = canonical_dialect(read), canonical_dialect(write)
     try:
@@ -75,6 +102,7 @@ def transpile_sql(
         tree = statements[0]
         if source == "sqlite":
             _sqlite_strings(tree, {c.lower() for c in columns})
+        _table_spelling(tree, tables)
         return tree.sql(dialect=target, unsupported_level=ErrorLevel.RAISE)
     except (ParseError, TokenError, UnsupportedError) as exc:
         raise TranspileError(str(exc).splitlines()[0]) from None

@@ -16,6 +16,11 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from evaluation.dialects import SQLGLOT_VERSION, TranspileError, canonical_dialect
+from evaluation.engine_compare import (
+    MovedDifference,
+    compare_with_source,
+    source_target,
+)
 from evaluation.import_items import (
     CheckedGold,
     ImportFileError,
@@ -81,6 +86,7 @@ class ImportReport:
     counts: GoldenSetCounts | None = None
     unrunnable: list[UnrunnableItem] = field(default_factory=list)
     transpiled: int = 0
+    differences: list[MovedDifference] = field(default_factory=list)
 
     @property
     def skipped_total(self) -> int:
@@ -272,6 +278,7 @@ def import_golden_examples(
     snapshot_name: str | None = None,
     skip_invalid: bool = False,
     from_dialect: str | None = None,
+    compare_with: str | None = None,
 ) -> ImportReport:
     """Register target databases as needed and add golden examples idempotently.
 
@@ -286,7 +293,10 @@ def import_golden_examples(
     UnrunnableGoldsError listing each by line with the engine's message. With
     `from_dialect` (the dialect the SQL was written in), items for a target of
     another dialect are transpiled with sqlglot first and keep their original
-    SQL; those sqlglot cannot carry are listed the same way. All or
+    SQL; those sqlglot cannot carry are listed the same way. `compare_with`
+    names a target of `from_dialect`: each moved item also runs there as
+    written, and the report lists those whose result changes, with a reason
+    (`evaluation.engine_compare`). All or
     nothing: an error stores nothing. Records one `evaluation.golden_example.added`
     per new row (and the target and snapshot events) through the golden-set
     services.
@@ -297,6 +307,11 @@ def import_golden_examples(
             source_dialect = canonical_dialect(from_dialect)
         except TranspileError as exc:
             raise ImportFileError(exc.args[0], field="from_dialect") from None
+    source = (
+        source_target(compare_with, from_dialect=source_dialect)
+        if compare_with
+        else None
+    )
     chosen = _select(list(items), databases, limit_per_db)
     report = ImportReport()
     skipped: dict[str, Counter[str]] = defaultdict(Counter)
@@ -324,6 +339,14 @@ def import_golden_examples(
     proofs, report.unrunnable = check_new_items(
         runnable, stored, targets, from_dialect=source_dialect
     )
+    if source is not None:
+        report.differences = compare_with_source(
+            items=runnable,
+            proofs=proofs,
+            unrunnable=report.unrunnable,
+            targets=targets,
+            source=source,
+        )
     if report.unrunnable and not skip_invalid:
         raise UnrunnableGoldsError(report.unrunnable)
     examples: list[GoldenExample] = []

@@ -50,6 +50,12 @@ class Command(BaseCommand):
             "a target of another dialect are transpiled with sqlglot.",
         )
         parser.add_argument(
+            "--compare-with",
+            help="A target of --from-dialect (e.g. the SQLite original): each "
+            "transpiled item runs there too, and those whose result changes are "
+            "listed with a reason.",
+        )
+        parser.add_argument(
             "--skip-invalid",
             action="store_true",
             help="Store the items whose SQL runs on their target and list the "
@@ -84,13 +90,14 @@ class Command(BaseCommand):
                 snapshot_name=options["snapshot"],
                 skip_invalid=options["skip_invalid"],
                 from_dialect=options["from_dialect"],
+                compare_with=options["compare_with"],
             )
         except UnrunnableGoldsError as exc:
             self._print_unrunnable(exc.unrunnable, self.stderr.write)
             raise CommandError(exc.message) from None
         except DomainError as exc:
             raise CommandError(exc.message) from None
-        self._print(report)
+        self._print(report, options["compare_with"])
 
     def _read(
         self, options: dict[str, Any]
@@ -116,7 +123,7 @@ class Command(BaseCommand):
         )
         return items, spider_table_ids(options["tables"])
 
-    def _print(self, report: ImportReport) -> None:
+    def _print(self, report: ImportReport, compared_with: str | None) -> None:
         def names(values: list[str]) -> str:
             return f" ({', '.join(values)})" if values else ""
 
@@ -143,6 +150,16 @@ class Command(BaseCommand):
                 f"target: {len(report.unrunnable)}"
             )
             self._print_unrunnable(report.unrunnable, self.stdout.write)
+        if compared_with:
+            self.stdout.write(
+                f"Results that change from {compared_with} to the targets: "
+                f"{len(report.differences)}"
+            )
+            for diff in report.differences:
+                self.stdout.write(
+                    f"  line {diff.line} ({diff.db}, {diff.external_id}): "
+                    f"{diff.reason}: {diff.evidence}"
+                )
         if report.snapshot is not None:
             state = "created" if report.snapshot_created else "reused, same content"
             self.stdout.write(
