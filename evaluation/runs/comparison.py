@@ -24,6 +24,7 @@ __all__ = [
     "Comparison",
     "ItemChange",
     "McNemar",
+    "check_comparable",
     "compare_runs",
     "mcnemar",
     "metric_deltas",
@@ -147,7 +148,8 @@ class Comparison:
         }
 
 
-def _check(champion: EvaluationRun, challenger: EvaluationRun) -> None:
+def check_comparable(champion: EvaluationRun, challenger: EvaluationRun) -> None:
+    """ComparisonError (400) naming the run when the pair cannot be compared."""
     if champion.pk == challenger.pk:
         raise ComparisonError(
             f"Run {champion.pk} cannot be compared with itself: pick another run "
@@ -235,7 +237,7 @@ def compare_runs(*, champion: EvaluationRun, challenger: EvaluationRun) -> Compa
 
     Raises ComparisonError (400) naming the offending run otherwise.
     """
-    _check(champion, challenger)
+    check_comparable(champion, challenger)
     old, new = _verdicts(champion), _verdicts(challenger)
     shared = sorted(set(old) & set(new))
     fixed = [
