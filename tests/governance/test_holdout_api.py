@@ -276,3 +276,15 @@ def test_the_holdout_page_in_a_browser(
     finally:
         page.close()
     assert Label.objects.get(template=template, name="holdout").moved_by == ml_lead
+
+
+def test_nobody_logs_a_rebaseline_decision_by_hand(
+    client_as: Callable[[User], APIClient], ml_lead: User, production: Label
+) -> None:
+    response = client_as(ml_lead).post(
+        "/api/v1/governance/decisions/",
+        {"template": "concerts", "decision": "rebaseline", "rationale": "fake"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["decision"]
