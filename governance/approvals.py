@@ -14,7 +14,15 @@ from django.utils import timezone
 from accounts.services import is_service_account
 from audit.models import AuditEvent
 from audit.services import record_event
-from governance import decisions, gates, model_cards, releases, risk, safety_gate
+from governance import (
+    decisions,
+    gates,
+    model_cards,
+    releases,
+    risk,
+    rollouts,
+    safety_gate,
+)
 from governance.exceptions import (
     GovernanceError,
     NotPermittedError,
@@ -340,13 +348,29 @@ def close_request(request: PromotionRequest, status: str) -> None:
 
 @transaction.atomic
 def promote(request: PromotionRequest, *, acting_user: User | None) -> None:
+    """Act on an approved request: start a staged rollout when the template's
+    rollout policy stages production promotions (`rollouts.is_staged`), else
+    `deploy` at once (rollback requests, other labels, "immediate" policies).
+
+    Callers hold the request's row lock (`lock_open_request`) or just created it.
+    """
+    guard_risk_assessment(request, rule_for(request.tier))
+    if rollouts.is_staged(request):
+        rollouts.start_rollout(request=request, acting_user=acting_user)
+    else:
+        deploy(request, acting_user=acting_user)
+
+
+@transaction.atomic
+def deploy(
+    request: PromotionRequest, *, acting_user: User | None, via: str = ""
+) -> None:
     """Move the label, close the request, write the final model card, log the
     deployment (linking the card) and write release notes.
 
-    Atomic: every step lands or none does. Callers hold the request's row lock
-    (`lock_open_request`) or just created it.
+    Atomic: every step lands or none does. `via` says what completed it (a
+    rollout), in the label move's reason and the outcome's rationale.
     """
-    guard_risk_assessment(request, rule_for(request.tier))
     previous = Label.objects.filter(
         template=request.template, name=request.label_name
     ).first()
@@ -356,7 +380,7 @@ def promote(request: PromotionRequest, *, acting_user: User | None) -> None:
         name=request.label_name,
         prompt_version=request.prompt_version,
         model_version=request.model_version,
-        reason=f"{request.kind} request #{request.pk}: {request.rationale}",
+        reason=f"{request.kind} request #{request.pk}{via}: {request.rationale}",
         acting_user=acting_user,
     )
     close_request(request, PromotionRequest.Status.PROMOTED)
@@ -365,7 +389,7 @@ def promote(request: PromotionRequest, *, acting_user: User | None) -> None:
     outcome = decisions.record_outcome(
         decision=request.decision,
         outcome=DecisionLogEntry.Outcome.DEPLOYED,
-        rationale=f"{request.kind} request #{request.pk} took effect",
+        rationale=f"{request.kind} request #{request.pk} took effect{via}",
         acting_user=acting_user,
         prompt_version=request.prompt_version,
         model_version=request.model_version,

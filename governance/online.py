@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Avg, Count
+from django.db.models import Avg, Count, QuerySet
 
 from feedback.models import Feedback, Interaction
 from feedback.selectors import wrong_answer_feedback
@@ -19,18 +19,26 @@ from registry.models import PromptTemplate
 Pair = tuple[int, int]
 
 
-def pair_stats(
+def served_by(
     *, template: PromptTemplate, pair: Pair, since: datetime
-) -> dict[str, Any]:
-    """Interactions served by `pair` (prompt, model ids) since `since`, and their
-    feedback: negative rate (an interaction with a wrong-answer signal), thumbs,
-    outcome shares and the mean of each outcome metric."""
-    interactions = Interaction.objects.filter(
+) -> QuerySet[Interaction]:
+    """Interactions `pair` (prompt, model ids) served on `template` since `since`."""
+    return Interaction.objects.filter(
         template=template,
         prompt_version_id=pair[0],
         model_version_id=pair[1],
         occurred_at__gte=since,
     )
+
+
+def pair_stats(
+    *, template: PromptTemplate, pair: Pair, since: datetime
+) -> dict[str, Any]:
+    """Interactions served by `pair` (prompt, model ids) since `since`, and their
+    feedback: sessions (a blank session id counts as its own), negative count
+    and rate (an interaction with a wrong-answer signal), successes, thumbs,
+    outcome shares and the mean of each outcome metric."""
+    interactions = served_by(template=template, pair=pair, since=since)
     total = interactions.count()
     feedback = Feedback.objects.filter(interaction__in=interactions)
     negative = (
@@ -52,9 +60,16 @@ def pair_stats(
         .annotate(mean=Avg("value"), n=Count("pk"))
         .order_by("metric_name")
     }
+    sessions = (
+        interactions.exclude(session_id="").values("session_id").distinct().count()
+        + interactions.filter(session_id="").count()
+    )
     return {
         "pair": list(pair),
         "interactions": total,
+        "sessions": sessions,
+        "negative": negative,
+        "successes": outcomes.get(Interaction.Outcome.SUCCESS, 0),
         "negative_rate": round(negative / total, 6) if total else None,
         "thumbs_up": by_type.get(Feedback.Type.THUMBS_UP, 0),
         "thumbs_down": by_type.get(Feedback.Type.THUMBS_DOWN, 0),
