@@ -46,7 +46,10 @@ def gate_rows(evidence: dict[str, Any]) -> str:
                 gate["name"],
                 _fmt(gate["candidate"]),
                 _fmt(gate["baseline"]),
-                _fmt(gate.get("candidate_interval") or gate.get("difference_interval")),
+                _fmt(gate.get("candidate_interval") or gate.get("difference_interval"))
+                + " ("
+                + str(gate["interval"])
+                + ")",
                 _fmt(gate.get("baseline_interval")),
                 f"{gate['n']['candidate']} / {gate['n']['baseline']}",
                 gate["test"],

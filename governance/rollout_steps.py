@@ -65,7 +65,7 @@ def check_rollout(*, rollout_id: int, now: datetime | None = None) -> str | None
     (idempotent: a second delivery finds the new state and does nothing twice).
     """
     rollout = (
-        Rollout.objects.select_for_update(skip_locked=True)
+        Rollout.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("template", "request")
         .filter(pk=rollout_id, status=Rollout.Status.ACTIVE)
         .first()
@@ -294,7 +294,9 @@ def sign_off(*, rollout: Rollout, acting_user: User, comment: str) -> Rollout:
     row and `governance.rollout.signed_off`, then enters the last stage.
     """
     locked = (
-        Rollout.objects.select_for_update().select_related("request").get(pk=rollout.pk)
+        Rollout.objects.select_for_update(of=("self",))
+        .select_related("request")
+        .get(pk=rollout.pk)
     )
     if locked.status != Rollout.Status.AWAITING_SIGNOFF:
         raise StaleRequestError(f"Rollout #{locked.pk} is {locked.status}.")
