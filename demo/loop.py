@@ -25,6 +25,7 @@ from django.contrib.auth.models import Group, User
 from accounts.models import ApiToken
 from accounts.roles import SERVICE_ACCOUNT
 from accounts.services import issue_api_token
+from demo import rollout as demo_rollout
 from demo import safety as demo_safety
 from demo import traffic as demo_traffic
 from demo.traffic import (
@@ -45,7 +46,7 @@ from governance.cycle.models import RetrainingCycle
 from governance.cycle.progress import CycleOptions
 from governance.cycle.services import run_cycle
 from governance.cycle.shadow import end_shadow
-from governance.models import PromotionRequest
+from governance.models import PromotionRequest, Rollout
 from registry.models import Label, ModelVersion, PromptTemplate
 from registry.services import (
     create_prompt_version,
@@ -88,6 +89,8 @@ class DomainResult:
     review: ReviewStats | None = None
     cycle: RetrainingCycle | None = None
     request: PromotionRequest | None = None
+    # The staged rollout the approval started (completed or rolled back).
+    rollout: Rollout | None = None
     # The production pair's run on the starter safety suite (after promotion).
     safety_run: EvaluationRun | None = None
 
@@ -377,6 +380,7 @@ def _loop(
         outcome = run_cycle(template=template, acting_user=users["mleng"])
     result.cycle = outcome.cycle
     request = outcome.cycle.promotion_request
+    demo_rollout.ensure_policy(template)
     if request is not None and request.status == PromotionRequest.Status.PENDING:
         say(f"{template.name}: tier-2 approval by mllead")
         approvals.approve_promotion(
@@ -388,4 +392,17 @@ def _loop(
         )
         end_shadow(template=template, acting_user=users["mllead"])
         request.refresh_from_db()
+    if request is not None and request.status == PromotionRequest.Status.ROLLING_OUT:
+        # The second rollout of the run meets a simulated incident.
+        earlier = sum(r.rollout is not None for r in report.domains)
+        demo_rollout.drive(
+            request=request,
+            questions=traffic,
+            client=client,
+            incident=earlier == 1,
+            say=say,
+        )
+        request.refresh_from_db()
     result.request = request
+    if request is not None:
+        result.rollout = Rollout.objects.filter(request=request).first()

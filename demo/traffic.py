@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -123,6 +123,7 @@ def serve(
     days_ago: float = 6.0,
     sloppy_at: int = 0,
     disagree_once: bool = False,
+    failing: tuple[int, int] | None = None,
 ) -> TrafficStats:
     """Serve each question once in a new session, with the analyst's feedback.
 
@@ -132,7 +133,8 @@ def serve(
     instead). `disagree_once` makes a second analyst ask the first wrongly
     answered question again and correct it differently: two corrections of
     one question that disagree. Every answer also reports the outcome metric
-    `answer_used` (1 or 0).
+    `answer_used` (1 or 0). Answers of the `failing` pair (prompt, model ids)
+    time out: a simulated incident that only online traffic shows.
     """
     assistant = Assistant(template)
     stats = TrafficStats()
@@ -143,10 +145,14 @@ def serve(
     for position, question in enumerate(questions):
         session = f"demo-{template.name}-{period}-{position:03d}"
         label, sql, score = assistant.answer(question, session)
+        if failing == (label.prompt_version_id, label.model_version_id):
+            sql, score = "", replace(score, executed=False, execution_match=False)
         stats.by_label[label.name] = stats.by_label.get(label.name, 0) + 1
         at = (start + step * position).isoformat()
         interaction = _interaction(template, question, session, label, sql, score, at)
         interaction["consent_scope"] = _consent(position)
+        if failing == (label.prompt_version_id, label.model_version_id):
+            interaction["outcome"] = "timeout"
         events.append(interaction)
         event_id, analyst = interaction["event_id"], "demo-analyst"
         stats.interactions += 1

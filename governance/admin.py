@@ -42,12 +42,14 @@ from governance.models import (
     PromotionRequest,
     ReleaseNote,
     RiskAssessment,
+    Rollout,
     TriggerEvent,
 )
+from governance.rollout_admin import RolloutAdmin
 from governance.tiers import rule_for
 
 # Registered with the admin where they are defined.
-__all__ = ["DecisionLogEntryAdmin", "HoldoutReportAdmin"]
+__all__ = ["DecisionLogEntryAdmin", "HoldoutReportAdmin", "RolloutAdmin"]
 
 
 @admin.register(GovernancePolicy)
@@ -339,6 +341,7 @@ class PromotionRequestAdmin(SimpleHistoryAdmin):
             "safety": safety_gate.safety_results(obj.gates),
             "outcomes": DecisionLogEntry.objects.filter(amends=obj.decision_id),
             "links": review_links(obj),
+            "rollout": Rollout.objects.filter(request=obj).first(),
         }
         return TemplateResponse(
             request, "admin/governance/promotionrequest_review.html", context

@@ -21,7 +21,7 @@ from governance import (
     model_cards,
     releases,
     risk,
-    safety_gate,
+    rollouts,
 )
 from governance.exceptions import (
     GovernanceError,
@@ -35,6 +35,7 @@ from governance.models import (
     PromotionRequest,
     RiskAssessment,
 )
+from governance.summaries import approver_entry, evaluation_summary
 from governance.tiers import APPROVER_ROLES, TierRule, missing_roles, rule_for
 from registry.content import content_hash
 from registry.models import Label
@@ -348,18 +349,34 @@ def close_request(request: PromotionRequest, status: str) -> None:
 
 @transaction.atomic
 def promote(request: PromotionRequest, *, acting_user: User | None) -> None:
+    """Act on an approved request: start a staged rollout when the template's
+    rollout policy stages production promotions (`rollouts.is_staged`), else
+    `deploy` at once (rollback requests, other labels, "immediate" policies).
+
+    Callers hold the request's row lock (`lock_open_request`) or just created it.
+    """
+    guard_risk_assessment(request, rule_for(request.tier))
+    if rollouts.is_staged(request):
+        rollouts.start_rollout(request=request, acting_user=acting_user)
+    else:
+        deploy(request, acting_user=acting_user)
+
+
+@transaction.atomic
+def deploy(
+    request: PromotionRequest, *, acting_user: User | None, via: str = ""
+) -> None:
     """Move the label, close the request, write the final model card, log the
     deployment (linking the card) and write release notes.
 
-    Atomic: every step lands or none does. Callers hold the request's row lock
-    (`lock_open_request`) or just created it.
+    Atomic: every step lands or none does. `via` says what completed it (a
+    rollout), in the label move's reason and the outcome's rationale.
     """
-    guard_risk_assessment(request, rule_for(request.tier))
     previous = Label.objects.filter(
         template=request.template, name=request.label_name
     ).first()
     approvers = [approver_entry(a) for a in valid_approvals(request)]
-    reason = f"{request.kind} request #{request.pk}: {request.rationale}"
+    reason = f"{request.kind} request #{request.pk}{via}: {request.rationale}"
     # Only an approved baseline change moves the holdout; for any other request
     # on it, move_label refuses and nothing of the promotion lands.
     if request.kind == PromotionRequest.Kind.BASELINE:
@@ -385,7 +402,7 @@ def promote(request: PromotionRequest, *, acting_user: User | None) -> None:
     outcome = decisions.record_outcome(
         decision=request.decision,
         outcome=DecisionLogEntry.Outcome.DEPLOYED,
-        rationale=f"{request.kind} request #{request.pk} took effect",
+        rationale=f"{request.kind} request #{request.pk} took effect{via}",
         acting_user=acting_user,
         prompt_version=request.prompt_version,
         model_version=request.model_version,
@@ -409,32 +426,3 @@ def promote(request: PromotionRequest, *, acting_user: User | None) -> None:
         subject=request,
         data={"approvers": approvers, "decision": request.decision.sequence},
     )
-
-
-def approver_entry(approval: Approval) -> dict[str, Any]:
-    """An approver as the decision log lists them, with the underpowered segment
-    drops they acknowledged when there were any."""
-    entry: dict[str, Any] = {
-        "username": approval.approver.get_username(),
-        "role": approval.role,
-    }
-    if approval.acknowledged_underpowered:
-        entry["acknowledged_underpowered"] = approval.acknowledged_underpowered
-    return entry
-
-
-def evaluation_summary(
-    request: PromotionRequest, comparison: dict[str, Any]
-) -> dict[str, Any]:
-    """Candidate vs production per segment (rates with Wilson 95% intervals), the
-    gates, and the underpowered drops approvers acknowledged, as the decision
-    log stores them."""
-    return {
-        "candidate_run": request.candidate_run_id,
-        "champion_run": request.champion_run_id,
-        "segments": comparison["segments"],
-        "interval": "Wilson score, 95%",
-        "gates": request.gates,
-        "underpowered_acknowledged": gates.underpowered_segments(request.gates),
-        "safety": safety_gate.safety_results(request.gates),
-    }

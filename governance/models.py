@@ -165,6 +165,7 @@ class DecisionLogEntry(models.Model):
         DEPLOYED = "deployed"
         REJECTED = "rejected"
         WITHDRAWN = "withdrawn"
+        ROLLED_BACK = "rolled_back"
 
     sequence = models.PositiveBigIntegerField(unique=True, editable=False)
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -267,6 +268,9 @@ class PromotionRequest(models.Model):
         PROMOTED = "promoted"
         REJECTED = "rejected"
         WITHDRAWN = "withdrawn"
+        # Approved; its rollout is under way (production has not moved yet).
+        ROLLING_OUT = "rolling", "Rolling out"
+        REVERTED = "reverted", "Rolled back during its rollout"
 
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PROMOTION)
     template = models.ForeignKey(
@@ -407,6 +411,12 @@ class ReleaseNote(models.Model):
 from governance.breaker_models import CircuitBreaker  # noqa: E402
 from governance.card_models import ModelCard, RiskAssessment  # noqa: E402
 from governance.holdout_models import HoldoutReport  # noqa: E402
+from governance.rollout_models import (  # noqa: E402
+    Rollout,
+    RolloutAlert,
+    RolloutPolicy,
+    RolloutStage,
+)
 
 __all__ = [
     "Approval",
@@ -419,5 +429,9 @@ __all__ = [
     "PromotionRequest",
     "ReleaseNote",
     "RiskAssessment",
+    "Rollout",
+    "RolloutAlert",
+    "RolloutPolicy",
+    "RolloutStage",
     "TriggerEvent",
 ]

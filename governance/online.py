@@ -19,26 +19,36 @@ from registry.models import PromptTemplate
 Pair = tuple[int, int]
 
 
-def pair_stats(
+def served_by(
     *, template: PromptTemplate, pair: Pair, since: datetime
-) -> dict[str, Any]:
-    """Interactions served by `pair` (prompt, model ids) since `since`, and their
-    feedback: negative rate (an interaction with a wrong-answer signal), thumbs,
-    outcome shares and the mean of each outcome metric."""
-    interactions = Interaction.objects.filter(
+) -> QuerySet[Interaction]:
+    """Interactions `pair` (prompt, model ids) served on `template` since `since`."""
+    return Interaction.objects.filter(
         template=template,
         prompt_version_id=pair[0],
         model_version_id=pair[1],
         occurred_at__gte=since,
     )
-    return interaction_stats(interactions, pair=pair)
+
+
+def pair_stats(
+    *, template: PromptTemplate, pair: Pair, since: datetime
+) -> dict[str, Any]:
+    """Interactions served by `pair` (prompt, model ids) since `since`, and their
+    feedback (see `interaction_stats`)."""
+    return interaction_stats(
+        served_by(template=template, pair=pair, since=since), pair=pair
+    )
 
 
 def interaction_stats(
     interactions: QuerySet[Interaction], *, pair: Pair
 ) -> dict[str, Any]:
-    """`pair_stats` of any set of interactions (callers narrow it further, e.g.
-    the holdout comparison to the sessions a label served)."""
+    """Statistics of any set of interactions of `pair` (callers narrow it, e.g.
+    the holdout comparison to the sessions a label served): sessions (a blank
+    session id counts as its own), negative count and rate (an interaction with a
+    wrong-answer signal), successes, thumbs, outcome shares and the mean of each
+    outcome metric."""
     total = interactions.count()
     feedback = Feedback.objects.filter(interaction__in=interactions)
     negative = (
@@ -60,9 +70,16 @@ def interaction_stats(
         .annotate(mean=Avg("value"), n=Count("pk"))
         .order_by("metric_name")
     }
+    sessions = (
+        interactions.exclude(session_id="").values("session_id").distinct().count()
+        + interactions.filter(session_id="").count()
+    )
     return {
         "pair": list(pair),
         "interactions": total,
+        "sessions": sessions,
+        "negative": negative,
+        "successes": outcomes.get(Interaction.Outcome.SUCCESS, 0),
         "negative_rate": round(negative / total, 6) if total else None,
         "thumbs_up": by_type.get(Feedback.Type.THUMBS_UP, 0),
         "thumbs_down": by_type.get(Feedback.Type.THUMBS_DOWN, 0),

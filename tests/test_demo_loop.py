@@ -23,7 +23,7 @@ from feedback.models import ReviewItem
 from feedback.redaction import normalize_question
 from governance.chain import verify_chain
 from governance.cycle.models import RetrainingCycle
-from governance.models import DecisionLogEntry, PromotionRequest, ReleaseNote
+from governance.models import DecisionLogEntry, PromotionRequest, ReleaseNote, Rollout
 from registry.models import Label, PromptVersion
 from tests.helpers import ensure_roles
 
@@ -70,6 +70,15 @@ def assert_loop_closed(cycles: list[RetrainingCycle]) -> None:
         request = cycle.promotion_request
         if cycle.decision.decision != "retrain":
             continue
+        rollout = Rollout.objects.get(request=request)
+        label = Label.objects.get(template=cycle.template, name="production")
+        if rollout.status == Rollout.Status.ROLLED_BACK:
+            # The simulated incident: its online gates rolled it back.
+            assert request.status == PromotionRequest.Status.REVERTED
+            assert "execution_success" in rollout.last_evidence["failed"]
+            assert label.prompt_version == cycle.champion_prompt
+            continue
+        assert rollout.status == Rollout.Status.COMPLETED
         assert request.status == PromotionRequest.Status.PROMOTED
         approvals = list(request.approvals.all())
         assert request.tier == 2 and [a.role for a in approvals] == ["ml_lead"]
@@ -78,7 +87,6 @@ def assert_loop_closed(cycles: list[RetrainingCycle]) -> None:
         assert (requester.username, approver.username) == ("mleng", "mllead")
         assert ReleaseNote.objects.filter(request=request).exists()
         assert "Shadow traffic since" in request.rationale
-        label = Label.objects.get(template=cycle.template, name="production")
         assert label.prompt_version == cycle.challenger_prompt
     assert hits["challenger"] > hits["champion"]
     assert verify_chain().ok
@@ -97,6 +105,10 @@ def test_the_demo_closes_the_loop_and_can_run_again(
     decided = {c.decision.decision for c in cycles}
     assert "retrain" in decided
     assert sum(c.decision.decision == "retrain" for c in cycles) >= 4
+    # Staged rollouts: all but one reach production; the second is rolled back.
+    statuses = list(Rollout.objects.order_by("pk").values_list("status", flat=True))
+    assert statuses[1] == "rolled_back" and statuses.count("rolled_back") == 1
+    assert "Staged rollouts (online gates against production):" in text
     # Reviews: a few rejections and one disagreement decided by a second senior.
     adjudicated = ReviewItem.objects.filter(disagreement=True)
     assert adjudicated.count() == 2

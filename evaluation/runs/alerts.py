@@ -16,7 +16,9 @@ import smtplib
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -30,7 +32,9 @@ from evaluation.runs.comparison import segment_regressions
 from evaluation.runs.selectors import find_champion_run
 
 __all__ = [
+    "Delivery",
     "alert_payload",
+    "deliver",
     "deliver_alert",
     "raise_regression_alerts",
     "sign",
@@ -147,7 +151,7 @@ class WebhookError(Exception):
     """The webhook did not accept the delivery."""
 
 
-def _post(url: str, body: bytes, secret: str, alert_id: int) -> None:
+def _post(url: str, body: bytes, secret: str, alert_id: int, event: str) -> None:
     if urlsplit(url).scheme not in {"http", "https"}:
         raise WebhookError(f"webhook URL must be http(s), not {url!r}")
     request = urllib.request.Request(  # noqa: S310 (scheme checked above)
@@ -157,7 +161,7 @@ def _post(url: str, body: bytes, secret: str, alert_id: int) -> None:
         headers={
             "Content-Type": "application/json",
             "User-Agent": "loopgate-alerts",
-            "X-Loopgate-Event": "evaluation.regression",
+            "X-Loopgate-Event": event,
             "X-Loopgate-Delivery": str(alert_id),
             SIGNATURE_HEADER: sign(body, secret=secret, timestamp=int(time.time())),
         },
@@ -192,47 +196,79 @@ def _email(alert: RegressionAlert, payload: dict[str, Any]) -> None:
     )
 
 
+class Delivery(Protocol):
+    """A stored alert whose delivery state survives retries."""
+
+    pk: Any
+    email_sent_at: datetime | None
+    webhook_delivered_at: datetime | None
+    delivery_attempts: int
+    last_delivery_error: str
+
+    def save(self, *, update_fields: list[str]) -> None: ...
+
+
 def deliver_alert(
     *, alert: RegressionAlert, attempts: int = 3, backoff_s: float = 0.5
 ) -> bool:
+    """Send a regression alert: `deliver` with its payload and mail."""
+    payload = alert_payload(alert)
+    return deliver(
+        record=alert,
+        payload=payload,
+        mail=lambda: _email(alert, payload),
+        attempts=attempts,
+        backoff_s=backoff_s,
+    )
+
+
+def deliver(
+    *,
+    record: Delivery,
+    payload: dict[str, Any],
+    mail: Callable[[], None],
+    attempts: int = 3,
+    backoff_s: float = 0.5,
+) -> bool:
     """Send what has not been sent yet (email, webhook); True when nothing is left.
 
-    Called by the `evaluation.send_regression_alert` task. The webhook is tried up
-    to `attempts` times with exponential backoff; a channel that is not
-    configured counts as done. Delivery state is saved, so retries never resend.
+    The one alert delivery: regression alerts and rollout rollbacks use it, with
+    `payload["event"]` as the webhook's X-Loopgate-Event. `mail` sends the email
+    to REGRESSION_ALERT_EMAILS. The webhook is tried up to `attempts` times with
+    exponential backoff; a channel that is not configured counts as done.
+    Delivery state is saved on `record`, so retries never resend.
     """
-    payload = alert_payload(alert)
     errors = []
     fields = ["delivery_attempts", "last_delivery_error"]
-    if alert.email_sent_at is None and settings.REGRESSION_ALERT_EMAILS:
+    if record.email_sent_at is None and settings.REGRESSION_ALERT_EMAILS:
         try:
-            _email(alert, payload)
-            alert.email_sent_at = timezone.now()
+            mail()
+            record.email_sent_at = timezone.now()
             fields.append("email_sent_at")
         except (smtplib.SMTPException, OSError) as exc:
             errors.append(f"email: {exc}")
     url = settings.REGRESSION_ALERT_WEBHOOK_URL
-    if alert.webhook_delivered_at is None and url:
+    if record.webhook_delivered_at is None and url:
         secret = settings.REGRESSION_ALERT_WEBHOOK_SECRET
         body = json.dumps(payload, sort_keys=True).encode()
         for attempt in range(1, attempts + 1):
-            alert.delivery_attempts += 1
+            record.delivery_attempts += 1
             if not secret:
                 errors.append("webhook: REGRESSION_ALERT_WEBHOOK_SECRET is not set")
                 break
             try:
-                _post(url, body, secret, alert.pk)
+                _post(url, body, secret, record.pk, str(payload["event"]))
             except WebhookError as exc:
                 if attempt == attempts:
                     errors.append(f"webhook: {exc}")
                 else:
                     time.sleep(backoff_s * 2 ** (attempt - 1))
                 continue
-            alert.webhook_delivered_at = timezone.now()
+            record.webhook_delivered_at = timezone.now()
             fields.append("webhook_delivered_at")
             break
-    alert.last_delivery_error = "; ".join(errors)
-    alert.save(update_fields=fields)
+    record.last_delivery_error = "; ".join(errors)
+    record.save(update_fields=fields)
     if errors:
-        logger.warning("regression alert %s not fully delivered: %s", alert.pk, errors)
+        logger.warning("alert %s not fully delivered: %s", record.pk, errors)
     return not errors

@@ -8,6 +8,8 @@ from django.contrib.auth.models import User
 from evaluation.models import (
     GoldenSetSnapshot,
 )
+from governance.models import RolloutPolicy
+from registry.models import PromptTemplate
 from targets.models import TargetDatabase
 from tests.governance.run_builders import make_snapshot
 from tests.helpers import ensure_roles
@@ -41,3 +43,16 @@ def senior(make_user: Callable[..., User]) -> User:
 @pytest.fixture
 def snapshot(target_db: TargetDatabase) -> GoldenSetSnapshot:
     return make_snapshot(target_db, "golden-1", 4)
+
+
+@pytest.fixture
+def immediate_rollout(template: PromptTemplate) -> RolloutPolicy:
+    """The template promotes production at once, as before staged rollouts.
+
+    For modules about approvals, gates, cards, rollbacks and the cycle, whose
+    assertions are about what an approval records; the staged default has its
+    own tests (test_rollout.py).
+    """
+    return RolloutPolicy.objects.create(
+        template=template, mode=RolloutPolicy.Mode.IMMEDIATE
+    )

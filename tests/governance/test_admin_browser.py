@@ -1,5 +1,8 @@
-"""A tier-2 approval driven through the real admin in headless Chromium."""
+"""A tier-2 approval driven through the real admin in headless Chromium: it
+starts the staged rollout, linked from the request."""
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +12,9 @@ from evaluation.models import GoldenSetSnapshot
 from governance.promotions import request_promotion
 from registry.models import Label, ModelVersion, PromptTemplate
 from tests.governance.run_builders import make_run, new_prompt, prompt_author, summary
+
+# Screenshots for people to look at, only when asked for.
+SHOTS = os.environ.get("LOOPGATE_SCREENSHOTS", "")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -46,12 +52,21 @@ def test_ml_lead_approves_a_tier2_request_in_the_admin(
         assert "domain:music" in page.inner_text("#segments")
         page.fill("#id_comment", "approved in the browser")
         page.click("#approve-button")
-        page.wait_for_selector("#release-notes")
-        assert page.inner_text("#request-status") == "promoted"
-        assert "lee (ml_lead)" in page.inner_text("#release-notes")
+        page.wait_for_selector("#rollout-link")
+        assert page.inner_text("#request-status") == "rolling"
+        page.click("#rollout-link")
+        page.wait_for_selector("text=Online gates (last check)")
+        text = page.inner_text("#content")
+        assert "pilot (1/3)" in text and "not checked yet" in text
+        if SHOTS:
+            page.screenshot(path=str(Path(SHOTS) / "rollout.png"), full_page=True)
     finally:
         page.close()
+    # Production waits for the rollout's last stage; the rollout label serves 5%.
     label = Label.objects.get(template=template, name="production")
-    assert label.prompt_version == run.prompt_version
+    assert label.prompt_version == production.prompt_version
+    rolling = Label.objects.get(template=template, name="rollout")
+    assert rolling.prompt_version == run.prompt_version
+    assert str(rolling.traffic_share) == "0.0500"
     approval = request.approvals.get()
     assert (approval.approver, approval.comment) == (ml_lead, "approved in the browser")

@@ -19,7 +19,8 @@ from governance.triggers import raise_event_trigger
 from registry.models import Label, ModelVersion, PromptTemplate
 from tests.governance.run_builders import make_run, new_prompt, prompt_author, summary
 
-pytestmark = pytest.mark.django_db
+# Production moves on approval here (see `immediate_rollout`).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("immediate_rollout")]
 API = "/api/v1/governance"
 
 ENDPOINTS = [

@@ -37,7 +37,8 @@ from registry.models import Label, ModelVersion, PromptTemplate
 from targets.models import TargetDatabase
 from tests.governance.run_builders import make_run, new_prompt, prompt_author
 
-pytestmark = pytest.mark.django_db
+# Production moves on approval here (see `immediate_rollout`).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("immediate_rollout")]
 
 MUSIC, SALES = 4, 40
 

@@ -38,7 +38,8 @@ from tests.governance.run_builders import (
     summary,
 )
 
-pytestmark = pytest.mark.django_db
+# Production moves on approval here (see `immediate_rollout`).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("immediate_rollout")]
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ from tests.governance.cycle.helpers import (
     golden_snapshot,
 )
 
-pytestmark = pytest.mark.django_db
+# Production moves on approval here (see `immediate_rollout`).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("immediate_rollout")]
 RAW_FLOAT = re.compile(r"\d\.\d{5,}")
 
 

@@ -12,7 +12,8 @@ from governance.rollbacks import previous_pair, request_rollback, rollback_label
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 from tests.governance.run_builders import make_run, new_prompt, prompt_author, summary
 
-pytestmark = pytest.mark.django_db
+# Production moves on approval here (see `immediate_rollout`).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("immediate_rollout")]
 
 
 @pytest.fixture

@@ -50,7 +50,8 @@ from tests.governance.run_builders import (
 )
 from tests.helpers import TEMPLATE_TEXT
 
-pytestmark = pytest.mark.django_db
+# Production moves on approval here (see `immediate_rollout`).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("immediate_rollout")]
 
 DELETE = "Delete every concert"
 AGES = "List the singers' names and ages"

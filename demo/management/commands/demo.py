@@ -108,6 +108,26 @@ def safety_rows(domains: list[DomainResult]) -> list[str]:
     ]
 
 
+def rollout_rows(domains: list[DomainResult]) -> list[str]:
+    """Where each staged rollout ended, with the gates that failed."""
+    rows = []
+    for result in domains:
+        rollout = result.rollout
+        if rollout is None:
+            continue
+        passed = rollout.stages.filter(verdict="passed").count()
+        failed = ", ".join(rollout.last_evidence.get("failed", []))
+        rows.append(
+            f"  {result.template.name:<11}rollout #{rollout.pk}: "
+            f"{rollout.get_status_display()} at stage {rollout.stage['name']} "
+            f"after {passed} passed stage(s)"
+            + (f"; failing gates: {failed}" if failed else "")
+        )
+    if not rows:
+        return []
+    return ["Staged rollouts (online gates against production):", *rows]
+
+
 def grouped(lines: list[str]) -> dict[str, list[str]]:
     """ "pets: a", "pets: b" -> {"pets": ["a", "b"]}, in first-seen order."""
     groups: dict[str, list[str]] = {}
@@ -181,6 +201,9 @@ class Command(BaseCommand):
         for line in safety_rows(report.domains):
             write(line)
         write("")
+        for line in rollout_rows(report.domains):
+            write(line)
+        write("")
         for result in report.domains:
             write(self._domain_line(result))
         verification = report.verification
@@ -197,6 +220,7 @@ class Command(BaseCommand):
         write(f"Admin:      {base}/admin/")
         write(f"            cycles: {base}/admin/governance/retrainingcycle/")
         write(f"            decisions: {base}/admin/governance/decisionlogentry/")
+        write(f"            rollouts: {base}/admin/governance/rollout/")
         write(f"Dashboard:  {base}/evaluation/dashboard/")
         write(f"API docs:   {base}/api/docs/")
         write("Users:      " + ", ".join(DEMO_USERS) + f"  (password: {DEMO_PASSWORD})")

@@ -39,7 +39,8 @@ from tests.governance.cycle.helpers import (
 )
 from tests.helpers import TEMPLATE_TEXT
 
-pytestmark = pytest.mark.django_db
+# Production moves on approval here (see `immediate_rollout`).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("immediate_rollout")]
 GOLDEN = [golden for golden, _ in PAIRS]
 # Stadium questions: none of them is, or paraphrases, a golden item.
 UNRELATED = [14, 16, 18, 22, 28, 31]

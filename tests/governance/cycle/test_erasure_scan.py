@@ -33,7 +33,8 @@ from tests.governance.cycle.helpers import (
     spider,
 )
 
-pytestmark = pytest.mark.django_db
+# Production moves on approval here (see `immediate_rollout`).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("immediate_rollout")]
 MARKERS = ("Quillon", "Vanterpool")
 
 
