@@ -223,8 +223,8 @@ SPECTACULAR_SETTINGS = {
         "ReviewVerdictEnum": "feedback.quality_models.Verdict",
         "PrivacyRequestKindEnum": "feedback.privacy_models.PrivacyRequest.Kind",
         "PrivacyRequestInputKindEnum": ["revocation", "erasure"],
-        "DecisionEnum": "governance.models.DecisionLogEntry.Decision",
-        # What a person may log by hand (governance.serializers.PERSON_DECISIONS).
+        "DecisionLogEntryDecisionEnum": "governance.models.DecisionLogEntry.Decision",
+        # What a person may log by hand: every decision but a rebaseline.
         "PersonDecisionEnum": "governance.serializers.PERSON_DECISIONS",
     },
 }

@@ -41,6 +41,7 @@ from feedback.redaction import redact
 from governance import (
     approvals,
     chain,
+    holdout,
 )
 from governance.cycle.models import RetrainingCycle
 from governance.cycle.progress import CycleOptions
@@ -206,6 +207,7 @@ def _ensure_template(
     template = PromptTemplate.objects.filter(name=spec["template"]).first()
     if template is not None:
         report.reused.append(f"{template.name}: template")
+        _ensure_holdout(template, users["mllead"], report)
         return template
     owner = users["mllead"]
     template = create_template(
@@ -237,7 +239,16 @@ def _ensure_template(
         acting_user=owner,
     )
     report.created.append(f"{template.name}: template (prompt v1 on production)")
+    _ensure_holdout(template, owner, report)
     return template
+
+
+def _ensure_holdout(template: PromptTemplate, owner: User, report: DemoReport) -> None:
+    """The frozen baseline: 2% of sessions keep prompt v1 while the loop promotes."""
+    exists = Label.objects.filter(template=template, name=Label.Name.HOLDOUT).exists()
+    if not exists:
+        holdout.establish_holdout(template=template, acting_user=owner)
+    report.note(not exists, f"{template.name}: holdout (frozen baseline, 2%)")
 
 
 def _ensure_model(config: dict[str, Any], users: dict[str, User]) -> bool:

@@ -43,11 +43,18 @@ def move_holdout(
     reason: str,
     acting_user: User | None,
 ) -> Label:
-    """Point the holdout at a pair with the policy's share (callers: see above).
+    """Point the holdout at a pair (callers: see above). A new holdout takes the
+    policy's share; a re-based one keeps its own, so every session stays on the
+    side of the split it was on.
 
     Records `registry.label.moved` through `move_label`, in the caller's
     transaction.
     """
+    kept = (
+        Label.objects.filter(template=template, name=Label.Name.HOLDOUT)
+        .values_list("traffic_share", flat=True)
+        .first()
+    )
     return move_label(
         template=template,
         name=Label.Name.HOLDOUT,
@@ -55,6 +62,6 @@ def move_holdout(
         model_version=model_version,
         reason=reason,
         acting_user=acting_user,
-        traffic_share=holdout_share(),
+        traffic_share=kept if kept is not None else holdout_share(),
         holdout=holdout_key.KEY,
     )

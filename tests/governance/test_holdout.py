@@ -366,6 +366,25 @@ def test_a_baseline_change_moves_the_holdout_with_a_logged_decision_and_four_eye
     assert verify_chain().ok
 
 
+def test_a_baseline_change_keeps_the_share_sessions_were_split_by(
+    holdout: Label,
+    production: Label,
+    prompt_v2: PromptVersion,
+    ml_lead: User,
+    ml_lead2: User,
+    settings: object,
+) -> None:
+    settings.HOLDOUT_SHARE = 0.1  # type: ignore[attr-defined]
+    move_production(production, prompt_v2, ml_lead)
+    request = request_baseline_change(
+        template=holdout.template, rationale="re-base", requested_by=ml_lead2
+    )
+    approve_promotion(request=request, approver=ml_lead)
+    holdout.refresh_from_db()
+    assert holdout.prompt_version_id == prompt_v2.pk
+    assert holdout.traffic_share == Decimal("0.0200")
+
+
 def test_a_baseline_change_is_never_automatic_even_on_tier_one(
     holdout: Label, production: Label, prompt_v2: PromptVersion, ml_lead: User
 ) -> None:
