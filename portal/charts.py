@@ -210,9 +210,9 @@ def _markers(scale: _Scale, markers: Sequence[Marker]) -> list[str]:
         inner = (
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{PLOT_HEIGHT - BOTTOM}" '
             f'stroke="#3e4c59" stroke-width="1.5" stroke-dasharray="4 3"/>'
-            # An invisible wider stroke: a 1.5px line is too thin to hit.
-            f'<line class="hit" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" '
-            f'y2="{PLOT_HEIGHT - BOTTOM}" stroke="transparent" stroke-width="12"/>'
+            # An invisible wider strip: a 1.5px line is too thin to hit.
+            f'<rect class="hit" x="{x - 6:.1f}" y="{TOP}" width="12" '
+            f'height="{PLOT_HEIGHT - BOTTOM - TOP}" fill="transparent"/>'
             f'<text x="{text_x:.1f}" y="{label_y}" font-size="10.5" '
             f'text-anchor="{anchor}" fill="#3e4c59">{escape(mark.label)}</text>'
             f"<title>{escape(mark.label)}: {when}</title>"
