@@ -33,6 +33,7 @@ class Panel:
 
     chart: SafeString
     empty: str = ""
+    title: str = ""
 
 
 def _svg(markup: str) -> SafeString:
@@ -315,5 +316,6 @@ def _online_panels(
                 )
             ),
             empty,
+            title[:1].upper() + title[1:] + " per week, per served label",
         )
     return panels
