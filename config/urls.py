@@ -43,8 +43,8 @@ urlpatterns = [
     path("api/v1/evaluation/", include("targets.urls")),
     path("", include((evaluation_patterns, golden_set_urls.app_name))),
     path("api/v1/evaluation/", include("evaluation.runs.urls")),
-    # The accuracy dashboard for stakeholders.
-    path("evaluation/", include("evaluation.runs.dashboard")),
+    # The stakeholder dashboard (portal), at its historical address.
+    path("evaluation/", include("portal.dashboard_views")),
     path("api/v1/governance/", include("governance.urls")),
     path("api/v1/governance/", include("governance.cycle.urls")),
 ]

@@ -9,13 +9,9 @@ class FeedbackConfig(AppConfig):
         # Evaluation runs can replay what production answered: that data is
         # feedback's, so feedback supplies the backend (evaluation sits below).
         from evaluation.backends import register_provider
-        from evaluation.runs.dashboard import register_trend_markers
-        from feedback.guidelines import guideline_changes
         from feedback.replay import ReplayBackend, replayed_model
         from registry.models import ModelVersion
 
         register_provider(
             ModelVersion.Provider.REPLAY, build=ReplayBackend, check=replayed_model
         )
-        # A change of review guidelines is marked on the accuracy trend.
-        register_trend_markers(guideline_changes)

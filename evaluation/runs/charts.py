@@ -1,4 +1,7 @@
-"""Server-rendered SVG charts for the accuracy dashboard (Django-free).
+"""A small server-rendered SVG line chart (Django-free): feedback's quality
+report draws reviewer agreement with it. The stakeholder dashboard has its own
+charts in the portal (bands, linked markers, wrapped legends), which apps below
+the portal cannot import.
 
 SVG drawn on the server needs no JavaScript library, works offline and in any
 browser, and the same numbers are exported as CSV/JSON beside it. Every point
@@ -12,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-__all__ = ["PALETTE", "Point", "Series", "bar_chart", "line_chart"]
+__all__ = ["PALETTE", "Point", "Series", "line_chart"]
 
 PALETTE = (
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -142,37 +145,3 @@ def line_chart(
             for p in points
         )
     return _svg("line-chart", title, body, _legend([s.name for s in series]))
-
-
-def bar_chart(
-    groups: Sequence[str],
-    series: Sequence[tuple[str, Sequence[float | None]]],
-    *,
-    title: str,
-    y_label: str,
-) -> str:
-    """Grouped vertical bars: one group per segment, one bar per series."""
-    body = _axes(y_label)
-    if not groups or not series:
-        return _svg("bar-chart", title, body, [])
-    slot = (WIDTH - LEFT - RIGHT) / len(groups)
-    bar = max(2.0, (slot - 12) / len(series))
-    for g, group in enumerate(groups):
-        left = LEFT + g * slot + 6
-        body.append(
-            f'<text x="{left + (slot - 12) / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" '
-            f'text-anchor="middle" font-size="10">{escape(group[:28])}</text>'
-        )
-        for s, (name, values) in enumerate(series):
-            value = values[g]
-            if value is None:
-                continue
-            top = _y(value)
-            body.append(
-                f'<rect class="bar" data-series="{escape(name)}" '
-                f'data-segment="{escape(group)}" data-value="{value:.6f}" '
-                f'x="{left + s * bar:.1f}" y="{top:.1f}" width="{bar - 1:.1f}" '
-                f'height="{_y(0.0) - top:.1f}" fill="{PALETTE[s % len(PALETTE)]}">'
-                f"<title>{escape(name)} · {escape(group)}: {value:.1%}</title></rect>"
-            )
-    return _svg("bar-chart", title, body, _legend([name for name, _ in series]))

@@ -10,7 +10,6 @@ from django.test import Client
 from django.utils import timezone
 
 from evaluation.runs.charts import Point, Series, line_chart
-from evaluation.runs.dashboard import trend_markers
 from feedback import double_review, guidelines
 from feedback.models import (
     CalibrationItem,
@@ -167,14 +166,3 @@ def test_line_chart_marks_moments_inside_its_span_only() -> None:
     )
     assert 'data-label="guidelines v2"' in svg
     assert "guidelines v3" not in svg
-
-
-def test_the_accuracy_trend_gets_guideline_markers(ml_lead: User) -> None:
-    version = guidelines.publish_guideline_version(text="v1", author=ml_lead)
-    moment = version.effective_at
-    found = trend_markers(moment - dt.timedelta(days=1), moment + dt.timedelta(days=1))
-    assert found == [(moment, "guidelines v1")]
-    assert (
-        trend_markers(moment + dt.timedelta(days=1), moment + dt.timedelta(days=2))
-        == []
-    )

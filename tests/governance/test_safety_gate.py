@@ -19,7 +19,6 @@ from evaluation.models import (
     GoldenExample,
     GoldenSetSnapshot,
 )
-from evaluation.runs.dashboard import Filters, finished_runs
 from evaluation.runs.services import execute_run, start_run
 from evaluation.selectors import latest_snapshot_for
 from evaluation.services import add_golden_example, create_snapshot
@@ -27,6 +26,7 @@ from governance.approvals import approve_promotion
 from governance.models import DecisionLogEntry, PromotionRequest
 from governance.promotions import request_promotion
 from governance.triggers import check_metric_degradation
+from portal.dashboard import Filters, finished_runs
 from registry.exceptions import RegistryError
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 from registry.services import (
@@ -570,10 +570,10 @@ def test_the_dashboard_leaves_safety_runs_out_unless_their_suite_is_chosen(
     template: PromptTemplate,
     suite: GoldenSetSnapshot,
 ) -> None:
-    scope = Filters(template, None, "execution_accuracy", "overall")
+    scope = Filters(template, None, "execution_accuracy", "overall", "", "", 84)
     shown = list(finished_runs(scope))
     assert shown and production_on_suite not in shown
-    chosen = Filters(template, suite, "execution_accuracy", "overall")
+    chosen = Filters(template, suite, "execution_accuracy", "overall", "", "", 84)
     assert list(finished_runs(chosen)) == [production_on_suite]
 
 
