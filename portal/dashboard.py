@@ -233,11 +233,12 @@ def guideline_marks(
 def compare_pair(
     runs: list[EvaluationRun],
 ) -> tuple[EvaluationRun, EvaluationRun] | None:
-    """The latest two runs (oldest first in `runs`) that share a snapshot,
-    older first: what "compare two runs" opens."""
-    seen: dict[int, EvaluationRun] = {}
+    """The latest two runs (oldest first in `runs`) that share a snapshot and
+    a scoring mode, older first: what "compare two runs" opens."""
+    seen: dict[tuple[int, str], EvaluationRun] = {}
     for run in reversed(runs):
-        if run.snapshot_id in seen:
-            return run, seen[run.snapshot_id]
-        seen[run.snapshot_id] = run
+        key = (run.snapshot_id, run.mode)
+        if key in seen:
+            return run, seen[key]
+        seen[key] = run
     return None

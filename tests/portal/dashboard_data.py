@@ -19,6 +19,7 @@ from evaluation.models import EvaluationRun, GoldenSetSnapshot
 from feedback.ingestion import ingest_events
 from governance.models import PromotionRequest
 from governance.promotions import request_promotion
+from governance.rollout_models import RolloutPolicy
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 from registry.services import move_label
 from tests.governance.run_builders import make_run, new_prompt, prompt_author, summary
@@ -149,6 +150,9 @@ def build_history(
     candidate = finished(make_run(v2, model, snapshot, summary(0.75)), days_ago(8))
     template.risk_tier = 1
     template.save(update_fields=["risk_tier"])
+    # The history needs production moved by the approval itself; staged
+    # rollouts have their own dashboard series (the rollout label).
+    RolloutPolicy.objects.create(template=template, mode=RolloutPolicy.Mode.IMMEDIATE)
     promotion = request_promotion(
         template=template,
         prompt_version=v2,

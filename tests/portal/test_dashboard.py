@@ -362,6 +362,12 @@ def test_dashboard_shows_every_panel_with_runs_and_traffic(
     run_link = f"/admin/evaluation/evaluationrun/{traffic.after.pk}/change/"
     assert f'href="{run_link}"' in page
     assert 'data-series="trigger threshold"' in page
+    # "Compare the latest two runs" opens the comparison of those two runs.
+    compare = f"/evaluation/compare/?a={traffic.candidate.pk}&amp;b={traffic.after.pk}"
+    assert f'href="{compare}"' in page
+    compared = client.get(compare.replace("&amp;", "&"))
+    assert compared.status_code == 200
+    assert str(traffic.candidate.pk) in compared.content.decode()
 
 
 def test_exports_carry_runs_with_intervals_and_the_production_series(
