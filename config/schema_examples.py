@@ -207,4 +207,8 @@ REQUEST_EXAMPLES: dict[str, tuple[str, Any]] = {
     "governance_rollback_requests_create": ("Ask for a rollback (tiers 2 and 3)", {
         "template": "concerts", "label_name": "production", **_reason,
     }),
+    "governance_holdout_baseline_requests_create": (
+        "Re-base the holdout on production's pair", {
+            "rationale": "Production v7 has served for a quarter; measure from it.",
+        }),
 }  # fmt: skip

@@ -242,6 +242,9 @@ SANDBOX_MAX_RESULT_BYTES = env_int("SANDBOX_MAX_RESULT_BYTES", 16 * 1024 * 1024)
 # two senior analysts.
 AUDIT_SAMPLE_SHARE = env_share("AUDIT_SAMPLE_SHARE", 0.02)
 DOUBLE_REVIEW_SHARE = env_share("DOUBLE_REVIEW_SHARE", 0.1)
+# The holdout: the fixed share of sessions every template's frozen baseline
+# serves once established (read when a holdout is established or re-based).
+HOLDOUT_SHARE = env_share("HOLDOUT_SHARE", 0.02)
 # Privacy: free text of events received more than this many days ago is erased
 # by a daily task (0 keeps it); erasure and retention tasks go to this Celery
 # queue, whose worker must connect as the table owner (README, Privacy).

@@ -1,8 +1,10 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import error_handlers
+from evaluation import urls as golden_set_urls
+from evaluation.runs import compare_page
 
 _handlers = error_handlers()
 handler400 = _handlers["handler400"]
@@ -16,6 +18,18 @@ admin.site.site_title = "Loopgate"
 admin.site.index_title = "Records and settings"
 admin.site.site_url = "/"
 
+# One `evaluation` namespace for the golden-set API and the compare page, so that
+# `evaluation:comparison` (?a=&b=, the dashboard's link) is a page, not an API.
+evaluation_patterns: list[URLPattern | URLResolver] = [
+    path("api/v1/evaluation/", include(golden_set_urls.urlpatterns)),
+    path("evaluation/compare/", compare_page.comparison_view, name="comparison"),
+    path(
+        "evaluation/compare/item/",
+        compare_page.comparison_item_view,
+        name="comparison-item",
+    ),
+]
+
 urlpatterns = [
     path("", include("portal.urls")),
     path("admin/", admin.site.urls),
@@ -27,7 +41,7 @@ urlpatterns = [
     path("api/v1/feedback/", include("feedback.urls")),
     path("feedback/", include("feedback.page_urls")),
     path("api/v1/evaluation/", include("targets.urls")),
-    path("api/v1/evaluation/", include("evaluation.urls")),
+    path("", include((evaluation_patterns, golden_set_urls.app_name))),
     path("api/v1/evaluation/", include("evaluation.runs.urls")),
     # The accuracy dashboard for stakeholders.
     path("evaluation/", include("evaluation.runs.dashboard")),

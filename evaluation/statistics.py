@@ -17,6 +17,7 @@ __all__ = [
     "psi_contributions",
     "share_spread",
     "total_variation",
+    "two_proportion_test",
     "wilson_interval",
 ]
 
@@ -50,6 +51,27 @@ def wilson_interval(
     low = 0.0 if successes == 0 else max(0.0, centre - half)
     high = 1.0 if successes == n else min(1.0, centre + half)
     return low, high
+
+
+def two_proportion_test(
+    successes_a: int, n_a: int, successes_b: int, n_b: int
+) -> tuple[float, float] | None:
+    """Pooled two-proportion z-test: (z of b minus a, two-sided p-value).
+
+    None when either side is empty or the pooled rate is 0 or 1 (no variance:
+    both proportions are equal and nothing can be tested).
+    """
+    for successes, n in ((successes_a, n_a), (successes_b, n_b)):
+        if n < 0 or not 0 <= successes <= n:
+            raise ValueError(f"need 0 <= successes <= n, got {successes}/{n}")
+    if not n_a or not n_b:
+        return None
+    pooled = (successes_a + successes_b) / (n_a + n_b)
+    if pooled in (0.0, 1.0):
+        return None
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    z = (successes_b / n_b - successes_a / n_a) / spread
+    return z, math.erfc(abs(z) / math.sqrt(2))
 
 
 def total_variation(a: Mapping[str, float], b: Mapping[str, float]) -> float:

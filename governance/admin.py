@@ -32,6 +32,7 @@ from governance import (
 )
 from governance.admin_tables import review_links
 from governance.decision_admin import DecisionLogEntryAdmin
+from governance.holdout_admin import HoldoutReportAdmin
 from governance.models import (
     Approval,
     CircuitBreaker,
@@ -45,7 +46,8 @@ from governance.models import (
 )
 from governance.tiers import rule_for
 
-__all__ = ["DecisionLogEntryAdmin"]  # registered with the admin where it is defined
+# Registered with the admin where they are defined.
+__all__ = ["DecisionLogEntryAdmin", "HoldoutReportAdmin"]
 
 
 @admin.register(GovernancePolicy)

@@ -44,7 +44,12 @@ def comparison_link(champion: Any, challenger: Any) -> list[Link]:
         return []
     url = reverse("evaluation_runs:comparison")
     query = f"?champion={champion}&challenger={challenger}"
+    links: list[Link] = []
+    if champion != challenger:  # a run compared with itself has nothing to show
+        page = f"{reverse('evaluation:comparison')}?a={champion}&b={challenger}"
+        links.append({"text": f"run {champion} vs run {challenger}", "url": page})
     return [
+        *links,
         {"text": f"run {champion} vs run {challenger} (JSON)", "url": url + query},
         {"text": "Markdown", "url": f"{url}{query}&format=md"},
     ]
@@ -105,4 +110,9 @@ def review_links(obj: PromotionRequest) -> dict[str, str]:
             reverse("evaluation_runs:comparison")
             + f"?champion={champion.pk}&challenger={obj.candidate_run_id}"
         )
+        if champion.pk != obj.candidate_run_id:
+            links["comparison_page"] = (
+                reverse("evaluation:comparison")
+                + f"?a={champion.pk}&b={obj.candidate_run_id}"
+            )
     return links

@@ -14,7 +14,15 @@ from django.utils import timezone
 from accounts.services import is_service_account
 from audit.models import AuditEvent
 from audit.services import record_event
-from governance import decisions, gates, model_cards, releases, risk, safety_gate
+from governance import (
+    baseline,
+    decisions,
+    gates,
+    model_cards,
+    releases,
+    risk,
+    safety_gate,
+)
 from governance.exceptions import (
     GovernanceError,
     NotPermittedError,
@@ -351,14 +359,26 @@ def promote(request: PromotionRequest, *, acting_user: User | None) -> None:
         template=request.template, name=request.label_name
     ).first()
     approvers = [approver_entry(a) for a in valid_approvals(request)]
-    move_label(
-        template=request.template,
-        name=request.label_name,
-        prompt_version=request.prompt_version,
-        model_version=request.model_version,
-        reason=f"{request.kind} request #{request.pk}: {request.rationale}",
-        acting_user=acting_user,
-    )
+    reason = f"{request.kind} request #{request.pk}: {request.rationale}"
+    # Only an approved baseline change moves the holdout; for any other request
+    # on it, move_label refuses and nothing of the promotion lands.
+    if request.kind == PromotionRequest.Kind.BASELINE:
+        baseline.move_holdout(
+            template=request.template,
+            prompt_version=request.prompt_version,
+            model_version=request.model_version,
+            reason=reason,
+            acting_user=acting_user,
+        )
+    else:
+        move_label(
+            template=request.template,
+            name=request.label_name,
+            prompt_version=request.prompt_version,
+            model_version=request.model_version,
+            reason=reason,
+            acting_user=acting_user,
+        )
     close_request(request, PromotionRequest.Status.PROMOTED)
     card = model_cards.write_card(request, final=True)
     comparison = gates.compare_runs(request.candidate_run, request.champion_run)

@@ -20,3 +20,7 @@ class SelfApprovalError(NotPermittedError):
 
 class StaleRequestError(ConflictError):
     """The request is closed or changed since the reviewer saw it (HTTP 409)."""
+
+
+class HoldoutExistsError(ConflictError):
+    """The template already has its holdout; only a baseline change moves it."""

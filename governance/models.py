@@ -105,6 +105,7 @@ class TriggerEvent(models.Model):
         INPUT_DRIFT = "input_drift", "Input drift"
         SAFETY_VIOLATION = "safety_violation", "Safety violations"
         OUTPUT_DIVERSITY = "output_diversity", "Output diversity collapse"
+        HOLDOUT_DRIFT = "holdout_drift", "Production drifted from the holdout"
 
     template = models.ForeignKey(
         "registry.PromptTemplate", on_delete=models.PROTECT, related_name="+"
@@ -158,6 +159,7 @@ class DecisionLogEntry(models.Model):
         HALT = "halt"
         ROLLBACK = "rollback"
         RESUME = "resume"
+        REBASELINE = "rebaseline"
 
     class Outcome(models.TextChoices):
         DEPLOYED = "deployed"
@@ -258,6 +260,7 @@ class PromotionRequest(models.Model):
     class Kind(models.TextChoices):
         PROMOTION = "promotion"
         ROLLBACK = "rollback"
+        BASELINE = "baseline"
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -403,6 +406,7 @@ class ReleaseNote(models.Model):
 
 from governance.breaker_models import CircuitBreaker  # noqa: E402
 from governance.card_models import ModelCard, RiskAssessment  # noqa: E402
+from governance.holdout_models import HoldoutReport  # noqa: E402
 
 __all__ = [
     "Approval",
@@ -410,6 +414,7 @@ __all__ = [
     "DecisionLogEntry",
     "DecisionLogHead",
     "GovernancePolicy",
+    "HoldoutReport",
     "ModelCard",
     "PromotionRequest",
     "ReleaseNote",

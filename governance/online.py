@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Avg, Count
+from django.db.models import Avg, Count, QuerySet
 
 from feedback.models import Feedback, Interaction
 from feedback.selectors import wrong_answer_feedback
@@ -31,6 +31,14 @@ def pair_stats(
         model_version_id=pair[1],
         occurred_at__gte=since,
     )
+    return interaction_stats(interactions, pair=pair)
+
+
+def interaction_stats(
+    interactions: QuerySet[Interaction], *, pair: Pair
+) -> dict[str, Any]:
+    """`pair_stats` of any set of interactions (callers narrow it further, e.g.
+    the holdout comparison to the sessions a label served)."""
     total = interactions.count()
     feedback = Feedback.objects.filter(interaction__in=interactions)
     negative = (

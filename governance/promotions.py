@@ -8,14 +8,21 @@ from django.db import transaction
 
 from audit.services import record_event
 from evaluation.models import EvaluationRun
-from governance import decisions, gates, model_cards, notifications, safety_gate
+from governance import (
+    baseline,
+    decisions,
+    gates,
+    model_cards,
+    notifications,
+    safety_gate,
+)
 from governance.approvals import promote, request_hash
 from governance.exceptions import (
     GovernanceError,
     StaleRequestError,
 )
 from governance.models import DecisionLogEntry, PromotionRequest
-from governance.tiers import rule_for
+from governance.tiers import BASELINE_MIN_TIER, rule_for
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 
 
@@ -27,6 +34,17 @@ def refresh_gates(request: PromotionRequest) -> None:
                 "passed": True,
                 "detail": "the pair served this label before; evaluation gates do "
                 "not apply to restoring it",
+            }
+        ]
+        request.gates_passed = True
+        return
+    if request.kind == PromotionRequest.Kind.BASELINE:
+        request.gates = [
+            {
+                "name": "baseline_target",
+                "passed": True,
+                "detail": "production serves or once served this pair; evaluation "
+                "gates do not apply to choosing a baseline",
             }
         ]
         request.gates_passed = True
@@ -110,6 +128,12 @@ def create_request(
     the approvers it needs.
     """
     _guard_no_pending(template, label_name)
+    # The stored tier, not a possibly stale in-memory template.
+    tier = rule_for(
+        PromptTemplate.objects.values_list("risk_tier", flat=True).get(pk=template.pk)
+    ).tier
+    if kind == PromotionRequest.Kind.BASELINE:
+        tier = max(tier, BASELINE_MIN_TIER)
     request = PromotionRequest(
         kind=kind,
         template=template,
@@ -118,12 +142,7 @@ def create_request(
         model_version=model_version,
         candidate_run=candidate_run,
         decision=decision,
-        # The stored tier, not a possibly stale in-memory template.
-        tier=rule_for(
-            PromptTemplate.objects.values_list("risk_tier", flat=True).get(
-                pk=template.pk
-            )
-        ).tier,
+        tier=tier,
         rationale=rationale.strip(),
         requested_by=requested_by,
     )
@@ -175,6 +194,7 @@ def request_promotion(
     """
     if label_name not in Label.Name.values:
         raise GovernanceError(f"Unknown label {label_name!r}.", field="label_name")
+    baseline.guard_not_holdout(label_name)
     if not rationale.strip():
         raise GovernanceError("A request needs a rationale.", field="rationale")
     check_candidate(

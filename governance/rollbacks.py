@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record_event
-from governance import approvals, decisions, promotions
+from governance import approvals, baseline, decisions, promotions
 from governance.exceptions import GovernanceError, NotPermittedError
 from governance.models import DecisionLogEntry, PromotionRequest
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
@@ -67,6 +67,7 @@ def request_rollback(
     """
     if not reason.strip():
         raise GovernanceError("A rollback needs a reason.", field="reason")
+    baseline.guard_not_holdout(label_name, field="label")
     target = previous_pair(template=template, label_name=label_name)
     decision = decisions.open_decision(
         template=template,
@@ -107,6 +108,7 @@ def rollback_label(
         raise NotPermittedError("The incident rollback is for ml_lead or ai_safety.")
     if not reason.strip():
         raise GovernanceError("A rollback needs a reason.", field="reason")
+    baseline.guard_not_holdout(label_name, field="label")
     target = previous_pair(template=template, label_name=label_name)
     label = Label.objects.select_for_update().get(pk=target.label.pk)
     moved_from = (label.prompt_version_id, label.model_version_id)

@@ -59,11 +59,20 @@ class DecisionLogEntrySerializer(serializers.ModelSerializer):
         return value.isoformat() if value else None
 
 
+# Decisions a person may log by hand: a rebaseline is logged only by the holdout's
+# services, with the old and new pairs, as the baseline actually changes.
+PERSON_DECISIONS = [
+    choice
+    for choice in DecisionLogEntry.Decision.choices
+    if choice[0] != DecisionLogEntry.Decision.REBASELINE
+]
+
+
 class DecisionInputSerializer(serializers.Serializer):
     template = serializers.SlugRelatedField(
         slug_field="name", queryset=PromptTemplate.objects.all()
     )
-    decision = serializers.ChoiceField(choices=DecisionLogEntry.Decision.choices)
+    decision = serializers.ChoiceField(choices=PERSON_DECISIONS)
     rationale = serializers.CharField()
     trigger = serializers.PrimaryKeyRelatedField(
         queryset=TriggerEvent.objects.all(), required=False, allow_null=True
@@ -274,9 +283,7 @@ class EventTriggerInputSerializer(serializers.Serializer):
     category = serializers.ChoiceField(
         choices=["product_change", "regulation", "incident", "other"], default="other"
     )
-    decision = serializers.ChoiceField(
-        choices=DecisionLogEntry.Decision.choices, default="investigate"
-    )
+    decision = serializers.ChoiceField(choices=PERSON_DECISIONS, default="investigate")
 
 
 class TriggerCheckInputSerializer(serializers.Serializer):

@@ -46,6 +46,10 @@ TIER_RULES: dict[int, TierRule] = {
     ),
 }
 
+# A holdout baseline change is never automatic, whatever the template's tier:
+# the baseline is what every later release is measured against.
+BASELINE_MIN_TIER = 2
+
 APPROVER_ROLES = frozenset(
     role for rule in TIER_RULES.values() for role in rule.required_roles
 )

@@ -22,6 +22,7 @@ from governance import breaker, decisions, gates
 from governance.diversity import check_output_diversity
 from governance.drift import check_input_drift
 from governance.exceptions import GovernanceError
+from governance.holdout_drift import check_holdout_drift
 from governance.models import DecisionLogEntry, PromotionRequest, TriggerEvent
 from governance.violations import check_safety_violations
 from registry.models import Label, PromptTemplate
@@ -36,6 +37,7 @@ DEFAULT_DECISION = {
     Kind.INPUT_DRIFT: DecisionLogEntry.Decision.INVESTIGATE,
     Kind.SAFETY_VIOLATION: DecisionLogEntry.Decision.INVESTIGATE,
     Kind.OUTPUT_DIVERSITY: DecisionLogEntry.Decision.INVESTIGATE,
+    Kind.HOLDOUT_DRIFT: DecisionLogEntry.Decision.INVESTIGATE,
 }
 # What the decision's rationale says beyond the trigger's name.
 CHECK_REASONS = {
@@ -43,6 +45,8 @@ CHECK_REASONS = {
     Kind.SAFETY_VIOLATION: "Immediate review: safety violations above the "
     "accepted rate.",
     Kind.OUTPUT_DIVERSITY: "Distinct SQL shapes of a segment collapsed.",
+    Kind.HOLDOUT_DRIFT: "Production's online figures differ significantly from "
+    "the frozen holdout baseline's (weekly report).",
 }
 Finding = tuple[str, dict[str, Any]] | None
 
@@ -217,6 +221,7 @@ CHECKS = {
     Kind.INPUT_DRIFT: check_input_drift,
     Kind.SAFETY_VIOLATION: check_safety_violations,
     Kind.OUTPUT_DIVERSITY: check_output_diversity,
+    Kind.HOLDOUT_DRIFT: check_holdout_drift,
 }
 
 

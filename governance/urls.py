@@ -1,6 +1,6 @@
 from django.urls import path
 
-from governance import card_views, promotion_views, views
+from governance import card_views, holdout_views, promotion_views, views
 
 app_name = "governance"
 
@@ -86,6 +86,16 @@ urlpatterns = [
         "rollback-requests/",
         promotion_views.RollbackRequestView.as_view(),
         name="rollback-request",
+    ),
+    path(
+        "holdout/<slug:template>/",
+        holdout_views.HoldoutComparisonView.as_view(),
+        name="holdout-comparison",
+    ),
+    path(
+        "holdout/<slug:template>/baseline-requests/",
+        holdout_views.BaselineChangeRequestView.as_view(),
+        name="holdout-baseline-request",
     ),
     path("triggers/", views.TriggerListView.as_view(), name="trigger-list"),
     path("triggers/check/", views.TriggerCheckView.as_view(), name="trigger-check"),

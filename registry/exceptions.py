@@ -11,3 +11,7 @@ class DuplicateVersionError(ConflictError):
 
 class NotServableError(ConflictError):
     """The template has no production pair to serve."""
+
+
+class FrozenLabelError(ConflictError):
+    """The label is a frozen baseline that only a governed change may move."""

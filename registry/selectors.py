@@ -8,7 +8,7 @@ from django.db.models import CharField, IntegerField, QuerySet, Value
 
 from registry.exceptions import NotServableError
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
-from registry.routing import bucket
+from registry.routing import takes_session
 
 
 def list_templates() -> QuerySet[PromptTemplate]:
@@ -144,9 +144,12 @@ def route_session(
 
     def takes(name: str) -> Label | None:
         label = labels.get(name)
-        if label is not None and bucket(
-            salt=f"{template.name}:{label.name}", session_id=session_id
-        ) < float(label.traffic_share):
+        if label is not None and takes_session(
+            template_name=template.name,
+            label_name=label.name,
+            share=float(label.traffic_share),
+            session_id=session_id,
+        ):
             return label
         return None
 

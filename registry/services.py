@@ -8,13 +8,18 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import record_event
+from registry import holdout_key
 from registry.content import (
     ContentError,
     check_few_shot_examples,
     check_template_text,
     content_hash,
 )
-from registry.exceptions import DuplicateVersionError, RegistryError
+from registry.exceptions import (
+    DuplicateVersionError,
+    FrozenLabelError,
+    RegistryError,
+)
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 from targets.models import TargetDatabase
 from targets.restricted import parse_restricted
@@ -203,14 +208,23 @@ def move_label(
     reason: str,
     acting_user: User | None,
     traffic_share: Decimal = Decimal(0),
+    holdout: holdout_key.HoldoutKey | None = None,
 ) -> Label:
     """Point a template's label at a pair: the only way a label moves.
 
     Governance calls it once a promotion or rollback is approved. Records who,
     when, from, to and why as `registry.label.moved` (plus the label's history).
+    The holdout label is refused (409) unless `holdout` is the key that only
+    governance's baseline change holds (see `registry.holdout_key`).
     """
     if name not in Label.Name.values:
         raise RegistryError(f"Unknown label {name!r}.", field="name")
+    if name == Label.Name.HOLDOUT and holdout is not holdout_key.KEY:
+        raise FrozenLabelError(
+            "The holdout is a frozen baseline: only a governed baseline change "
+            "moves it.",
+            field="name",
+        )
     if prompt_version.template_id != template.pk:
         raise RegistryError(
             "The prompt version belongs to another template.", field="prompt_version"

@@ -18,7 +18,7 @@ from targets.sandbox import (
     SandboxMisconfigured,
     sandbox_for,
 )
-from targets.schema import SchemaCaptureError, postgres_dsn, sqlite_path
+from targets.schema import FILE_ENGINES, SchemaCaptureError, postgres_dsn, sqlite_path
 from targets.sqlgate import SQLRejected, check_sql
 
 
@@ -48,7 +48,7 @@ def sandbox_for_target(target: TargetDatabase) -> Sandbox:
     MariaDB target's DSN variable is unset.
     """
     try:
-        if target.engine == "sqlite":
+        if target.engine in FILE_ENGINES:
             location: str | Path = sqlite_path(target.location)
         else:
             location = postgres_dsn(target.location)

@@ -10,13 +10,26 @@ import psycopg
 import pymysql
 from django.conf import settings
 
-from targets.sandbox import SandboxError
+from targets.sandbox import DuckDBSandbox, SandboxError
 from targets.sandbox.mariadb import connect, parse_mysql_dsn
+from targets.sandbox.mariadb_grants import verify_select_only
 
 # Remote callers (the API) may only name DSN variables with this prefix, so that no
 # one can point a target at the control plane's own DATABASE_URL.
 DSN_VARIABLE_PREFIX = "LOOPGATE_TARGET_"
 _DSN_VARIABLE = re.compile(rf"^{DSN_VARIABLE_PREFIX}[A-Z0-9_]+$")
+# Engines whose location is a database file (relative paths under the root).
+FILE_ENGINES = frozenset({"sqlite", "duckdb"})
+# Base tables of the opened file's main schema, columns in declaration order.
+_DUCKDB_COLUMNS = (
+    "SELECT c.table_name, c.column_name FROM information_schema.columns c "
+    "JOIN information_schema.tables t ON t.table_catalog = c.table_catalog "
+    "AND t.table_schema = c.table_schema AND t.table_name = c.table_name "
+    "WHERE t.table_type = 'BASE TABLE' AND c.table_schema = 'main' "
+    "AND c.table_catalog = current_database() "
+    "ORDER BY c.table_name, c.ordinal_position"
+)
+_DUCKDB_MAX_COLUMNS = 100_000
 
 
 class SchemaCaptureError(Exception):
@@ -24,7 +37,8 @@ class SchemaCaptureError(Exception):
 
 
 def sqlite_path(location: str) -> Path:
-    """Resolve a SQLite location; relative paths live under TARGET_DATABASE_ROOT."""
+    """Resolve a SQLite or DuckDB file location; relative paths live under
+    TARGET_DATABASE_ROOT."""
     path = Path(location)
     return path if path.is_absolute() else Path(settings.TARGET_DATABASE_ROOT) / path
 
@@ -41,6 +55,8 @@ def postgres_dsn(location: str) -> str:
 
 def capture_schema(*, engine: str, location: str) -> dict[str, list[str]]:
     """Return {table: [column, ...]} for the target database, read-only."""
+    if engine == "duckdb":
+        return _duckdb_schema(sqlite_path(location))
     if engine == "sqlite":
         path = sqlite_path(location)
         try:
@@ -87,10 +103,13 @@ def capture_schema(*, engine: str, location: str) -> dict[str, list[str]]:
 
 def _mariadb_schema(dsn: str) -> dict[str, list[str]]:
     try:
-        conn = connect(parse_mysql_dsn(dsn), read_timeout=30)
+        address = parse_mysql_dsn(dsn)
+        conn = connect(address, read_timeout=30)
     except (SandboxError, pymysql.Error) as exc:
         raise SchemaCaptureError(f"Cannot read the MariaDB target: {exc}") from None
     try:
+        # A target whose account may write would refuse every query later on.
+        verify_select_only(conn, address.database)
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT table_name, column_name FROM information_schema.columns "
@@ -98,7 +117,7 @@ def _mariadb_schema(dsn: str) -> dict[str, list[str]]:
                 "ORDER BY table_name, ordinal_position"
             )
             rows = cur.fetchall()
-    except pymysql.Error as exc:
+    except (SandboxError, pymysql.Error) as exc:
         raise SchemaCaptureError(f"Cannot read the MariaDB target: {exc}") from None
     finally:
         conn.close()
@@ -108,14 +127,35 @@ def _mariadb_schema(dsn: str) -> dict[str, list[str]]:
     return schema
 
 
+def _duckdb_schema(path: Path) -> dict[str, list[str]]:
+    # Through the sandbox: DuckDB refuses a second connection to a file with other
+    # settings in the same process, and it never creates a missing file.
+    try:
+        sandbox = DuckDBSandbox(path, max_rows=_DUCKDB_MAX_COLUMNS)
+    except (SandboxError, OSError, ValueError) as exc:
+        raise SchemaCaptureError(f"No readable DuckDB file at {path}: {exc}") from None
+    try:
+        result = sandbox.run(_DUCKDB_COLUMNS)
+    except SandboxError as exc:
+        raise SchemaCaptureError(f"Cannot read {path}: {exc}") from None
+    finally:
+        sandbox.close()
+    if result.truncated:
+        raise SchemaCaptureError(f"{path} has more than {_DUCKDB_MAX_COLUMNS} columns.")
+    schema: dict[str, list[str]] = {}
+    for table, column in result.rows:
+        schema.setdefault(table, []).append(column)
+    return schema
+
+
 def remote_location_problem(*, engine: str, location: str) -> str | None:
     """Why a remote caller may not register ``location``, or None when it may.
 
-    SQLite: a relative path that stays under TARGET_DATABASE_ROOT (an absolute
-    path could name the control plane's own database file). PostgreSQL and
-    MariaDB: the name of a ``LOOPGATE_TARGET_*`` environment variable.
+    SQLite and DuckDB: a relative path that stays under TARGET_DATABASE_ROOT (an
+    absolute path could name the control plane's own database file). PostgreSQL
+    and MariaDB: the name of a ``LOOPGATE_TARGET_*`` environment variable.
     """
-    if engine == "sqlite":
+    if engine in FILE_ENGINES:
         if Path(location).is_absolute():
             return "Give a path relative to TARGET_DATABASE_ROOT."
         root = Path(settings.TARGET_DATABASE_ROOT).resolve()

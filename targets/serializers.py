@@ -34,8 +34,8 @@ class TargetDatabaseInputSerializer(serializers.Serializer):
     engine = serializers.ChoiceField(choices=TargetDatabase.Engine.choices)
     location = serializers.CharField(
         max_length=500,
-        help_text="SQLite: a path relative to TARGET_DATABASE_ROOT. PostgreSQL, "
-        "MariaDB: the name of a LOOPGATE_TARGET_* environment variable holding the "
-        "DSN (postgres://... or mysql://user:password@host:port/database).",
+        help_text="SQLite and DuckDB: a path relative to TARGET_DATABASE_ROOT. "
+        "PostgreSQL, MariaDB: the name of a LOOPGATE_TARGET_* environment variable "
+        "holding the DSN (postgres://... or mysql://user:password@host:port/database).",
     )
     description = serializers.CharField(allow_blank=True, default="")

@@ -23,7 +23,7 @@ def register_target_database(
 
     Idempotent for an identical (name, engine, location): the existing row is
     returned. `restrict_location=True` (remote callers such as the API) accepts
-    only SQLite paths under TARGET_DATABASE_ROOT and `LOOPGATE_TARGET_*` DSN
+    only SQLite and DuckDB paths under TARGET_DATABASE_ROOT and `LOOPGATE_TARGET_*` DSN
     variables. Records `targets.target_database.registered`.
     """
     if engine not in TargetDatabase.Engine.values:

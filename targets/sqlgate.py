@@ -38,6 +38,7 @@ _DIALECTS = {
     "postgresql": "postgres",
     "mysql": "mysql",
     "mariadb": "mysql",
+    "duckdb": "duckdb",
 }
 
 

@@ -136,12 +136,18 @@ class EvaluationRunAdmin(SimpleHistoryAdmin):
     def links(self, run: EvaluationRun) -> str:
         results = reverse("admin:evaluation_evaluationresult_changelist")
         compare = reverse("admin:evaluation_evaluationrun_compare", args=[run.pk])
+        pick = reverse("evaluation:comparison")
         return format_html(
             '<a href="{}?run__id__exact={}">Per-item results</a> · '
-            '<a href="{}">Compare with the champion</a>',
+            '<a href="{}">Compare with the champion</a> · '
+            '<a id="compare-with" href="{}?a={}">Compare with…</a> '
+            "(another run on snapshot {})",
             results,
             run.pk,
             compare,
+            pick,
+            run.pk,
+            run.snapshot_id,
         )
 
     @admin.action(permissions=["cancel"], description="Cancel selected runs")

@@ -32,6 +32,7 @@ from targets.sandbox.base import (
     SandboxError,
     SandboxMisconfigured,
 )
+from targets.sandbox.duckdb import DuckDBSandbox
 from targets.sandbox.mariadb import MariaDBSandbox
 from targets.sandbox.postgres import PostgresSandbox
 from targets.sandbox.sqlite import SqliteSandbox
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "MAX_SQL_LENGTH",
     "MAX_VALUE_LENGTH",
+    "DuckDBSandbox",
     "MariaDBSandbox",
     "PostgresSandbox",
     "QueryFailed",
@@ -69,8 +71,8 @@ def sandbox_for(
     max_rows: int = DEFAULT_MAX_ROWS,
     max_bytes: int = DEFAULT_MAX_RESULT_BYTES,
 ) -> Sandbox:
-    """Return a cached sandbox for ``engine`` ("sqlite" path, "postgres" DSN or
-    "mariadb" ``mysql://`` URL).
+    """Return a cached sandbox for ``engine`` ("sqlite"/"duckdb" path, "postgres"
+    DSN or "mariadb" ``mysql://`` URL).
 
     Sandboxes are cached per thread, because SQLite connections are thread-bound
     and reusing them is what makes warm scoring fast.
@@ -95,6 +97,10 @@ def sandbox_for(
     elif kind == "mariadb":
         sandbox = MariaDBSandbox(
             str(location), timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
+        )
+    elif kind == "duckdb":
+        sandbox = DuckDBSandbox(
+            location, timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
         )
     else:
         raise ValueError(f"unsupported engine {engine!r}")

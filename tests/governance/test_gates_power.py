@@ -485,6 +485,11 @@ def test_review_page_shows_percentages_intervals_points_and_links(
         f"&amp;challenger={request.candidate_run_id}"
     ) in html
     assert f"/api/v1/governance/decisions/{request.decision.sequence}/" in html
+    # The compare page, champion as A and the candidate as B.
+    assert (
+        f'id="comparison-page-link" href="/evaluation/compare/?a={champion.pk}'
+        f'&amp;b={request.candidate_run_id}"'
+    ) in html
 
 
 def test_review_page_approval_needs_the_checkbox_then_logs_it(
