@@ -2,8 +2,9 @@
 
 Loads the 19 shipped Spider dev databases with the `load_target` planner and
 writers (PostgreSQL databases `<admin db>_eng_<db>` read through a provisioned
-SELECT-only role; MariaDB databases `<admin db>_eng_<db>` read as a user granted
-SELECT; DuckDB files under var/engines/), then reports per engine:
+SELECT-only role; MariaDB databases `<admin db>_eng_<db>` read through a
+provisioned SELECT-only user; DuckDB files under var/engines/, each through the
+project's sandbox), then reports per engine:
 
 (a) gold against gold: each runnable gold, transpiled from SQLite with sqlglot
     (as `import_goldens --from-dialect sqlite` does), must return the SQLite

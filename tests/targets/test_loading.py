@@ -302,3 +302,39 @@ def test_loading_into_mariadb_keeps_rows_keys_and_sqlite_text_order(
     with pytest.raises(LoadError, match="already holds"):
         write_mariadb(plan, dsn=mariadb_owned_database, replace=False)
     write_mariadb(plan, dsn=mariadb_owned_database, replace=True)
+
+
+@pytest.mark.mariadb
+@pytest.mark.django_db
+def test_loading_into_mariadb_provisions_a_reader_and_registers_the_target(
+    loose: Path, mariadb_owned_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pymysql
+
+    from targets.execution import run_on_target
+    from targets.load_writers import mariadb_params
+
+    params = mariadb_params(mariadb_owned_database)
+    role = f"{params['database']}_r"[:80]
+    host = f"{params['host']}:{params['port']}"
+    reader = f"mysql://{role}:pw-{role}@{host}/{params['database']}"
+    monkeypatch.setenv("LOOPGATE_TARGET_LOADTEST_M", reader)
+    try:
+        result = load_target_database(
+            source=loose, engine="mariadb", name="loose-m", acting_user=None,
+            admin_dsn=mariadb_owned_database, dsn_env="LOOPGATE_TARGET_LOADTEST_M",
+            reader_dsn=reader,
+        )  # fmt: skip
+        assert (result.reader_role, result.reader_dsn) == (role, "")
+        got = run_on_target(result.target, "SELECT name FROM parent ORDER BY name")
+        assert got.rows == [("Ann",), ("bob",)]
+        assert result.target.schema["parent"] == ["id", "name"]
+    finally:
+        from targets.sandbox import close_all
+
+        close_all()
+        admin = {k: v for k, v in params.items() if k != "database"}
+        conn = pymysql.connect(**admin, autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute("DROP USER IF EXISTS %s@'%%'", (role,))
+        conn.close()
