@@ -6,10 +6,12 @@ and reloads on every run (`replace`), so the report always reads fresh copies.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pymysql
@@ -68,21 +70,25 @@ def _postgres(db: str, plan: LoadPlan) -> Runner:
 
 
 def _mariadb(db: str, plan: LoadPlan) -> Runner:
-    url = os.environ["MARIADB_ADMIN_URL"]
-    admin = mariadb_params(url)
-    base = admin.pop("database")
+    # The URL's database, if any, only names the prefix of the copies.
+    url = urlsplit(os.environ["MARIADB_ADMIN_URL"])
+    base = url.path.strip("/") or "loadtarget"
     name = f"{base}_eng_{db.lower()}"[:64]
+    owner = urlunsplit((url.scheme, url.netloc, f"/{name}", "", ""))
+    admin = mariadb_params(owner)
+    admin.pop("database")
     conn = pymysql.connect(**admin, autocommit=True)
     try:
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}`")
     finally:
         conn.close()
-    owner = url.rsplit("/", 1)[0] + f"/{name}"
     write_mariadb(plan, dsn=owner, replace=True)
     # One reader per database: the sandbox refuses a login granted more.
+    # MariaDB names hold at most 32 characters.
+    role = f"{base[:16]}_ro_{hashlib.sha256(db.encode()).hexdigest()[:8]}"
     reader = provision_mariadb_select_only(
-        admin_dsn=owner, role=f"{base}_ro_{db.lower()}"[:80], password=_PASSWORD
+        admin_dsn=owner, role=role, password=_PASSWORD
     )
     return SandboxRunner(sandbox_for("mariadb", reader.dsn), "mysql")
 

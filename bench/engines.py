@@ -16,7 +16,8 @@ project's sandbox), then reports per engine:
 Reasons come from `evaluation.engine_differences`. The listing goes to
 var/engines_report.json. Engines without configuration are skipped:
 PostgreSQL needs DATABASE_URL (an admin DSN with CREATEDB and CREATEROLE),
-MariaDB needs MARIADB_ADMIN_URL (mysql://root@host:port/<prefix db name>).
+MariaDB needs MARIADB_ADMIN_URL (mysql://root@host:port[/<prefix>]: copies are
+<prefix>_eng_<db>, prefix loadtarget by default).
 Run from the project root: ``.venv/bin/python bench/engines.py [--only db,db]``.
 """
 

@@ -7,6 +7,7 @@ service provisions, never as the owner (docs/security-notes.md).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -49,8 +50,16 @@ class LoadResult:
 
 
 def reader_role_name(name: str) -> str:
-    """The SELECT-only role a target named `name` is read as by default."""
-    return ("lg_ro_" + re.sub(r"[^a-z0-9_]", "_", name.lower()))[:63]
+    """The SELECT-only role a target named `name` is read as by default.
+
+    At most 32 characters (MariaDB's limit); a longer name is cut and made
+    unique again with a digest, so two targets never share a reader.
+    """
+    role = "lg_ro_" + re.sub(r"[^a-z0-9_]", "_", name.lower())
+    if len(role) <= 32 and role == "lg_ro_" + name:
+        return role
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{role[:23]}_{digest}"
 
 
 def _location(engine: str, path: Path | None, dsn_env: str) -> str:

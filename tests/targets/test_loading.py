@@ -6,6 +6,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
 import pytest
@@ -263,14 +264,16 @@ def mariadb_owned_database() -> Iterator[str]:
 
     from targets.load_writers import mariadb_params
 
-    url = os.environ["MARIADB_ADMIN_URL"]
-    params = mariadb_params(url)
-    name = f"{params.pop('database')}_load_{uuid.uuid4().hex[:8]}"
+    url = urlsplit(os.environ["MARIADB_ADMIN_URL"])
+    name = f"{url.path.strip('/') or 'mariadb'}_load_{uuid.uuid4().hex[:8]}"
+    owner = urlunsplit((url.scheme, url.netloc, f"/{name}", "", ""))
+    params = mariadb_params(owner)
+    params.pop("database")
     conn = pymysql.connect(**params, autocommit=True)
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}`")
     try:
-        yield url.rsplit("/", 1)[0] + f"/{name}"
+        yield owner
     finally:
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
@@ -338,3 +341,13 @@ def test_loading_into_mariadb_provisions_a_reader_and_registers_the_target(
         with conn.cursor() as cur:
             cur.execute("DROP USER IF EXISTS %s@'%%'", (role,))
         conn.close()
+
+
+def test_default_reader_names_fit_mariadb_and_never_collide() -> None:
+    from targets.loading import reader_role_name
+
+    assert reader_role_name("concert_singer") == "lg_ro_concert_singer"
+    names = ["a-b", "a_b", "student_transcripts_tracking", "student_transcripts_tr"]
+    roles = [reader_role_name(n) for n in names]
+    assert len(set(roles)) == len(roles)
+    assert all(len(r) <= 32 and r.startswith("lg_ro_") for r in roles)
