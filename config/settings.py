@@ -223,6 +223,9 @@ SPECTACULAR_SETTINGS = {
         "ReviewVerdictEnum": "feedback.quality_models.Verdict",
         "PrivacyRequestKindEnum": "feedback.privacy_models.PrivacyRequest.Kind",
         "PrivacyRequestInputKindEnum": ["revocation", "erasure"],
+        "DecisionEnum": "governance.models.DecisionLogEntry.Decision",
+        # What a person may log by hand (governance.serializers.PERSON_DECISIONS).
+        "PersonDecisionEnum": "governance.serializers.PERSON_DECISIONS",
     },
 }
 

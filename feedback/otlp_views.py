@@ -38,7 +38,8 @@ RESPONSE_SCHEMA = {
         "partialSuccess": {
             "type": "object",
             "properties": {
-                "rejectedSpans": {"type": ["string", "integer"]},
+                # OTLP JSON writes int64 as a string; OpenAPI 3.0 has no type lists.
+                "rejectedSpans": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
                 "errorMessage": {"type": "string"},
             },
         }

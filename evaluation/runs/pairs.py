@@ -53,12 +53,18 @@ CHANGES = ("changed", "fixed", "broken")
 HEADLINE = "execution_accuracy"
 
 
+def _is_id(raw: str) -> bool:
+    # ASCII digits only ("١٢".isdigit() is true too), and short enough for a
+    # bigint: PostgreSQL refuses an out-of-range integer instead of finding none.
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
 def find_run(raw: str | None, *, name: str) -> EvaluationRun:
     """The run a query parameter names. ComparisonError (400) for a missing or
     malformed id; EvaluationRun.DoesNotExist (404) for an unknown one."""
     if not raw:
         raise ComparisonError(f"{name}: pick a run (a run id).", field=name)
-    if not raw.isdigit():
+    if not _is_id(raw):
         raise ComparisonError(f"{name}: {raw[:40]!r} is not a run id.", field=name)
     return list_runs().get(pk=int(raw))
 
@@ -343,7 +349,7 @@ def get_item_pair(a: EvaluationRun, b: EvaluationRun, raw: str) -> ItemPair:
     """Both results on one golden item; ComparisonError for a malformed id,
     EvaluationResult.DoesNotExist (404) when either run has no such item."""
     read_pair(a, b)
-    if not raw.isdigit():
+    if not _is_id(raw):
         raise ComparisonError(f"item: {raw[:40]!r} is not an item id.", field="item")
     results = EvaluationResult.objects.select_related(
         "golden_example__target_database"

@@ -198,6 +198,15 @@ CORPUS: tuple[Attack, ...] = (
                 True,
             ),
             ("mysql_waits", "DO SLEEP(30)", True),
+            # MariaDB's Sequence engine: seq_1_to_N exists in every database.
+            ("mysql_bombs", "SELECT count(*) FROM seq_1_to_100000000000", True),
+            ("mysql_bombs", "SELECT seq FROM seq_1_to_1000000000", True),
+            ("mysql_bombs", "SELECT REPEAT('x', 16000000) FROM seq_1_to_100", True),
+            (
+                "mysql_bombs",
+                "SELECT JSON_ARRAYAGG(REPEAT('x', 1000000)) FROM seq_1_to_100000",
+                True,
+            ),
             ("mysql_named_locks", "SELECT GET_LOCK('loopgate', 0)", False),
             ("mysql_named_locks", "SELECT RELEASE_LOCK('loopgate')", False),
             ("mysql_named_locks", "SELECT RELEASE_ALL_LOCKS()", False),

@@ -7,51 +7,33 @@ database, copied from Spider's concert_singer, and drops it afterwards.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sqlite3
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
-from django.core.management import call_command
-from django.test import Client, override_settings
 
 from evaluation.scoring import results_equal
-from targets.exceptions import GoldUnrunnable
-from targets.execution import run_on_target, verify_gold
-from targets.models import TargetDatabase
-from targets.provisioning import ProvisioningError
-from targets.provisioning_mariadb import provision_mariadb_select_only
 from targets.sandbox import (
     MariaDBSandbox,
     QueryRefused,
     QueryTimeout,
     ResultTooLarge,
     SandboxError,
-    SandboxMisconfigured,
     SqliteSandbox,
     sandbox_for,
 )
-from targets.sandbox.mariadb import connect, parse_mysql_dsn
-from targets.services import register_target_database
-from targets.sqlgate import SQLRejected
 from tests.targets.adversarial import CORPUS, Attack
+from tests.targets.mariadb_scratch import (
+    SOURCE_DB,
+    Scratch,
+    concert_singer_on_mariadb,
+)
 from tests.targets.test_limits import MEMORY_BOUND_MB, _peak_rss
 
-SOURCE_DB = (
-    Path(__file__).resolve().parents[2]
-    / "data/spider/database/concert_singer/concert_singer.sqlite"
-)
 DEADLINE_S = 1.0
 SLACK_S = 0.5
 DSN_VAR = "LOOPGATE_TARGET_MARIADB_TEST"
-TABLES = ("concert", "singer", "singer_in_concert", "stadium")
 # Statements the sandbox alone may run: they read nothing beyond the account's
 # own grants and leave nothing behind (files stay unread: LOAD_FILE needs FILE).
 RUNS_HARMLESSLY = {
@@ -77,80 +59,10 @@ MARIADB_CORPUS = [a for a in CORPUS if a.applies_to("mariadb")]
 pytestmark = pytest.mark.mariadb
 
 
-@dataclass(frozen=True)
-class Scratch:
-    """A scratch database, its admin connection URL and the SELECT-only DSN."""
-
-    admin_url: str
-    database: str
-    role: str
-    password: str
-    dsn: str
-
-    def admin(self) -> Any:
-        return connect(parse_mysql_dsn(f"{self.admin_url}/{self.database}"))
-
-    def scalar(self, sql: str, *args: object) -> Any:
-        conn = self.admin()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, args or None)
-                row = cur.fetchone()
-                return row[0] if row else None
-        finally:
-            conn.close()
-
-
-def _column_type(declared: str) -> str:
-    declared = declared.lower()
-    if "int" in declared:
-        return "BIGINT"
-    if any(t in declared for t in ("real", "float", "double", "num")):
-        return "DOUBLE"
-    return "TEXT"
-
-
-def _copy_from_sqlite(conn: Any, source: Path) -> None:
-    with sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True) as lite:
-        for table in TABLES:
-            columns = lite.execute(f'PRAGMA table_info("{table}")').fetchall()
-            ddl = ", ".join(f"`{c[1]}` {_column_type(c[2])}" for c in columns)
-            rows = lite.execute(f'SELECT * FROM "{table}"').fetchall()  # noqa: S608
-            marks = ", ".join(["%s"] * len(columns))
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE TABLE `{table}` ({ddl})")
-                insert = f"INSERT INTO `{table}` VALUES ({marks})"  # noqa: S608
-                cur.executemany(insert, rows)
-    conn.commit()
-
-
 @pytest.fixture(scope="module")
 def scratch() -> Iterator[Scratch]:
-    admin_url = os.environ["MARIADB_ADMIN_URL"].rstrip("/")
-    suffix = uuid.uuid4().hex[:8]
-    database, role = f"mariadb_cs_{suffix}", f"mariadb_ro_{suffix}"
-    password = uuid.uuid4().hex
-    server = connect(parse_mysql_dsn(f"{admin_url}/mysql"))
-    try:
-        with server.cursor() as cur:
-            cur.execute(
-                f"CREATE DATABASE `{database}` "
-                "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-            )
-        conn = connect(parse_mysql_dsn(f"{admin_url}/{database}"))
-        try:
-            _copy_from_sqlite(conn, SOURCE_DB)
-        finally:
-            conn.close()
-        provisioned = provision_mariadb_select_only(
-            admin_dsn=f"{admin_url}/{database}", role=role, password=password
-        )
-        yield Scratch(admin_url, database, role, password, provisioned.dsn)
-    finally:
-        with server.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
-            cur.execute("DROP USER IF EXISTS %s@'%%'", (role,))
-        server.close()
+    with concert_singer_on_mariadb() as made:
+        yield made
 
 
 @pytest.fixture(scope="module")
@@ -160,40 +72,13 @@ def sandbox(scratch: Scratch) -> Iterator[MariaDBSandbox]:
     box.close()
 
 
-def _checksums(scratch: Scratch) -> list[Any]:
-    conn = scratch.admin()
-    try:
-        with conn.cursor() as cur:
-            cur.execute("CHECKSUM TABLE " + ", ".join(TABLES))
-            return list(cur.fetchall())
-    finally:
-        conn.close()
-
-
-def _running_queries(scratch: Scratch) -> int:
-    """Statements the role still runs, once a stopped one had time to go."""
-    count = 0
-    for _ in range(50):
-        count = int(
-            scratch.scalar(
-                "SELECT count(*) FROM information_schema.processlist "
-                "WHERE user = %s AND command NOT IN ('Sleep', 'Killed')",
-                scratch.role,
-            )
-        )
-        if count == 0:
-            break
-        time.sleep(0.1)
-    return count
-
-
 @pytest.mark.parametrize(
     "attack", MARIADB_CORPUS, ids=lambda a: f"{a.kind}:{a.sql[:40]}"
 )
 def test_mariadb_sandbox_alone_stops_adversarial_sql(
     attack: Attack, scratch: Scratch, sandbox: MariaDBSandbox
 ) -> None:
-    before = _checksums(scratch)
+    before = scratch.checksums()
     started = time.monotonic()
     try:
         result = sandbox.run(attack.sql)
@@ -203,41 +88,18 @@ def test_mariadb_sandbox_alone_stops_adversarial_sql(
         assert attack.bomb or attack.sql in RUNS_HARMLESSLY, result
         assert "root:" not in repr(result.rows)
     assert time.monotonic() - started < DEADLINE_S + SLACK_S
-    assert _checksums(scratch) == before
+    assert scratch.checksums() == before
     # Nothing the attack set survives into the next statement...
     after = sandbox.run("SELECT @x, @n, @@max_statement_time, count(*) FROM singer")
     assert after.rows == [(None, None, DEADLINE_S, 6)]
     # ...nor on the server: no named lock held, no statement still running.
     assert scratch.scalar("SELECT IS_FREE_LOCK('loopgate')") == 1
-    assert _running_queries(scratch) == 0
+    assert scratch.running_queries() == 0
 
 
 def test_no_files_written_by_the_corpus() -> None:
     for name in ("lg_out.txt", "lg_out2.txt", "lg_dump"):
         assert not Path("/tmp", name).exists()  # noqa: S108 (paths named by attacks)
-
-
-@pytest.mark.django_db
-def test_run_on_target_stops_adversarial_sql(
-    scratch: Scratch, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(DSN_VAR, scratch.dsn)
-    target = register_target_database(
-        name="cs-mariadb", engine="mariadb", location=DSN_VAR, acting_user=None
-    )
-    before = _checksums(scratch)
-    with override_settings(SANDBOX_TIMEOUT_MS=int(DEADLINE_S * 1000)):
-        assert run_on_target(target, "SELECT count(*) FROM singer").rows == [(6,)]
-        for attack in MARIADB_CORPUS:
-            started = time.monotonic()
-            if attack.bomb:
-                with contextlib.suppress(SQLRejected, SandboxError):
-                    run_on_target(target, attack.sql)
-            else:
-                with pytest.raises(SQLRejected):
-                    run_on_target(target, attack.sql)
-            assert time.monotonic() - started < DEADLINE_S + SLACK_S, attack
-    assert _checksums(scratch) == before
 
 
 @pytest.mark.parametrize(
@@ -263,7 +125,7 @@ def test_runaway_stops_at_its_deadline_and_leaves_no_server_thread(
             box.run(runaway)
         assert time.monotonic() - started < DEADLINE_S + SLACK_S
         assert box.run("SELECT count(*) FROM singer").rows == [(6,)]
-        assert _running_queries(scratch) == 0
+        assert scratch.running_queries() == 0
     finally:
         box.close()
 
@@ -386,185 +248,6 @@ def test_results_compare_equal_with_sqlite(sandbox: MariaDBSandbox) -> None:
             ), sql
     finally:
         lite.close()
-
-
-# --- the account check and provisioning ------------------------------------------
-
-
-def _make_account(scratch: Scratch, name: str, *grants: str) -> str:
-    conn = scratch.admin()
-    try:
-        with conn.cursor() as cur:
-            cur.execute("CREATE USER %s@'%%' IDENTIFIED BY 'pw'", (name,))
-            for grant in grants:
-                cur.execute(grant.format(db=f"`{scratch.database}`"), (name,))
-    finally:
-        conn.close()
-    host = parse_mysql_dsn(scratch.dsn)
-    return f"mysql://{name}:pw@{host.host}:{host.port}/{scratch.database}"
-
-
-def _drop_account(scratch: Scratch, name: str) -> None:
-    conn = scratch.admin()
-    try:
-        with conn.cursor() as cur:
-            cur.execute("DROP USER IF EXISTS %s@'%%'", (name,))
-    finally:
-        conn.close()
-
-
-@pytest.mark.parametrize(
-    "grants",
-    [
-        ("GRANT SELECT, INSERT ON {db}.* TO %s@'%%'",),
-        ("GRANT SELECT ON {db}.* TO %s@'%%'", "GRANT UPDATE ON {db}.singer TO %s@'%%'"),
-        ("GRANT SELECT ON {db}.* TO %s@'%%'", "GRANT FILE ON *.* TO %s@'%%'"),
-        ("GRANT SELECT ON *.* TO %s@'%%'",),
-        ("GRANT SELECT ON {db}.* TO %s@'%%' WITH GRANT OPTION",),
-        ("GRANT SELECT, CREATE TEMPORARY TABLES ON {db}.* TO %s@'%%'",),
-    ],
-    ids=["insert", "table-update", "file", "global-select", "grant-option", "temp"],
-)
-def test_an_account_that_may_do_more_than_read_is_refused(
-    grants: tuple[str, ...], scratch: Scratch
-) -> None:
-    name = f"mariadb_w_{uuid.uuid4().hex[:8]}"
-    dsn = _make_account(scratch, name, *grants)
-    try:
-        with pytest.raises(SandboxMisconfigured, match="not a SELECT-only account"):
-            MariaDBSandbox(dsn).run("SELECT 1")
-    finally:
-        _drop_account(scratch, name)
-
-
-def test_provisioning_twice_is_idempotent_and_tightens(scratch: Scratch) -> None:
-    admin_dsn = f"{scratch.admin_url}/{scratch.database}"
-    again = provision_mariadb_select_only(
-        admin_dsn=admin_dsn, role=scratch.role, password=scratch.password
-    )
-    assert not again.created
-    assert again.dsn == scratch.dsn
-    assert all("***" in s for s in again.statements if "IDENTIFIED" in s)
-    assert not any(scratch.password in s for s in again.statements)
-    conn = scratch.admin()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                f"GRANT INSERT ON `{scratch.database}`.* TO %s@'%%'", (scratch.role,)
-            )
-    finally:
-        conn.close()
-    with pytest.raises(SandboxMisconfigured):
-        MariaDBSandbox(scratch.dsn).run("SELECT 1")
-    provision_mariadb_select_only(
-        admin_dsn=admin_dsn, role=scratch.role, password=scratch.password
-    )
-    assert MariaDBSandbox(scratch.dsn).run("SELECT count(*) FROM singer").rows == [(6,)]
-
-
-def test_provisioning_refuses_bad_names_and_no_password(scratch: Scratch) -> None:
-    admin_dsn = f"{scratch.admin_url}/{scratch.database}"
-    for role in ("Robert'); DROP", "x" * 40, ""):
-        with pytest.raises(ProvisioningError, match="Role names"):
-            provision_mariadb_select_only(admin_dsn=admin_dsn, role=role, password="p")
-    with pytest.raises(ProvisioningError, match="password"):
-        provision_mariadb_select_only(admin_dsn=admin_dsn, role="r", password="")
-
-
-def test_provision_command_with_engine_mariadb(
-    scratch: Scratch,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    monkeypatch.setenv("MARIADB_TEST_ADMIN", f"{scratch.admin_url}/{scratch.database}")
-    monkeypatch.setenv("MARIADB_TEST_PASSWORD", scratch.password)
-    call_command(
-        "provision_target_role",
-        engine="mariadb",
-        role_option=scratch.role,
-        admin_dsn_env="MARIADB_TEST_ADMIN",
-        password_env="MARIADB_TEST_PASSWORD",
-    )
-    assert capsys.readouterr().out.strip() == scratch.dsn
-
-
-# --- the target record ----------------------------------------------------------
-
-
-@pytest.mark.django_db
-def test_verify_gold_on_a_mariadb_target(
-    scratch: Scratch, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(DSN_VAR, scratch.dsn)
-    target = register_target_database(
-        name="cs-mariadb", engine="mariadb", location=DSN_VAR, acting_user=None
-    )
-    assert sorted(target.schema) == sorted(TABLES)
-    assert target.schema["singer"][:2] == ["Singer_ID", "Name"]
-    proof = verify_gold(target, "SELECT count(*) FROM singer ")
-    assert proof.result.rows == [(6,)]
-    assert proof.covers(target, "SELECT count(*) FROM singer")
-    with pytest.raises(GoldUnrunnable, match="Unknown column"):
-        verify_gold(target, "SELECT nope FROM singer")
-    with pytest.raises(GoldUnrunnable, match="SQL gate"):
-        verify_gold(target, "SELECT SLEEP(1)")
-    with (
-        override_settings(SANDBOX_MAX_ROWS=5),
-        pytest.raises(GoldUnrunnable, match="more than 5 rows"),
-    ):
-        verify_gold(target, "SELECT Name FROM singer")
-
-
-@pytest.mark.django_db
-def test_api_registers_a_mariadb_target(
-    scratch: Scratch,
-    ml_lead: User,
-    client_as: Callable[[User], Any],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv(DSN_VAR, scratch.dsn)
-    client = client_as(ml_lead)
-    url = "/api/v1/evaluation/target-databases/"
-    payload = {"name": "cs-maria", "engine": "mariadb", "location": DSN_VAR}
-    response = client.post(url, payload, format="json")
-    assert response.status_code == 201, response.json()
-    assert response.json()["dialect"] == "mysql"
-    assert sorted(response.json()["schema"]) == sorted(TABLES)
-    unset = client.post(
-        url,
-        {**payload, "name": "cs-unset", "location": "LOOPGATE_TARGET_UNSET_X"},
-        format="json",
-    )
-    assert unset.status_code == 400
-    assert "location" in str(unset.json()), unset.json()
-
-
-@pytest.mark.django_db
-def test_admin_registers_a_mariadb_target_and_refuses_a_writer(
-    scratch: Scratch, ml_lead: User, client: Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    name = f"mariadb_w_{uuid.uuid4().hex[:8]}"
-    writer = _make_account(scratch, name, "GRANT SELECT, INSERT ON {db}.* TO %s@'%%'")
-    monkeypatch.setenv(DSN_VAR, scratch.dsn)
-    monkeypatch.setenv("LOOPGATE_TARGET_MARIADB_WRITER", writer)
-    client.force_login(ml_lead)
-    url = "/admin/targets/targetdatabase/add/"
-    form = {"name": "cs-admin", "engine": "mariadb", "description": ""}
-    try:
-        for location, error in [
-            ("DATABASE_URL", b"LOOPGATE_TARGET_"),
-            ("LOOPGATE_TARGET_UNSET_Y", b"is not set"),
-            ("LOOPGATE_TARGET_MARIADB_WRITER", b"not a SELECT-only account"),
-        ]:
-            page = client.post(url, {**form, "location": location})
-            assert page.status_code == 200
-            assert error in page.content
-        assert not TargetDatabase.objects.exists()
-        done = client.post(url, {**form, "location": DSN_VAR})
-        assert done.status_code == 302, done.content
-        assert sorted(TargetDatabase.objects.get().schema) == sorted(TABLES)
-    finally:
-        _drop_account(scratch, name)
 
 
 def test_sandbox_for_caches_the_mariadb_sandbox(scratch: Scratch) -> None:

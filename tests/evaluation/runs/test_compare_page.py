@@ -116,6 +116,8 @@ def test_the_json_endpoint_agrees_with_the_page(
         ({"a": "abc", "b": "1"}, 400, "a: &#x27;abc&#x27; is not a run id"),
         ({"a": "999999", "b": "999998"}, 404, "No run with that id"),
         ({"template": "nope"}, 400, "no template named"),
+        ({"a": "9" * 30, "b": "1"}, 400, "is not a run id"),
+        ({"a": "\u0661\u0662", "b": "1"}, 400, "is not a run id"),
     ],
 )
 def test_bad_ids_are_a_clear_4xx(
