@@ -6,18 +6,19 @@ and reloads on every run (`replace`), so the report always reads fresh copies.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pymysql
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from bench.engine_runners import DuckdbRunner, Runner, SandboxRunner
+from bench.engine_runners import Runner, SandboxRunner
 from targets.load_plan import LoadPlan
 from targets.load_writers import (
     mariadb_params,
@@ -26,6 +27,7 @@ from targets.load_writers import (
     write_pg,
 )
 from targets.provisioning import provision_select_only_role
+from targets.provisioning_mariadb import provision_mariadb_select_only
 from targets.sandbox import PostgresSandbox, sandbox_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,37 +70,33 @@ def _postgres(db: str, plan: LoadPlan) -> Runner:
 
 
 def _mariadb(db: str, plan: LoadPlan) -> Runner:
-    url = os.environ["MARIADB_ADMIN_URL"]
-    admin = mariadb_params(url)
-    base = admin.pop("database")
-    # One reader per database: the sandbox refuses a login granted more.
+    # The URL's database, if any, only names the prefix of the copies.
+    url = urlsplit(os.environ["MARIADB_ADMIN_URL"])
+    base = url.path.strip("/") or "loadtarget"
     name = f"{base}_eng_{db.lower()}"[:64]
-    user = f"{base}_ro_{db.lower()}"[:80]
+    owner = urlunsplit((url.scheme, url.netloc, f"/{name}", "", ""))
+    admin = mariadb_params(owner)
+    admin.pop("database")
     conn = pymysql.connect(**admin, autocommit=True)
     try:
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}`")
-            cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s",
-                        (user, _PASSWORD))  # fmt: skip
-            cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, _PASSWORD))
-            cur.execute(f"GRANT SELECT ON `{name}`.* TO %s@'%%'", (user,))
     finally:
         conn.close()
-    owner = url.rsplit("/", 1)[0] + f"/{name}"
     write_mariadb(plan, dsn=owner, replace=True)
-    host = f"{admin['host']}:{admin['port']}"
-    reader = f"mysql://{quote(user)}:{quote(_PASSWORD)}@{host}/{name}"
-    return SandboxRunner(sandbox_for("mariadb", reader), "mysql")
+    # One reader per database: the sandbox refuses a login granted more.
+    # MariaDB names hold at most 32 characters.
+    role = f"{base[:16]}_ro_{hashlib.sha256(db.encode()).hexdigest()[:8]}"
+    reader = provision_mariadb_select_only(
+        admin_dsn=owner, role=role, password=_PASSWORD
+    )
+    return SandboxRunner(sandbox_for("mariadb", reader.dsn), "mysql")
 
 
 def _duckdb(db: str, plan: LoadPlan) -> Runner:
     path = DUCKDB_DIR / f"{db}.duckdb"
     write_duckdb(plan, path=path, replace=True)
-    try:
-        # The project's DuckDB sandbox, once it exists, replaces the stand-in.
-        return SandboxRunner(sandbox_for("duckdb", path), "duckdb")
-    except ValueError:
-        return DuckdbRunner(path)
+    return SandboxRunner(sandbox_for("duckdb", path), "duckdb")
 
 
 _DIALECTS = {"postgresql": "postgres", "mariadb": "mysql", "duckdb": "duckdb"}

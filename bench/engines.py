@@ -2,8 +2,9 @@
 
 Loads the 19 shipped Spider dev databases with the `load_target` planner and
 writers (PostgreSQL databases `<admin db>_eng_<db>` read through a provisioned
-SELECT-only role; MariaDB databases `<admin db>_eng_<db>` read as a user granted
-SELECT; DuckDB files under var/engines/), then reports per engine:
+SELECT-only role; MariaDB databases `<admin db>_eng_<db>` read through a
+provisioned SELECT-only user; DuckDB files under var/engines/, each through the
+project's sandbox), then reports per engine:
 
 (a) gold against gold: each runnable gold, transpiled from SQLite with sqlglot
     (as `import_goldens --from-dialect sqlite` does), must return the SQLite
@@ -15,7 +16,8 @@ SELECT; DuckDB files under var/engines/), then reports per engine:
 Reasons come from `evaluation.engine_differences`. The listing goes to
 var/engines_report.json. Engines without configuration are skipped:
 PostgreSQL needs DATABASE_URL (an admin DSN with CREATEDB and CREATEROLE),
-MariaDB needs MARIADB_ADMIN_URL (mysql://root@host:port/<prefix db name>).
+MariaDB needs MARIADB_ADMIN_URL (mysql://root@host:port[/<prefix>]: copies are
+<prefix>_eng_<db>, prefix loadtarget by default).
 Run from the project root: ``.venv/bin/python bench/engines.py [--only db,db]``.
 """
 

@@ -179,7 +179,13 @@ def write_duckdb(plan: LoadPlan, *, path: Path, replace: bool) -> Schema:
                 "SELECT table_name, column_name FROM information_schema.columns "
                 "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
             ).fetchall()
-        os.replace(scratch, path)
+        if replace:
+            os.replace(scratch, path)
+        else:
+            # Atomic create-if-absent: a concurrent first load is refused here.
+            os.link(scratch, path)
+    except FileExistsError:
+        raise LoadError(f"{path} exists: pass replace to load again.") from None
     except (duckdb.Error, OSError) as exc:
         raise LoadError(f"DuckDB refused the load: {exc}") from None
     finally:

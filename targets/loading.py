@@ -7,10 +7,12 @@ service provisions, never as the owner (docs/security-notes.md).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -23,6 +25,7 @@ from targets.load_plan import LoadPlan, SourceError, plan_load
 from targets.load_writers import LoadError, write_duckdb, write_mariadb, write_pg
 from targets.models import TargetDatabase
 from targets.provisioning import ProvisioningError, provision_select_only_role
+from targets.provisioning_mariadb import provision_mariadb_select_only
 
 __all__ = ["LoadResult", "load_target_database", "reader_role_name"]
 
@@ -47,8 +50,16 @@ class LoadResult:
 
 
 def reader_role_name(name: str) -> str:
-    """The SELECT-only role a target named `name` is read as by default."""
-    return ("lg_ro_" + re.sub(r"[^a-z0-9_]", "_", name.lower()))[:63]
+    """The SELECT-only role a target named `name` is read as by default.
+
+    At most 32 characters (MariaDB's limit); a longer name is cut and made
+    unique again with a digest, so two targets never share a reader.
+    """
+    role = "lg_ro_" + re.sub(r"[^a-z0-9_]", "_", name.lower())
+    if len(role) <= 32 and role == "lg_ro_" + name:
+        return role
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{role[:23]}_{digest}"
 
 
 def _location(engine: str, path: Path | None, dsn_env: str) -> str:
@@ -90,26 +101,35 @@ def _provision(
     if engine == "duckdb":
         # The DuckDB sandbox opens the file read-only; no login to set up.
         return "", ""
-    if engine == "mariadb":
-        raise TargetDatabaseError(
-            "MariaDB read-only users are not provisioned yet (needs "
-            "targets.provisioning_mariadb); the data was loaded, no target "
-            "was registered.",
-            field="engine",
-        )
-    given = conninfo_to_dict(reader_dsn) if reader_dsn else {}
-    role = str(given.get("user") or reader_role_name(name))
-    password = given.get("password")
+    role, password = _reader_login(engine, reader_dsn)
+    role = role or reader_role_name(name)
     chosen = password is None
+    secret = secrets.token_urlsafe(24) if password is None else password
     try:
-        provisioned = provision_select_only_role(
-            admin_dsn=admin_dsn,
-            role=role,
-            password=secrets.token_urlsafe(24) if chosen else str(password),
-        )
+        if engine == "mariadb":
+            provisioned = provision_mariadb_select_only(
+                admin_dsn=admin_dsn, role=role, password=secret
+            )
+        else:
+            provisioned = provision_select_only_role(
+                admin_dsn=admin_dsn, role=role, password=secret
+            )
     except ProvisioningError as exc:
         raise TargetDatabaseError(str(exc), field="dsn_env") from None
     return role, provisioned.dsn if chosen else ""
+
+
+def _reader_login(engine: str, reader_dsn: str) -> tuple[str, str | None]:
+    """The user and password a reader DSN names (empty and None when unset)."""
+    if not reader_dsn:
+        return "", None
+    if engine == "mariadb":
+        parts = urlsplit(reader_dsn)
+        password = unquote(parts.password) if parts.password is not None else None
+        return unquote(parts.username or ""), password
+    given = conninfo_to_dict(reader_dsn)
+    secret = given.get("password")
+    return str(given.get("user") or ""), None if secret is None else str(secret)
 
 
 def load_target_database(

@@ -116,3 +116,41 @@ def test_moved_golds_whose_result_changes_on_postgres_are_listed_with_a_reason(
         for ln in listed
     )
     assert not any("line 1 " in ln for ln in listed)
+
+
+@pytest.fixture
+def duck_concerts(db: None, tmp_path: Path) -> Iterator[TargetDatabase]:
+    """concert_singer loaded into a DuckDB file by load_target itself."""
+    from targets.loading import load_target_database
+    from targets.sandbox import close_all
+
+    result = load_target_database(
+        source=CONCERTS / "concert_singer.sqlite",
+        engine="duckdb",
+        name="concert-duck",
+        acting_user=None,
+        path=tmp_path / "concerts.duckdb",
+    )
+    yield result.target
+    close_all()
+
+
+def test_moved_golds_whose_result_changes_on_duckdb_are_listed_with_a_reason(
+    duck_concerts: TargetDatabase, target_db: TargetDatabase, tmp_path: Path
+) -> None:
+    path = jsonl(tmp_path, duck_concerts.name, [SAME, LIKE, UNGROUPED])
+    out = import_jsonl(path, "--from-dialect", "sqlite", "--skip-invalid",
+                       "--compare-with", target_db.name)  # fmt: skip
+    assert "Results that change from concert_singer to the targets: 2" in out
+    listed = [ln for ln in out.splitlines() if ln.startswith("  line ")]
+    # DuckDB's LIKE is case-sensitive: 'j%' misses 'Joe Sharp'.
+    assert any(
+        ln.startswith("  line 2 (concert-duck, jsonl-golden:2): case-sensitive LIKE")
+        for ln in listed
+    )
+    assert any(
+        ln.startswith("  line 3 (concert-duck, jsonl-golden:3): GROUP BY strictness")
+        for ln in listed
+    )
+    assert not any("line 1 " in ln for ln in listed)
+    assert GoldenExample.objects.filter(target_database=duck_concerts).count() == 2

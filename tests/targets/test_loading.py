@@ -6,6 +6,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
 import pytest
@@ -263,14 +264,16 @@ def mariadb_owned_database() -> Iterator[str]:
 
     from targets.load_writers import mariadb_params
 
-    url = os.environ["MARIADB_ADMIN_URL"]
-    params = mariadb_params(url)
-    name = f"{params.pop('database')}_load_{uuid.uuid4().hex[:8]}"
+    url = urlsplit(os.environ["MARIADB_ADMIN_URL"])
+    name = f"{url.path.strip('/') or 'mariadb'}_load_{uuid.uuid4().hex[:8]}"
+    owner = urlunsplit((url.scheme, url.netloc, f"/{name}", "", ""))
+    params = mariadb_params(owner)
+    params.pop("database")
     conn = pymysql.connect(**params, autocommit=True)
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}`")
     try:
-        yield url.rsplit("/", 1)[0] + f"/{name}"
+        yield owner
     finally:
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
@@ -302,3 +305,49 @@ def test_loading_into_mariadb_keeps_rows_keys_and_sqlite_text_order(
     with pytest.raises(LoadError, match="already holds"):
         write_mariadb(plan, dsn=mariadb_owned_database, replace=False)
     write_mariadb(plan, dsn=mariadb_owned_database, replace=True)
+
+
+@pytest.mark.mariadb
+@pytest.mark.django_db
+def test_loading_into_mariadb_provisions_a_reader_and_registers_the_target(
+    loose: Path, mariadb_owned_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pymysql
+
+    from targets.execution import run_on_target
+    from targets.load_writers import mariadb_params
+
+    params = mariadb_params(mariadb_owned_database)
+    role = f"{params['database']}_r"[:80]
+    host = f"{params['host']}:{params['port']}"
+    reader = f"mysql://{role}:pw-{role}@{host}/{params['database']}"
+    monkeypatch.setenv("LOOPGATE_TARGET_LOADTEST_M", reader)
+    try:
+        result = load_target_database(
+            source=loose, engine="mariadb", name="loose-m", acting_user=None,
+            admin_dsn=mariadb_owned_database, dsn_env="LOOPGATE_TARGET_LOADTEST_M",
+            reader_dsn=reader,
+        )  # fmt: skip
+        assert (result.reader_role, result.reader_dsn) == (role, "")
+        got = run_on_target(result.target, "SELECT name FROM parent ORDER BY name")
+        assert got.rows == [("Ann",), ("bob",)]
+        assert result.target.schema["parent"] == ["id", "name"]
+    finally:
+        from targets.sandbox import close_all
+
+        close_all()
+        admin = {k: v for k, v in params.items() if k != "database"}
+        conn = pymysql.connect(**admin, autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute("DROP USER IF EXISTS %s@'%%'", (role,))
+        conn.close()
+
+
+def test_default_reader_names_fit_mariadb_and_never_collide() -> None:
+    from targets.loading import reader_role_name
+
+    assert reader_role_name("concert_singer") == "lg_ro_concert_singer"
+    names = ["a-b", "a_b", "student_transcripts_tracking", "student_transcripts_tr"]
+    roles = [reader_role_name(n) for n in names]
+    assert len(set(roles)) == len(roles)
+    assert all(len(r) <= 32 and r.startswith("lg_ro_") for r in roles)
