@@ -6,12 +6,14 @@ import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
+from django.contrib.auth.models import User
 from django.test import override_settings
+from rest_framework.test import APIClient
 
 from targets.exceptions import GoldUnrunnable
 from targets.execution import run_on_target, verify_gold
@@ -418,3 +420,23 @@ def test_duckdb_bombs_stay_within_the_memory_limit(duck_file: Path) -> None:
     )
     assert "ran" not in figures["verdicts"], figures
     assert figures["after"] - figures["before"] < MEMORY_BOUND_MB, figures
+
+
+def test_api_registers_a_duckdb_target_and_names_bad_fields(
+    duck_file: Path, ml_lead: User, client_as: Callable[[User], APIClient]
+) -> None:
+    client = client_as(ml_lead)
+    url = "/api/v1/evaluation/target-databases/"
+    with override_settings(TARGET_DATABASE_ROOT=duck_file.parent):
+        for location in (str(duck_file), "../x.duckdb", "absent.duckdb"):
+            bad = {"name": "duck", "engine": "duckdb", "location": location}
+            response = client.post(url, bad, format="json")
+            assert response.status_code == 400, location
+            assert "location" in response.json()
+        good = {"name": "duck", "engine": "duckdb", "location": duck_file.name}
+        response = client.post(url, good, format="json")
+    close_all()
+    assert response.status_code == 201, response.json()
+    assert response.json()["dialect"] == "duckdb"
+    assert set(response.json()["schema"]) >= {"singer", "concert"}
+    assert not (duck_file.parent / "absent.duckdb").exists()
