@@ -189,8 +189,44 @@ _SIZED_FUNCTIONS = frozenset(
         "printf",
         "format",
         "generate_series",
+        "pad",
+        "list_resize",
+        "array_resize",
     ]
 )
+_DIGITS = re.compile(r"\d+")
+# A width taken from an argument in fmt syntax (DuckDB's format): ``{:{}}``.
+_FMT_DYNAMIC_WIDTH = re.compile(r"\{[^{}]*\{")
+# DuckDB reads files and URLs from SQL and exposes its settings and secrets; these
+# names are refused in the duckdb dialect only (``pragma_`` and ``pg_`` above apply).
+_DUCKDB_FORBIDDEN_FUNCTIONS = frozenset(
+    [
+        "glob",
+        "sniff_csv",
+        "query",
+        "query_table",
+        "getenv",
+        "duckdb_secrets",
+        "which_secret",
+        "duckdb_settings",
+        "duckdb_extensions",
+        "checkpoint",
+        "force_checkpoint",
+        "json_execute_serialized_sql",
+    ]
+)
+_DUCKDB_FORBIDDEN_PREFIXES = (
+    "read_",
+    "parquet_",
+    "iceberg_",
+    "delta_",
+    "sqlite_",
+    "postgres_",
+    "mysql_",
+    "json_execute",
+)
+# A table named like a path or URL is a replacement scan: DuckDB reads the file.
+_DUCKDB_FILE_TABLE = re.compile(r"[/\\:.*?]")
 _FORMAT_WIDTH = re.compile(r"%[-+ 0#,!']*(\d+|\*)?(?:\.(\d+|\*))?")
 _SYSTEM_TABLE_PREFIXES = ("pragma_", "pg_authid", "pg_shadow", "pg_user_mapping")
 # MySQL / MariaDB schemas that describe the server, its accounts and its sessions.
@@ -254,6 +290,10 @@ def _check_sized_call(name: str, node: exp.Func) -> None:
         for lit in node.find_all(exp.Literal):
             if not lit.is_string:
                 continue
+            if any(int(d) > MAX_SIZE_ARGUMENT for d in _DIGITS.findall(lit.this)):
+                raise UnsafeSQL(f"{name}() width above {MAX_SIZE_ARGUMENT}")
+            if _FMT_DYNAMIC_WIDTH.search(lit.this):
+                raise UnsafeSQL(f"{name}() with a width taken from an argument")
             for width, precision in _FORMAT_WIDTH.findall(lit.this):
                 for part in (width, precision):
                     star = star or part == "*"
@@ -264,6 +304,8 @@ def _check_sized_call(name: str, node: exp.Func) -> None:
     numbers = [n for a in args for n in _numeric_literals(a)]
     if any(abs(n) > MAX_SIZE_ARGUMENT for n in numbers):
         raise UnsafeSQL(f"{name}() size argument above {MAX_SIZE_ARGUMENT}")
+    if name in {"repeat", "replicate"} and args and _has_sized_call(args[0]):
+        raise UnsafeSQL(f"{name}() of a sized call")
     if name in {"randomblob", "zeroblob", "repeat", "space", "replicate"}:
         # A computed size (e.g. 1e3 * 1e3 * 1e3) cannot be bounded statically.
         size_args = args[1:] if name in {"repeat", "replicate"} else args[:1]
@@ -272,8 +314,28 @@ def _check_sized_call(name: str, node: exp.Func) -> None:
                 raise UnsafeSQL(f"{name}() with a computed size argument")
 
 
-def _check_tree(root: exp.Expr) -> None:
+def _has_sized_call(node: exp.Expr) -> bool:
+    return any(
+        not _function_names(f).isdisjoint(_SIZED_FUNCTIONS)
+        for f in node.find_all(exp.Func)
+    )
+
+
+def _check_duckdb_node(node: exp.Expr) -> None:
+    if isinstance(node, exp.Func):
+        for name in _function_names(node):
+            if name in _DUCKDB_FORBIDDEN_FUNCTIONS or name.startswith(
+                _DUCKDB_FORBIDDEN_PREFIXES
+            ):
+                raise UnsafeSQL(f"function {name}() is not allowed")
+    elif isinstance(node, exp.Table) and _DUCKDB_FILE_TABLE.search(node.name):
+        raise UnsafeSQL(f"table {node.name!r} names a file (replacement scan)")
+
+
+def _check_tree(root: exp.Expr, *, dialect: str) -> None:
     for node in root.walk():
+        if dialect == "duckdb":
+            _check_duckdb_node(node)
         if isinstance(node, _FORBIDDEN_NODES):
             raise UnsafeSQL(
                 f"{type(node).__name__} is not allowed in a read-only query"
@@ -335,7 +397,7 @@ def parse_checked(sql: str, *, dialect: str) -> exp.Expr:
     root = real[0]
     if not isinstance(root, exp.Query):
         raise UnsafeSQL(f"only queries are allowed, not {type(root).__name__}")
-    _check_tree(root)
+    _check_tree(root, dialect=read)
     if read == "mysql":
         _check_mysql(sql, root)
     return root

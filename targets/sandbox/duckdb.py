@@ -7,7 +7,9 @@ is opened and then locked: external access off (no file system, no network, no
 extension loading), no extension autoloading or autoinstalling, no Python
 replacement scans, a memory limit, one thread and no temporary directory (a query
 that outgrows the limit fails instead of spilling to disk). On top of that only a
-single statement of type SELECT runs, and a watchdog interrupts it at its deadline.
+single statement of type SELECT runs, scalar calls that build values of a chosen
+size need literal bounds (:mod:`targets.sandbox.duckdb_sizes`: DuckDB's memory
+limit does not cover them), and a watchdog interrupts the query at its deadline.
 
 DuckDB shares one database instance per file within a process, and settings are
 global to that instance: every sandbox on a file must be opened with the same
@@ -37,6 +39,7 @@ from targets.sandbox.base import (
     SandboxMisconfigured,
     fetch_within,
 )
+from targets.sandbox.duckdb_sizes import check_sizes
 
 DEFAULT_MEMORY_LIMIT = "512MB"
 DEFAULT_THREADS = 1
@@ -130,6 +133,8 @@ class DuckDBSandbox:
         ticket = WATCHDOG.arm(deadline, conn.interrupt)
         try:
             statement = _single_select(conn, sql)
+            serialized = conn.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+            check_sizes(str(serialized[0]) if serialized else "{}")
             conn.execute(statement)
             rows, truncated = fetch_within(
                 lambda size: [_plain_row(r) for r in conn.fetchmany(size)],

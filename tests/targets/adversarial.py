@@ -35,6 +35,86 @@ _CROSS = (
     "singer s6, singer s7, singer s8, singer s9, singer s10, singer s11"
 )
 
+_DUCKDB = ("duckdb",)
+_MARIADB = ("mariadb",)
+
+# What DuckDB adds: files and URLs read from SQL, extensions, settings, secrets,
+# and scalar calls that build values of any size outside its memory limit.
+_DUCKDB_ATTACKS: tuple[Attack, ...] = tuple(
+    Attack(kind, sql, bomb=bomb, engines=_DUCKDB)
+    for kind, sql, bomb in (
+        ("file_read", "SELECT * FROM read_csv('/etc/passwd', sep = ':')", False),
+        ("file_read", "SELECT * FROM read_csv_auto('/etc/passwd')", False),
+        ("file_read", "SELECT * FROM read_text('/etc/passwd')", False),
+        ("file_read", "SELECT * FROM read_blob('/etc/passwd')", False),
+        ("file_read", "SELECT * FROM read_json_auto('/etc/hostname')", False),
+        ("file_read", "SELECT * FROM read_parquet('/tmp/loopgate_x.parquet')", False),
+        ("file_read", "SELECT * FROM parquet_scan('/tmp/loopgate_x.parquet')", False),
+        ("file_read", "SELECT * FROM glob('/etc/*')", False),
+        ("file_read", "SELECT * FROM sniff_csv('/etc/passwd')", False),
+        (
+            "file_read",
+            "SELECT count(*) FROM singer WHERE Name IN "
+            "(SELECT * FROM read_csv('/etc/passwd'))",
+            False,
+        ),
+        ("replacement_scan", "SELECT * FROM '/etc/passwd'", False),
+        ("replacement_scan", 'SELECT * FROM "/etc/passwd"', False),
+        ("replacement_scan", "FROM '/etc/hosts'", False),
+        ("replacement_scan", "SELECT * FROM 'singer.csv'", False),
+        ("url_read", "SELECT * FROM 'https://example.com/x.csv'", False),
+        ("url_read", "SELECT * FROM read_csv('https://example.com/x.csv')", False),
+        ("copy", "COPY singer TO '/tmp/loopgate_duck.csv'", False),
+        (
+            "copy",
+            "COPY (SELECT * FROM singer) TO '/tmp/loopgate_duck.parquet' "
+            "(FORMAT parquet)",
+            False,
+        ),
+        ("attach", "ATTACH '/tmp/loopgate_duck.duckdb' AS evil", False),
+        ("attach", "ATTACH ':memory:' AS m", False),
+        ("attach", "DETACH evil", False),
+        ("extension", "INSTALL httpfs", False),
+        ("extension", "LOAD httpfs", False),
+        ("extension", "FORCE INSTALL httpfs FROM community", False),
+        ("server_settings", "PRAGMA enable_external_access", False),
+        ("server_settings", "SET enable_external_access = true", False),
+        ("server_settings", "RESET lock_configuration", False),
+        ("server_settings", "SET GLOBAL memory_limit = '100GB'", False),
+        ("server_settings", "USE memory", False),
+        ("export", "EXPORT DATABASE '/tmp/loopgate_duck_export'", False),
+        ("export", "IMPORT DATABASE '/tmp/loopgate_duck_export'", False),
+        ("server_functions", "SELECT getenv('HOME')", False),
+        ("nested_query", "SELECT * FROM query('DELETE FROM singer')", False),
+        (
+            "nested_query",
+            "SELECT * FROM query('SELECT * FROM read_csv(''/etc/passwd'')')",
+            False,
+        ),
+        ("ddl", "CREATE SECRET s (TYPE s3, KEY_ID 'x', SECRET 'y')", False),
+        ("ddl", "CREATE OR REPLACE TEMP MACRO lower(x) AS 'pwned'", False),
+        ("maintenance", "CHECKPOINT", False),
+        ("maintenance", "CALL checkpoint()", False),
+        ("resource_bomb", "SELECT repeat('x', 2000000000)", True),
+        ("resource_bomb", "SELECT repeat(repeat('x', 1000000), 1000000)", True),
+        ("resource_bomb", "SELECT printf('%2000000000d', 1)", True),
+        ("resource_bomb", "SELECT format('{:>2000000000}', 1)", True),
+        ("resource_bomb", "SELECT format('{:>{}}', 1, 2000000000)", True),
+        ("resource_bomb", "SELECT len(range(200000000))", True),
+        ("resource_bomb", "SELECT len(list_resize([1], 200000000))", True),
+        ("resource_bomb", "SELECT lpad('x', 2000000000, 'y')", True),
+        ("resource_bomb", "SELECT x FROM range(200000000) t(x) ORDER BY x DESC", True),
+        ("resource_bomb", "SELECT count(*) FROM range(1000000000000)", True),
+        (
+            "resource_bomb",
+            "WITH RECURSIVE t(s, n) AS (SELECT 'x', 0 UNION ALL "
+            "SELECT s || s, n + 1 FROM t WHERE n < 40) SELECT max(length(s)) FROM t",
+            True,
+        ),
+    )
+)
+
+
 CORPUS: tuple[Attack, ...] = (
     Attack("dml", "DELETE FROM singer"),
     Attack("dml", "UPDATE singer SET Name = 'x'"),
@@ -163,7 +243,7 @@ CORPUS: tuple[Attack, ...] = (
         bomb=True,
     ),
     *(
-        Attack(kind, sql, bomb, ("mariadb",))
+        Attack(kind, sql, bomb, _MARIADB)
         for kind, sql, bomb in (
             ("mysql_files", "SELECT LOAD_FILE('/etc/passwd')", False),
             ("mysql_files", "SELECT 1 UNION SELECT LOAD_FILE('/etc/passwd')", False),
@@ -273,4 +353,5 @@ CORPUS: tuple[Attack, ...] = (
             ("mysql_comments", "SELECT 1 # \n; DELETE FROM singer", False),
         )
     ),
+    *_DUCKDB_ATTACKS,
 )

@@ -172,7 +172,7 @@ def test_postgres_sandbox_refuses_writes_escapes_and_runaways(
         corpus = [
             a.sql
             for a in CORPUS
-            if not a.bomb and a.kind != "server_settings" and a.applies_to("postgres")
+            if not a.bomb and a.kind != "server_settings" and a.applies_to("postgresql")
         ]
         for attack in corpus + attacks:
             with pytest.raises(SandboxError):

@@ -26,7 +26,12 @@ def test_corpus_is_broad_enough() -> None:
     assert len(kinds) >= 15
 
 
-ENGINE_OF_DIALECT = {"sqlite": "sqlite", "postgres": "postgres", "mysql": "mariadb"}
+ENGINE_OF_DIALECT = {
+    "sqlite": "sqlite",
+    "postgres": "postgresql",
+    "mysql": "mariadb",
+    "duckdb": "duckdb",
+}
 
 
 @pytest.mark.parametrize(
