@@ -22,11 +22,38 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.normalize import normalize
 from sqlglot.optimizer.simplify import simplify
 
-__all__ = ["canonicalize", "strip_output_aliases"]
+__all__ = [
+    "FormulaNotSimplified",
+    "canonicalize",
+    "dialect_instance",
+    "strip_output_aliases",
+]
+
+# sqlglot builds a new Dialect from a name on every call that takes one (tens of
+# thousands per scoring run); an instance is stateless, so one per name serves.
+_DIALECTS: dict[str | None, Dialect] = {}
+
+
+def dialect_instance(name: str | None) -> Dialect:
+    """The shared sqlglot Dialect of ``name`` (None: sqlglot's default dialect)."""
+    dialect = _DIALECTS.get(name)
+    if dialect is None:
+        dialect = _DIALECTS[name] = Dialect.get_or_raise(name)
+    return dialect
+
+
+class FormulaNotSimplified(Exception):
+    """sqlglot's formula rewrite failed part-way through a tree, in place.
+
+    The tree is spoiled: canonicalize a fresh one with ``simplify_formulas=False``.
+    Not a subclass of the errors that make EM give up on a query.
+    """
+
 
 # Dialects where NULL sorts below every value, so that ORDER BY c DESC puts NULLs
 # last and its first row is MAX(c); PostgreSQL sorts them first.
@@ -39,17 +66,25 @@ _FLIPPED: dict[type[exp.Expr], type[exp.Expr]] = {
 }
 
 
-def canonicalize(tree: exp.Expr, *, dialect: str = "sqlite") -> exp.Expr:
-    """Rewrite a qualified tree in place into its canonical form and return it."""
+def canonicalize(
+    tree: exp.Expr, *, dialect: str = "sqlite", simplify_formulas: bool = True
+) -> exp.Expr:
+    """Rewrite a qualified tree in place into its canonical form and return it.
+
+    Raises FormulaNotSimplified when sqlglot's normalize or simplify fails: a
+    formula it cannot rewrite keeps its written shape, so the caller starts
+    again from a fresh tree with ``simplify_formulas=False``. Rewriting a copy
+    instead would cost a deep copy of every tree (a tenth of scoring) for a
+    failure no Spider or EM-corpus query shows.
+    """
     tree = strip_output_aliases(tree)
     _rename_table_aliases(tree, {})
     tree = _in_lists_as_or(tree)
-    try:
-        simplified = simplify(normalize(tree.copy()), dialect=dialect)
-    except (SqlglotError, RecursionError):
-        # A formula sqlglot cannot rewrite keeps its written shape.
-        simplified = tree
-    tree = simplified
+    if simplify_formulas:
+        try:
+            tree = simplify(normalize(tree), dialect=dialect_instance(dialect))
+        except (SqlglotError, RecursionError) as err:
+            raise FormulaNotSimplified(str(err)) from err
     if dialect in _NULLS_SMALL:
         _scalar_max_as_order_limit(tree)
     for select in list(tree.find_all(exp.Select)):
@@ -232,11 +267,24 @@ def _inner_joins_as_where(select: exp.Select) -> None:
     where = select.args.get("where")
     conditions += _conjuncts(where.this if where else None)
     tables = sorted(
-        [from_.this, *(j.this for j in joins)], key=lambda t: t.sql(normalize=True)
+        [from_.this, *(j.this for j in joins)],
+        key=lambda t: t.sql(dialect=dialect_instance(None), normalize=True, copy=False),
     )
-    select.set("from_", exp.From(this=tables[0].copy()))
-    select.set("joins", [exp.Join(this=t.copy()) for t in tables[1:]])
-    select.set("where", exp.Where(this=exp.and_(*conditions)) if conditions else None)
+    select.set("from_", exp.From(this=_moved(tables[0])))
+    select.set("joins", [exp.Join(this=_moved(t)) for t in tables[1:]])
+    where_ = exp.and_(*map(_moved, conditions), copy=False) if conditions else None
+    select.set("where", exp.Where(this=where_) if where_ is not None else None)
+
+
+def _moved(node: exp.Expr) -> exp.Expr:
+    """``node`` itself for its new parent, or a copy when it holds a query.
+
+    The caller walks a list of the tree's SELECTs made before this rewrite: a
+    SELECT under a copied node is left out of the canonical tree, one under a
+    moved node would be rewritten too. Copying exactly those keeps every
+    canonical text as it was (EM_VERSION), at the cost of copying only them.
+    """
+    return node.copy() if node.find(exp.Select) is not None else node
 
 
 # --- commutative operands ------------------------------------------------------
@@ -258,7 +306,7 @@ class _Sorter:
         if cached is None:
             # Printing mutates only a parentless tree with nested CTEs; operands
             # always have a parent, so no copy is needed.
-            text = node.sql(normalize=True, copy=False)
+            text = node.sql(dialect=dialect_instance(None), normalize=True, copy=False)
             cached = self._keys[id(node)] = (node, text)
         return cached[1]
 

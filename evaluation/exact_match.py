@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
@@ -16,7 +16,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
-from evaluation.canonical import canonicalize
+from evaluation.canonical import FormulaNotSimplified, canonicalize, dialect_instance
 
 __all__ = [
     "EM_VERSION",
@@ -62,6 +62,24 @@ class PreparedSchema:
     mapping: MappingSchema
     known: frozenset[str]
     dialect: str
+    # normalize_sql's answers by query text on this schema: a Spider dev run
+    # normalizes 1,944 texts of which 1,380 differ (paraphrased questions share
+    # golden SQL). Bounded: see _remember.
+    memo: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
+
+
+# A prepared schema may live as long as its process: the memo holds at most this
+# many texts, each at most this long (about 20 MB at worst with its answers).
+_MEMO_ENTRIES = 4096
+_MEMO_SQL_CHARS = 2000
+
+
+def _remember(schema: PreparedSchema, sql: str, normalized: str | None) -> None:
+    if len(sql) > _MEMO_SQL_CHARS:
+        return
+    if len(schema.memo) >= _MEMO_ENTRIES:
+        schema.memo.clear()
+    schema.memo[sql] = normalized
 
 
 def _read_dialect(dialect: str) -> str:
@@ -161,7 +179,7 @@ def _qualified(tree: exp.Expr, read: str, schema: PreparedSchema | None) -> exp.
     def run(target: exp.Expr, mapping: Schema | MappingSchema) -> exp.Expr:
         return qualify(
             target,
-            dialect=read,
+            dialect=dialect_instance(read),
             db="main",
             schema=mapping if isinstance(mapping, MappingSchema) else dict(mapping),
             validate_qualify_columns=False,
@@ -200,6 +218,7 @@ def normalize_sql(
     *,
     dialect: str = "sqlite",
     schema: Schema | PreparedSchema | None = None,
+    tree: exp.Expr | None = None,
 ) -> str | None:
     """Canonical text for EM, or None when sqlglot cannot parse or qualify it.
 
@@ -208,18 +227,42 @@ def normalize_sql(
     schema, double-quoted words the query does not use as names are strings, and
     the columns are qualified with what the query itself shows (`inferred_schema`).
     Pass a PreparedSchema (`prepare_schema`, same dialect) when normalizing many
-    queries on one database.
+    queries on one database: it also remembers each text's answer. ``tree``, if
+    given, is ``sql`` already parsed alone in ``dialect`` (as sqlglot.parse reads
+    it, one statement): it saves a parse and is consumed (changed in place).
     """
     read = _read_dialect(dialect)
     _check_dialect(schema, read)
     try:
         prepared = _prepared(schema, read)
-        statements = [s for s in sqlglot.parse(sql, read=read) if s is not None]
     except _NOT_NORMALIZABLE:
         return None
-    if len(statements) != 1:
+    if prepared is not None and sql in prepared.memo:
+        return prepared.memo[sql]
+    if tree is None:
+        tree = _parse_alone(sql, read)
+    try:
+        normalized = None if tree is None else _normalized(tree, read, prepared)
+    except FormulaNotSimplified:
+        # The rewrite spoiled the tree part-way: start again from the text.
+        fresh = _parse_alone(sql, read)
+        normalized = (
+            None
+            if fresh is None
+            else _normalized(fresh, read, prepared, simplify_formulas=False)
+        )
+    if prepared is not None:
+        _remember(prepared, sql, normalized)
+    return normalized
+
+
+def _parse_alone(sql: str, read: str) -> exp.Expr | None:
+    try:
+        parsed = sqlglot.parse(sql, read=dialect_instance(read))
+    except _NOT_NORMALIZABLE:
         return None
-    return _normalized(statements[0], read, prepared)
+    statements = [s for s in parsed if s is not None]
+    return statements[0] if len(statements) == 1 else None
 
 
 def normalize_tree(
@@ -239,16 +282,29 @@ def normalize_tree(
         prepared = _prepared(schema, read)
     except _NOT_NORMALIZABLE:
         return None
-    return _normalized(tree, read, prepared)
+    # Without the text, the one fresh tree a failed formula rewrite needs is a
+    # copy made beforehand (normalize_sql with ``tree`` needs none).
+    spare = tree.copy()
+    try:
+        return _normalized(tree, read, prepared)
+    except FormulaNotSimplified:
+        return _normalized(spare, read, prepared, simplify_formulas=False)
 
 
-def _normalized(tree: exp.Expr, read: str, schema: PreparedSchema | None) -> str | None:
+def _normalized(
+    tree: exp.Expr,
+    read: str,
+    schema: PreparedSchema | None,
+    *,
+    simplify_formulas: bool = True,
+) -> str | None:
     try:
         known = schema.known if schema is not None else query_names(tree)
         tree = _qualified(dequote_values(tree, known), read, schema)
-        # The tree is discarded: no need for sql() to render a copy of it.
-        return canonicalize(tree, dialect=read).sql(
-            dialect=read, normalize=True, copy=False
+        canonical = canonicalize(
+            tree, dialect=read, simplify_formulas=simplify_formulas
         )
+        # The tree is discarded: no need for sql() to render a copy of it.
+        return canonical.sql(dialect=dialect_instance(read), normalize=True, copy=False)
     except _NOT_NORMALIZABLE:
         return None

@@ -24,7 +24,6 @@ from evaluation.exact_match import (
     PreparedSchema,
     Schema,
     normalize_sql,
-    normalize_tree,
 )
 from targets.sandbox import (
     QueryResult,
@@ -167,10 +166,8 @@ def prepare_gold(
         sql=gold_sql,
         rows=result.rows,
         columns=result.columns,
-        normalized_sql=(
-            normalize_sql(gold_sql, dialect=dialect, schema=schema)
-            if tree is None
-            else normalize_tree(tree, dialect=dialect, schema=schema)
+        normalized_sql=normalize_sql(
+            gold_sql, dialect=dialect, schema=schema, tree=tree
         ),
         has_order_by="order by" in text.lower(),
         truncated=result.truncated,
@@ -285,14 +282,10 @@ def score_item(
         error, error_kind = str(err), type(err).__name__
     # When preparing changed nothing, the gate parsed exactly what EM parses: EM
     # consumes that tree.
-    if (
-        checked is not None
-        and prepared == pred_sql
-        and only_trailing_semicolons(pred_sql)
-    ):
-        pred_norm = normalize_tree(checked, dialect=dialect, schema=schema)
-    else:
-        pred_norm = normalize_sql(pred_sql, dialect=dialect, schema=schema)
+    shared = prepared == pred_sql and only_trailing_semicolons(pred_sql)
+    pred_norm = normalize_sql(
+        pred_sql, dialect=dialect, schema=schema, tree=checked if shared else None
+    )
     exact = pred_norm is not None and pred_norm == gold.normalized_sql
     if result is None:
         return ItemScore(

@@ -73,7 +73,7 @@ def _text(value: Any, *, max_length: int, required: bool) -> str:
         raise Invalid(f"At most {max_length} characters.")
     if "\x00" in value:
         raise Invalid("Must not contain NUL characters.")
-    if _SURROGATE.search(value):
+    if not value.isascii() and _SURROGATE.search(value):
         raise Invalid("Must not contain lone surrogates (invalid Unicode).")
     if required and not value.strip():
         raise Invalid("Must not be blank.")

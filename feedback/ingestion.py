@@ -9,7 +9,6 @@ here, before the first write.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -67,6 +66,9 @@ def _key() -> bytes:
 # Fields added after events were first stored: left out of the fingerprint when
 # absent, so an event stored before they existed still replays exactly.
 LATER_FIELDS = frozenset({"input_tokens", "reported_model"})
+# What json.dumps(..., sort_keys=True, default=str) writes, without building an
+# encoder per event; validated payloads come from JSON, so they hold no cycles.
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, default=str, check_circular=False)
 
 
 def fingerprint(kind: str, clean: dict[str, Any], *, key: bytes) -> str:
@@ -74,13 +76,15 @@ def fingerprint(kind: str, clean: dict[str, Any], *, key: bytes) -> str:
 
     Keyed, so the stored value cannot be brute-forced back to the raw text.
     """
-    hashed = {
-        name: value
-        for name, value in clean.items()
-        if name not in LATER_FIELDS or value not in (None, "")
-    }
-    canonical = json.dumps([kind, hashed], sort_keys=True, default=str)
-    return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+    hashed = clean
+    if any(clean.get(name, 0) in (None, "") for name in LATER_FIELDS):
+        hashed = {
+            name: value
+            for name, value in clean.items()
+            if name not in LATER_FIELDS or value not in (None, "")
+        }
+    canonical = _FINGERPRINT_JSON.encode([kind, hashed])
+    return hmac.digest(key, canonical.encode(), "sha256").hex()
 
 
 def _dialect(engine: str) -> str:

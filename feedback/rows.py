@@ -17,6 +17,7 @@ so callers handle refusals one way.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -102,10 +103,22 @@ def copy_rows(model: type[models.Model], rows: Sequence[dict[str, Any]]) -> None
     Django wraps `execute` but not psycopg's `copy`.
     """
     _, sql, columns = _plan(model)
+    # Most columns pass through unchanged: pick every value in one C call and
+    # convert only the others (JSON on PostgreSQL).
+    names = [name for name, _ in columns]
+    pick = operator.itemgetter(*names)
+    # itemgetter of one name returns the value itself, not a 1-tuple.
+    single = len(names) == 1
+    converted = [
+        (i, convert) for i, (_, convert) in enumerate(columns) if convert is not _same
+    ]
     with (
         connection.cursor() as cursor,
         connection.wrap_database_errors,
         cursor.copy(sql) as copy,
     ):
         for row in rows:
-            copy.write_row([convert(row[name]) for name, convert in columns])
+            values = [pick(row)] if single else list(pick(row))
+            for i, convert in converted:
+                values[i] = convert(values[i])
+            copy.write_row(values)

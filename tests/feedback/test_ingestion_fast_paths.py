@@ -1,0 +1,56 @@
+"""Ingestion's fast paths give what the general paths give."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from datetime import UTC, datetime
+
+from feedback.ingestion import fingerprint
+from feedback.redaction import redact
+
+
+def test_text_with_few_digits_still_loses_its_ip_and_iban() -> None:
+    found = redact("from 10.0.0.7 today")
+    assert found.text == "from [IP] today"
+    assert found.found == {"IP"}
+    assert redact("").text == ""
+    assert redact("").found == frozenset()
+
+
+def test_text_with_six_digits_reaches_the_phone_detector() -> None:
+    assert redact("call me on +44 20 7946 0958").found == {"PHONE"}
+    assert redact("order 12 of 2024").found == frozenset()
+
+
+def _reference(kind: str, clean: dict, key: bytes) -> str:
+    hashed = {
+        k: v
+        for k, v in clean.items()
+        if k not in ("input_tokens", "reported_model") or v not in (None, "")
+    }
+    text = json.dumps([kind, hashed], sort_keys=True, default=str)
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def test_fingerprint_is_the_keyed_hash_of_sorted_json() -> None:
+    clean = {
+        "event_id": uuid.UUID(int=7),
+        "question": "Wie viele Sänger?",
+        "occurred_at": datetime(2026, 1, 2, tzinfo=UTC),
+        "input_tokens": None,
+        "reported_model": "",
+        "output_tokens": 0,
+    }
+    for extra in ({}, {"input_tokens": 12}, {"reported_model": "m"}):
+        event = {**clean, **extra}
+        assert fingerprint("interaction", event, key=b"k") == _reference(
+            "interaction", event, b"k"
+        )
+    assert fingerprint("interaction", clean, key=b"k") == fingerprint(
+        "interaction",
+        {k: v for k, v in clean.items() if v is not None and v != ""},
+        key=b"k",
+    )
