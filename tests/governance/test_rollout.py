@@ -25,6 +25,7 @@ from governance.exceptions import (
     SelfApprovalError,
     StaleRequestError,
 )
+from governance.holdout import establish_holdout
 from governance.models import (
     DecisionLogEntry,
     PromotionRequest,
@@ -359,18 +360,11 @@ def test_tier_three_waits_for_a_sign_off_with_four_eyes(
 
 
 def test_holdout_sessions_never_reach_the_rollout(
-    production: Label, candidate: EvaluationRun
+    production: Label, candidate: EvaluationRun, settings: Any
 ) -> None:
     template = production.template
-    move_label(
-        template=template,
-        name=Label.Name.HOLDOUT,
-        prompt_version=production.prompt_version,
-        model_version=production.model_version,
-        reason="frozen baseline",
-        acting_user=None,
-        traffic_share=Decimal("0.3"),
-    )
+    settings.HOLDOUT_SHARE = 0.3  # a large share, so the split is visible
+    establish_holdout(template=template, acting_user=None)
     move_label(
         template=template,
         name=Label.Name.ROLLOUT,
