@@ -26,6 +26,7 @@ from evaluation.runs.chunks import ACTIVE, process_chunk
 from evaluation.runs.exceptions import RunError, RunStateError
 from evaluation.scoring import SQLGLOT_VERSION
 from registry.models import ModelVersion, PromptVersion
+from targets.models import TargetDatabase
 
 __all__ = [
     "ACTIVE",
@@ -64,6 +65,8 @@ def start_run(
     if size < 1:
         raise RunError("A chunk holds at least one item.", field="chunk_size")
     check_backend(model_version)
+    if mode == EvaluationRun.Mode.SUITE:
+        _guard_suite_targets(snapshot)
     pair = {
         "prompt_version": prompt_version,
         "model_version": model_version,
@@ -213,3 +216,19 @@ def wait_for_run(
         if time.monotonic() > deadline:
             raise TimeoutError(f"run {run.pk} still {run.status} after {timeout_s} s")
         time.sleep(poll_s)
+
+
+def _guard_suite_targets(snapshot: GoldenSetSnapshot) -> None:
+    """Suite mode builds its neighbour databases from SQLite targets only: refuse
+    at once instead of failing every chunk later."""
+    engines = set(
+        snapshot.items.exclude(
+            golden_example__target_database__engine=TargetDatabase.Engine.SQLITE
+        ).values_list("golden_example__target_database__engine", flat=True)
+    )
+    if engines:
+        raise RunError(
+            "Suite mode needs SQLite targets; this snapshot also has "
+            f"{', '.join(sorted(engines))} targets.",
+            field="mode",
+        )

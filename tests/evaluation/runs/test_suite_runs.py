@@ -93,3 +93,16 @@ def test_an_unknown_mode_is_refused(
     with pytest.raises(RunError) as caught:
         finished_run(lucky, model_v1, snapshot, mode="suites")
     assert caught.value.field == "mode"  # type: ignore[attr-defined]
+
+
+def test_a_suite_run_on_another_engine_is_refused_before_it_starts(
+    lucky: PromptVersion,
+    model_v1: ModelVersion,
+    snapshot: GoldenSetSnapshot,
+    target_db: TargetDatabase,
+) -> None:
+    TargetDatabase.objects.filter(pk=target_db.pk).update(engine="duckdb")
+    with pytest.raises(RunError, match="duckdb") as caught:
+        finished_run(lucky, model_v1, snapshot, mode="suite")
+    assert caught.value.field == "mode"  # type: ignore[attr-defined]
+    assert not EvaluationRun.objects.filter(mode="suite").exists()
