@@ -41,6 +41,7 @@ def run_together(work: Callable[[int], str], count: int) -> list[str]:
 
 def test_two_approvers_at_once_produce_exactly_one_promotion(
     roles_present: None,
+    immediate_rollout: object,  # the approval itself moves production
     production: Label,
     template: PromptTemplate,
     model_v1: ModelVersion,
