@@ -65,6 +65,15 @@ class SandboxMisconfigured(SandboxError):
     """The sandbox cannot guarantee its boundary (e.g. the role can write)."""
 
 
+def refuse_unusable_text(sql: str) -> None:
+    """Refuse SQL too long to read or holding a NUL (QueryRefused), before any
+    engine sees it: drivers truncate at a NUL or fail on it in their own ways."""
+    if len(sql) > MAX_SQL_LENGTH:
+        raise QueryRefused(f"SQL longer than {MAX_SQL_LENGTH} characters")
+    if "\x00" in sql:
+        raise QueryRefused("SQL contains a NUL character")
+
+
 class Sandbox(Protocol):
     """What scoring needs from an engine: run one query, get rows or an error."""
 

@@ -29,7 +29,6 @@ from targets.sandbox.base import (
     DEFAULT_MAX_RESULT_BYTES,
     DEFAULT_MAX_ROWS,
     DEFAULT_TIMEOUT_S,
-    MAX_SQL_LENGTH,
     WATCHDOG,
     QueryFailed,
     QueryRefused,
@@ -38,6 +37,7 @@ from targets.sandbox.base import (
     SandboxError,
     SandboxMisconfigured,
     fetch_within,
+    refuse_unusable_text,
 )
 from targets.sandbox.duckdb_sizes import check_sizes
 
@@ -121,10 +121,7 @@ class DuckDBSandbox:
         conn = self._conn
         if conn is None:
             raise SandboxMisconfigured("sandbox is closed")
-        if len(sql) > MAX_SQL_LENGTH:
-            raise QueryRefused(f"SQL longer than {MAX_SQL_LENGTH} characters")
-        if "\x00" in sql:
-            raise QueryRefused("SQL contains a NUL character")
+        refuse_unusable_text(sql)
         limit = self.max_rows if max_rows is None else max_rows
         cap = self.max_bytes if max_bytes is None else max_bytes
         budget = self.timeout_s if timeout_s is None else timeout_s

@@ -37,7 +37,6 @@ from targets.sandbox.base import (
     DEFAULT_MAX_RESULT_BYTES,
     DEFAULT_MAX_ROWS,
     DEFAULT_TIMEOUT_S,
-    MAX_SQL_LENGTH,
     WATCHDOG,
     QueryFailed,
     QueryRefused,
@@ -47,6 +46,7 @@ from targets.sandbox.base import (
     SandboxError,
     SandboxMisconfigured,
     fetch_within,
+    refuse_unusable_text,
 )
 from targets.sandbox.mariadb_grants import verify_select_only
 
@@ -194,10 +194,7 @@ class MariaDBSandbox:
         import pymysql
         from pymysql.cursors import SSCursor
 
-        if len(sql) > MAX_SQL_LENGTH:
-            raise QueryRefused(f"SQL longer than {MAX_SQL_LENGTH} characters")
-        if "\x00" in sql:
-            raise QueryRefused("SQL contains a NUL character")
+        refuse_unusable_text(sql)
         sql = sql.rstrip().rstrip(";").rstrip()
         limit = self.max_rows if max_rows is None else max_rows
         cap = self.max_bytes if max_bytes is None else max_bytes

@@ -18,7 +18,6 @@ from targets.sandbox.base import (
     DEFAULT_MAX_RESULT_BYTES,
     DEFAULT_MAX_ROWS,
     DEFAULT_TIMEOUT_S,
-    MAX_SQL_LENGTH,
     WATCHDOG,
     QueryFailed,
     QueryRefused,
@@ -26,6 +25,7 @@ from targets.sandbox.base import (
     QueryTimeout,
     SandboxMisconfigured,
     fetch_within,
+    refuse_unusable_text,
 )
 
 
@@ -86,10 +86,7 @@ class PostgresSandbox:
         import psycopg
         from psycopg import errors as pg_errors
 
-        if len(sql) > MAX_SQL_LENGTH:
-            raise QueryRefused(f"SQL longer than {MAX_SQL_LENGTH} characters")
-        if "\x00" in sql:
-            raise QueryRefused("SQL contains a NUL character")
+        refuse_unusable_text(sql)
         # A trailing ";" makes PostgreSQL see a second (empty) command; drop it.
         sql = sql.rstrip().rstrip(";").rstrip()
         limit = self.max_rows if max_rows is None else max_rows
