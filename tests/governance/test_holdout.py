@@ -196,16 +196,15 @@ def test_move_label_cannot_create_a_holdout_either(
     assert not Label.objects.filter(name=Label.Name.HOLDOUT).exists()
 
 
-def test_a_promotion_moves_production_but_never_the_holdout(
+def promote_v2(
     holdout: Label,
     production: Label,
     snapshot: GoldenSetSnapshot,
     prompt_v2: PromptVersion,
-    ml_lead: User,
-    ml_lead2: User,
-    immediate_rollout: object,
+    requester: User,
+    approver: User,
 ) -> None:
-    before = pair_of(holdout)
+    """Request and approve v2 (better than production) for production."""
     make_run(
         production.prompt_version,
         production.model_version,
@@ -226,9 +225,22 @@ def test_a_promotion_moves_production_but_never_the_holdout(
         model_version=candidate.model_version,
         candidate_run=candidate,
         rationale="better",
-        requested_by=ml_lead,
+        requested_by=requester,
     )
-    approve_promotion(request=request, approver=ml_lead2)
+    approve_promotion(request=request, approver=approver)
+
+
+def test_a_promotion_moves_production_but_never_the_holdout(
+    holdout: Label,
+    production: Label,
+    snapshot: GoldenSetSnapshot,
+    prompt_v2: PromptVersion,
+    ml_lead: User,
+    ml_lead2: User,
+    immediate_rollout: object,
+) -> None:
+    before = pair_of(holdout)
+    promote_v2(holdout, production, snapshot, prompt_v2, ml_lead, ml_lead2)
     assert pair_of(production)[0] == prompt_v2.pk
     assert pair_of(holdout) == before
 
@@ -242,29 +254,7 @@ def test_a_staged_promotion_rolls_out_without_touching_the_holdout(
     ml_lead2: User,
 ) -> None:
     before = pair_of(holdout)
-    make_run(
-        production.prompt_version,
-        production.model_version,
-        snapshot,
-        summary(0.70),
-        matches=[True, True, False, False],
-    )
-    candidate = make_run(
-        prompt_v2,
-        production.model_version,
-        snapshot,
-        summary(0.75),
-        matches=[True, False, True, True],
-    )
-    request = request_promotion(
-        template=holdout.template,
-        prompt_version=prompt_v2,
-        model_version=candidate.model_version,
-        candidate_run=candidate,
-        rationale="better",
-        requested_by=ml_lead,
-    )
-    approve_promotion(request=request, approver=ml_lead2)
+    promote_v2(holdout, production, snapshot, prompt_v2, ml_lead, ml_lead2)
     rollout = Label.objects.get(template=holdout.template, name=Label.Name.ROLLOUT)
     assert rollout.prompt_version_id == prompt_v2.pk
     assert pair_of(holdout) == before
