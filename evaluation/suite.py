@@ -42,7 +42,7 @@ from evaluation.scoring import (
     spider_prepare,
 )
 from evaluation.spider import database_path
-from targets.sandbox import QueryResult, SandboxError, SqliteSandbox
+from targets.sandbox import QueryResult, Sandbox, SandboxError, SqliteSandbox
 from targets.sqlgate import SQLRejected, check_sql
 
 __all__ = [
@@ -133,10 +133,10 @@ def _order_keys(select: exp.Select) -> list[exp.Expression] | None:
     return keys
 
 
-def _key_probe(gold_text: str) -> tuple[str, int | None] | None:
+def _key_probe(gold_text: str, dialect: str) -> tuple[str, int | None] | None:
     """SQL returning the golden ORDER BY keys (one more row past any LIMIT)."""
     try:
-        tree = sqlglot.parse_one(gold_text, read="sqlite")
+        tree = sqlglot.parse_one(gold_text, read=dialect)
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, RecursionError):
         return None
     if not isinstance(tree, exp.Select) or tree.args.get("order") is None:
@@ -155,7 +155,7 @@ def _key_probe(gold_text: str) -> tuple[str, int | None] | None:
     probe.set("expressions", keys)
     if limit is not None:
         probe.set("limit", exp.Limit(expression=exp.Literal.number(limit + 1)))
-    return probe.sql(dialect="sqlite"), limit
+    return probe.sql(dialect=dialect), limit
 
 
 def _has_ties(
@@ -172,25 +172,35 @@ def _has_ties(
 class NeighbourSuite:
     """Sandboxes over the neighbours of one database; close it when done.
 
-    Not thread-safe: SQLite connections are bound to the creating thread.
+    Queries are gated and probed in ``dialect``, the target engine's sqlglot
+    dialect; the sandboxes belong to the suite, which closes them. Not
+    thread-safe: SQLite connections are bound to the creating thread.
     """
 
-    def __init__(
-        self,
+    def __init__(self, sandboxes: Sequence[Sandbox], *, dialect: str) -> None:
+        """Take over one sandbox per neighbour, in neighbour order."""
+        self.dialect = dialect
+        self._sandboxes = list(sandboxes)
+
+    @classmethod
+    def of_files(
+        cls,
         neighbours: NeighbourSet,
         *,
         timeout_s: float,
         max_rows: int,
         max_bytes: int,
-    ) -> None:
-        """Open one read-only sandbox per neighbour file."""
-        self.neighbours = neighbours
-        self._sandboxes = [
-            SqliteSandbox(
-                path, timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
-            )
-            for path in neighbours.paths
-        ]
+    ) -> NeighbourSuite:
+        """A suite over SQLite neighbour files, one read-only sandbox each."""
+        return cls(
+            [
+                SqliteSandbox(
+                    path, timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
+                )
+                for path in neighbours.paths
+            ],
+            dialect="sqlite",
+        )
 
     def close(self) -> None:
         """Close every sandbox."""
@@ -208,11 +218,11 @@ class NeighbourSuite:
         pred_text = spider_prepare(pred_sql, prediction=True)
         try:
             if gate:
-                pred_text = check_sql(pred_text, dialect="sqlite")
+                pred_text = check_sql(pred_text, dialect=self.dialect)
         except SQLRejected as err:
             return SuiteVerdict(False, 0, 0, 1, f"rejected: {err}")
         order_matters = "order by" in gold_text.lower()
-        probe = _key_probe(gold_text) if order_matters else None
+        probe = _key_probe(gold_text, self.dialect) if order_matters else None
         informative = skipped = 0
         for number, sandbox in enumerate(self._sandboxes, start=1):
             outcome = self._compare(sandbox, gold_text, pred_text, order_matters, probe)
@@ -226,7 +236,7 @@ class NeighbourSuite:
 
     def _compare(
         self,
-        sandbox: SqliteSandbox,
+        sandbox: Sandbox,
         gold_text: str,
         pred_text: str,
         order_matters: bool,
@@ -262,7 +272,7 @@ class NeighbourSuite:
 
     @staticmethod
     def _keys(
-        sandbox: SqliteSandbox, probe: tuple[str, int | None] | None
+        sandbox: Sandbox, probe: tuple[str, int | None] | None
     ) -> list[tuple[Any, ...]] | None:
         if probe is None:
             return None
@@ -272,7 +282,7 @@ class NeighbourSuite:
         return [tuple(row) for row in result.rows]
 
 
-def _run(sandbox: SqliteSandbox, sql: str) -> QueryResult | str:
+def _run(sandbox: Sandbox, sql: str) -> QueryResult | str:
     try:
         return sandbox.run(sql)
     except SandboxError as err:
@@ -303,7 +313,7 @@ def rescore_items(
                 neighbours = ensure_neighbours(
                     database_path(db_dir, db_id), neighbours_dir / db_id
                 )
-                suites[db_id] = NeighbourSuite(
+                suites[db_id] = NeighbourSuite.of_files(
                     neighbours,
                     timeout_s=limits.timeout_s,
                     max_rows=limits.max_rows,

@@ -21,6 +21,7 @@ from django.utils import timezone
 from audit.services import record_event
 from evaluation.backends import Backend, Generation, backend_for
 from evaluation.backends.chat import NO_SQL
+from evaluation.engine_neighbours import open_neighbour_sandboxes
 from evaluation.exceptions import BackendConfigurationError
 from evaluation.models import (
     EvaluationChunk,
@@ -48,7 +49,7 @@ from evaluation.suite import (
 from targets.execution import sandbox_for_target, sandbox_limits
 from targets.models import TargetDatabase
 from targets.sandbox import SandboxError
-from targets.schema import sqlglot_schema, sqlite_path
+from targets.schema import SchemaCaptureError, sqlglot_schema, sqlite_path
 
 __all__ = ["ACTIVE", "process_chunk"]
 
@@ -131,21 +132,29 @@ def _unscored(
 def _neighbour_suite(
     target: TargetDatabase, suites: dict[int, NeighbourSuite]
 ) -> NeighbourSuite:
-    """The open suite of ``target``'s neighbours, generated under DATA_DIR."""
+    """The open suite of ``target``'s neighbours under DATA_DIR/neighbours.
+
+    A SQLite target's neighbours are generated on first use; an engine target's
+    were built by its owner (`build_neighbours`) and are read as its reader.
+    Raises NeighboursUnavailable (a ValueError) when they are missing or stale.
+    """
     if target.pk not in suites:
-        if target.engine != TargetDatabase.Engine.SQLITE:
-            raise ValueError("suite mode needs a SQLite target database")
-        neighbours = ensure_neighbours(
-            sqlite_path(target.location),
-            Path(settings.DATA_DIR) / "neighbours" / target.name,
-        )
-        limits = sandbox_limits()
-        suites[target.pk] = NeighbourSuite(
-            neighbours,
-            timeout_s=limits.timeout_s,
-            max_rows=limits.max_rows,
-            max_bytes=limits.max_bytes,
-        )
+        if target.engine == TargetDatabase.Engine.SQLITE:
+            neighbours = ensure_neighbours(
+                sqlite_path(target.location),
+                Path(settings.DATA_DIR) / "neighbours" / target.name,
+            )
+            limits = sandbox_limits()
+            suites[target.pk] = NeighbourSuite.of_files(
+                neighbours,
+                timeout_s=limits.timeout_s,
+                max_rows=limits.max_rows,
+                max_bytes=limits.max_bytes,
+            )
+        else:
+            suites[target.pk] = NeighbourSuite(
+                open_neighbour_sandboxes(target), dialect=target.dialect
+            )
     return suites[target.pk]
 
 
@@ -251,7 +260,14 @@ def _evaluate(
         )
     try:
         score = _score(run, example, generation.sql, gold, suites)
-    except (SandboxError, ValueError, RecursionError, OSError, sqlite3.Error) as exc:
+    except (
+        SandboxError,
+        SchemaCaptureError,
+        ValueError,
+        RecursionError,
+        OSError,
+        sqlite3.Error,
+    ) as exc:
         return _unscored(run, example, generation, str(exc), "scoring_error")
     return EvaluationResult(
         run=run,

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from evaluation.backends import check_backend
+from evaluation.engine_neighbours import NeighboursUnavailable, neighbour_locations
 from evaluation.models import (
     EvaluationChunk,
     EvaluationRun,
@@ -219,16 +220,14 @@ def wait_for_run(
 
 
 def _guard_suite_targets(snapshot: GoldenSetSnapshot) -> None:
-    """Suite mode builds its neighbour databases from SQLite targets only: refuse
-    at once instead of failing every chunk later."""
-    engines = set(
-        snapshot.items.exclude(
-            golden_example__target_database__engine=TargetDatabase.Engine.SQLITE
-        ).values_list("golden_example__target_database__engine", flat=True)
-    )
-    if engines:
-        raise RunError(
-            "Suite mode needs SQLite targets; this snapshot also has "
-            f"{', '.join(sorted(engines))} targets.",
-            field="mode",
-        )
+    """Refuse at once, naming the command to run, when an engine target of the
+    snapshot has no up-to-date neighbours (its owner builds them; SQLite
+    targets' are generated on first use), instead of failing every chunk."""
+    targets = TargetDatabase.objects.filter(
+        pk__in=snapshot.items.values("golden_example__target_database")
+    ).exclude(engine=TargetDatabase.Engine.SQLITE)
+    for target in targets.order_by("name"):
+        try:
+            neighbour_locations(target)
+        except NeighboursUnavailable as exc:
+            raise RunError(f"Suite mode: {exc}", field="mode") from None

@@ -15,6 +15,23 @@ from typing import Any
 from targets.sandbox.base import SandboxMisconfigured
 
 _ALLOWED_ON_DATABASE = frozenset({"SELECT", "SHOW VIEW", "USAGE"})
+# A target's test-suite neighbours are databases named <target>__nb<n>
+# (`neighbour_database`); its reader reads them too, deliberately, and nothing else.
+NEIGHBOUR_SUFFIX = "__nb"
+_NEIGHBOUR = re.compile(r"(.+)__nb([1-9][0-9]{0,2})")
+
+
+def neighbour_database(database: str, number: int) -> str:
+    """The name of neighbour ``number`` (1-based) of target database ``database``."""
+    return f"{database}{NEIGHBOUR_SUFFIX}{number}"
+
+
+def _same_family(name: str, database: str) -> bool:
+    """Whether ``name`` is ``database``, its target, or a neighbour of either."""
+    own = _NEIGHBOUR.fullmatch(database)
+    root = own.group(1) if own else database
+    other = _NEIGHBOUR.fullmatch(name)
+    return name == root or (other is not None and other.group(1) == root)
 
 
 def _outside_quotes(text: str) -> str:
@@ -76,7 +93,8 @@ def _grant_object_database(obj: str) -> str | None:
 
 
 def grant_problems(grants: list[str], database: str) -> list[str]:
-    """What in ``SHOW GRANTS`` lines goes beyond SELECT on ``database``."""
+    """What in ``SHOW GRANTS`` lines goes beyond SELECT on ``database`` (and on
+    the target and neighbour databases of its family: `neighbour_database`)."""
     problems: list[str] = []
     for line in grants:
         plain = _outside_quotes(line)
@@ -109,7 +127,7 @@ def grant_problems(grants: list[str], database: str) -> list[str]:
             if privileges != {"USAGE"}:
                 problems.append(f"holds global privileges: {line}")
             continue
-        if name != database or "%" in name:
+        if not _same_family(name, database) or "%" in name:
             problems.append(f"holds privileges on another database: {line}")
         elif not privileges <= _ALLOWED_ON_DATABASE:
             extra = ", ".join(sorted(privileges - _ALLOWED_ON_DATABASE))

@@ -57,7 +57,7 @@ def neighbours(source: Path, tmp_path: Path) -> NeighbourSet:
 
 @pytest.fixture
 def suite(neighbours: NeighbourSet) -> Iterator[NeighbourSuite]:
-    opened = NeighbourSuite(neighbours, **LIMITS)  # type: ignore[arg-type]
+    opened = NeighbourSuite.of_files(neighbours, **LIMITS)  # type: ignore[arg-type]
     yield opened
     opened.close()
 
@@ -224,7 +224,7 @@ def _neighbour(tmp_path: Path, name: str, rows: list[tuple[str, int]]) -> Path:
 
 def _hand_made(tmp_path: Path, *sets: list[tuple[str, int]]) -> NeighbourSuite:
     paths = tuple(_neighbour(tmp_path, f"n{i}", rows) for i, rows in enumerate(sets))
-    return NeighbourSuite(NeighbourSet(paths[0], "x", paths), **LIMITS)  # type: ignore[arg-type]
+    return NeighbourSuite.of_files(NeighbourSet(paths[0], "x", paths), **LIMITS)  # type: ignore[arg-type]
 
 
 def test_a_tie_at_the_limit_makes_the_neighbour_uninformative(

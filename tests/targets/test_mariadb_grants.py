@@ -58,3 +58,36 @@ def test_grant_problems(database: str, grants: list[str], problem: str | None) -
 def test_a_bad_mysql_url_is_misconfigured(dsn: str) -> None:
     with pytest.raises(SandboxMisconfigured):
         MariaDBSandbox(dsn)
+
+
+NB = "GRANT SELECT ON `{}`.* TO `r`@`%`"
+
+
+@pytest.mark.parametrize(
+    ("database", "other", "allowed"),
+    [
+        # The target's reader reads its neighbours, and a neighbour's sandbox
+        # accepts the target and the other neighbours: one family.
+        ("db", "db\\_\\_nb1", True),
+        ("db", "db\\_\\_nb5", True),
+        ("db__nb2", "db", True),
+        ("db__nb2", "db\\_\\_nb3", True),
+        # Anything else is still another database.
+        ("db", "dbx\\_\\_nb1", False),
+        ("db", "other\\_\\_nb1", False),
+        ("db", "db\\_\\_nb0", False),
+        ("db", "db\\_\\_nbx", False),
+        ("db", "db\\_\\_nb1\\_x", False),
+        ("db", "db\\_\\_nb%", False),
+        ("db__nb2", "other", False),
+        ("db__nb2", "db\\_\\_nb2\\_\\_nb1", False),
+        ("db", "db\\_\\_nb1\\_\\_nb1", False),
+    ],
+)
+def test_neighbour_databases_are_the_only_other_databases_allowed(
+    database: str, other: str, allowed: bool
+) -> None:
+    problems = grant_problems([USAGE, NB.format(other)], database)
+    assert (problems == []) is allowed
+    if not allowed:
+        assert "another database" in problems[0]

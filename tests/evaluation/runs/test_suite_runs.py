@@ -79,11 +79,13 @@ def test_suite_mode_flips_a_coincidental_match_that_spider_mode_accepts(
     ) == {"spider"}
 
 
-def test_suite_mode_needs_a_sqlite_target() -> None:
+def test_an_engine_target_without_built_neighbours_fails_its_chunk_items(
+    data_dir: Path,
+) -> None:
     target = TargetDatabase(
         pk=1, name="warehouse", engine="postgresql", location="LOOPGATE_TARGET_X"
     )
-    with pytest.raises(ValueError, match="SQLite"):
+    with pytest.raises(ValueError, match="build_neighbours warehouse"):
         chunks._neighbour_suite(target, {})
 
 
@@ -96,13 +98,14 @@ def test_an_unknown_mode_is_refused(
 
 
 def test_a_suite_run_on_another_engine_is_refused_before_it_starts(
+    data_dir: Path,
     lucky: PromptVersion,
     model_v1: ModelVersion,
     snapshot: GoldenSetSnapshot,
     target_db: TargetDatabase,
 ) -> None:
     TargetDatabase.objects.filter(pk=target_db.pk).update(engine="duckdb")
-    with pytest.raises(RunError, match="duckdb") as caught:
+    with pytest.raises(RunError, match="no neighbour databases") as caught:
         finished_run(lucky, model_v1, snapshot, mode="suite")
     assert caught.value.field == "mode"  # type: ignore[attr-defined]
     assert not EvaluationRun.objects.filter(mode="suite").exists()
