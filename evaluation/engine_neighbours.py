@@ -36,7 +36,11 @@ from targets.execution import sandbox_limits
 from targets.load_plan import SourceError
 from targets.load_writers import LoadError
 from targets.models import TargetDatabase
-from targets.neighbour_copies import load_neighbour_copies, neighbour_sandbox
+from targets.neighbour_copies import (
+    grant_neighbours,
+    load_neighbour_copies,
+    neighbour_sandbox,
+)
 from targets.provisioning import ProvisioningError
 from targets.sandbox import Sandbox
 from targets.schema import postgres_dsn, sqlite_path
@@ -191,7 +195,7 @@ def build_engine_neighbours(
     MariaDB; unused for DuckDB, read from its file). The target's tables are
     read through it, and the reader login the target's location variable names
     gets SELECT on each neighbour. Idempotent: when the manifest already matches
-    the target's current content, nothing is written. Raises
+    the target's current content, only the reader's grants are restated. Raises
     NeighboursUnavailable for a target it cannot serve, NeighbourBuildError when
     the engine refuses, SchemaCaptureError when the reader variable is unset.
     """
@@ -232,6 +236,12 @@ def _build(
             except NeighboursUnavailable:
                 pass
             else:
+                grant_neighbours(
+                    engine=target.engine,
+                    names=locations,
+                    owner_dsn=owner_dsn,
+                    reader_dsn=reader,
+                )
                 return BuiltNeighbours(locations, digest, False, folder / _MANIFEST)
         made = ensure_neighbours(snapshot, folder / "sqlite", count=count, seed=seed)
         locations = tuple(

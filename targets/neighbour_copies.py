@@ -24,6 +24,7 @@ from targets.sandbox.mariadb_grants import neighbour_database
 
 __all__ = [
     "dsn_database",
+    "grant_neighbours",
     "load_neighbour_copies",
     "neighbour_database",
     "neighbour_sandbox",
@@ -136,25 +137,51 @@ def load_neighbour_copies(
             write_duckdb(plan_load(source), path=path, replace=True)
             out.append(str(path))
         return out
-    base = dsn_database(engine, owner_dsn)
-    role, password = _reader(engine, reader_dsn)
-    names = [neighbour_database(base, n) for n in range(1, len(sources) + 1)]
-    if not base or len(names[-1]) > _MAX_NAME:
-        raise ProvisioningError(
-            f"Neighbour database names of {base!r} would pass {_MAX_NAME} characters."
-        )
+    names = _names(engine, owner_dsn, len(sources))
     for name, source in zip(names, sources, strict=True):
         _create_database(engine, owner_dsn, name)
         dsn = repoint(engine, owner_dsn, name)
         if engine == "mariadb":
             write_mariadb(plan_load(source), dsn=dsn, replace=True)
-            _grant_mariadb(owner_dsn, name, role)
         else:
             write_pg(plan_load(source), dsn=dsn, replace=True)
-            provision_select_only_role(
-                admin_dsn=dsn, role=role, password=password or None
-            )
+    grant_neighbours(
+        engine=engine, names=names, owner_dsn=owner_dsn, reader_dsn=reader_dsn
+    )
     return names
+
+
+def _names(engine: str, owner_dsn: str, count: int) -> list[str]:
+    base = dsn_database(engine, owner_dsn)
+    names = [neighbour_database(base, n) for n in range(1, count + 1)]
+    if not base or len(names[-1]) > _MAX_NAME:
+        raise ProvisioningError(
+            f"Neighbour database names of {base!r} would pass {_MAX_NAME} characters."
+        )
+    return names
+
+
+def grant_neighbours(
+    *, engine: str, names: Sequence[str], owner_dsn: str, reader_dsn: str
+) -> None:
+    """Give the reader ``reader_dsn`` names SELECT on each neighbour database,
+    and nothing more (no-op for DuckDB). Idempotent; run as the owner.
+
+    Reprovisioning a MariaDB reader revokes every grant it holds, so a build
+    whose neighbours are up to date still calls this.
+    """
+    if engine == "duckdb":
+        return
+    role, password = _reader(engine, reader_dsn)
+    for name in names:
+        if engine == "mariadb":
+            _grant_mariadb(owner_dsn, name, role)
+        else:
+            provision_select_only_role(
+                admin_dsn=repoint(engine, owner_dsn, name),
+                role=role,
+                password=password or None,
+            )
 
 
 def neighbour_sandbox(

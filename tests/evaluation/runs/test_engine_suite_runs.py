@@ -297,3 +297,81 @@ def test_rebuilding_is_idempotent_until_the_target_changes(
     changed = build_engine_neighbours(target=target_db, owner_dsn=owner[0])
     assert changed.rebuilt and changed.source_hash != first.source_hash
     assert neighbour_locations(target_db) == first.locations
+
+
+def _count_on_neighbours(target: TargetDatabase) -> list[object]:
+    sandboxes = open_neighbour_sandboxes(target)
+    try:
+        return [s.run("SELECT count(*) FROM singer").rows[0][0] for s in sandboxes]
+    finally:
+        for sandbox in sandboxes:
+            sandbox.close()
+
+
+def test_a_rebuild_after_the_reader_is_reprovisioned_restores_its_grants(
+    data_dir: Path,
+    engine: str,
+    owner: tuple[str, str],
+    target_db: TargetDatabase,
+) -> None:
+    close_all()
+    build_engine_neighbours(target=target_db, owner_dsn=owner[0])
+    counts = _count_on_neighbours(target_db)
+    where, reader = owner
+    options = (
+        {"path": Path(where)}
+        if engine == "duckdb"
+        else {
+            "admin_dsn": where,
+            "dsn_env": "LOOPGATE_TARGET_SUITE",
+            "reader_dsn": reader,
+        }
+    )
+    close_all()
+    load_target_database(
+        source=SOURCE,
+        engine=engine,
+        name="concert_singer",
+        acting_user=None,
+        replace=True,
+        **options,  # type: ignore[arg-type]
+    )
+    if engine == "mariadb":
+        # Provisioning revokes every grant the reader held, neighbours' too.
+        with pytest.raises(SandboxError):
+            _count_on_neighbours(target_db)
+    close_all()
+    again = build_engine_neighbours(target=target_db, owner_dsn=owner[0])
+    assert not again.rebuilt
+    assert _count_on_neighbours(target_db) == counts
+
+
+@pytest.mark.django_db
+def test_build_neighbours_refuses_bad_input_naming_it(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.management.base import CommandError
+
+    from targets.services import register_target_database
+
+    register_target_database(
+        name="lite",
+        engine="sqlite",
+        location="spider/database/concert_singer/concert_singer.sqlite",
+        acting_user=None,
+    )
+    TargetDatabase.objects.create(
+        name="pg", engine="postgresql", location="LOOPGATE_TEST_SUITE_UNSET"
+    )
+    monkeypatch.delenv("LOOPGATE_TEST_SUITE_UNSET", raising=False)
+    cases = [
+        (["nowhere"], "No target database named 'nowhere'"),
+        (["lite"], "built on first use"),
+        (["pg", "--count", "0"], "--count"),
+        (["pg", "--admin-dsn-env", "LOOPGATE_TEST_SUITE_UNSET"], "is not set"),
+        (["pg"], "owner's DSN is empty"),
+    ]
+    for args, message in cases:
+        with pytest.raises(CommandError, match=message):
+            call_command("build_neighbours", *args)
+    assert not (data_dir / "neighbours").exists()
