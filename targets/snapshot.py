@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 import sqlite3
 import uuid
 from collections.abc import Callable
@@ -20,7 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import psycopg
+import pymysql
+
+from targets.load_writers import mariadb_params
+
 __all__ = ["SnapshotError", "snapshot_to_sqlite"]
+
+_READ_ERRORS = (psycopg.Error, pymysql.Error, duckdb.Error, sqlite3.Error, OSError)
 
 _PG_KEYS = """
 SELECT c.contype, t.relname, p.relname,
@@ -70,9 +79,15 @@ class _Table:
     foreign_keys: list[tuple[list[str], str, list[str]]] = field(default_factory=list)
 
 
+_INTEGER = re.compile(
+    r"u?(tiny|small|medium|big|huge)?int(eger)?\d*( unsigned)?|(big|small)?serial"
+    r"|bool(ean)?"
+)
+
+
 def _kind(data_type: str) -> str:
-    text = data_type.lower()
-    if "int" in text and "interval" not in text:
+    text = data_type.lower().strip()
+    if _INTEGER.fullmatch(text):
         return "INTEGER"
     if any(word in text for word in ("double", "real", "float", "numeric", "decimal")):
         return "REAL"
@@ -138,16 +153,10 @@ Reader = Callable[[str], list[tuple[Any, ...]]]
 def _read(engine: str, location: str | Path, write: Callable[[Reader], None]) -> None:
     """Open the engine as ``location`` says and hand ``write`` a query function."""
     if engine == "postgresql":
-        import psycopg
-
         with psycopg.connect(str(location), connect_timeout=10) as conn:
             conn.read_only = True
             write(lambda sql: conn.execute(sql.encode()).fetchall())
     elif engine == "mariadb":
-        import pymysql
-
-        from targets.load_writers import mariadb_params
-
         mconn = pymysql.connect(**mariadb_params(str(location)))
         try:
             cur = mconn.cursor()
@@ -161,8 +170,6 @@ def _read(engine: str, location: str | Path, write: Callable[[Reader], None]) ->
         finally:
             mconn.close()
     elif engine == "duckdb":
-        import duckdb
-
         with duckdb.connect(str(location), read_only=True) as dconn:
             write(lambda sql: dconn.execute(sql).fetchall())
     else:
@@ -207,11 +214,13 @@ def snapshot_to_sqlite(*, engine: str, location: str | Path, dest: Path) -> None
     try:
         _read(engine, location, write)
         out.commit()
-    except Exception as exc:
+    except SnapshotError:
         out.close()
         dest.unlink(missing_ok=True)
-        if isinstance(exc, SnapshotError):
-            raise
+        raise
+    except _READ_ERRORS as exc:
+        out.close()
+        dest.unlink(missing_ok=True)
         raise SnapshotError(f"cannot read the {engine} target: {exc}") from None
     out.close()
 
