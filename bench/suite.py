@@ -4,8 +4,10 @@ Scores the runnable Spider dev items on the original databases (Spider rules),
 then on 5 neighbour databases each, and prints EX single-db vs suite, the number
 of "correct" verdicts flipped with a few examples, and the golden queries scored
 against themselves (must stay 1.000). Neighbours go to a temporary folder unless
-``--neighbours`` names one. Run from the project root:
-``.venv/bin/python bench/suite.py``.
+``--neighbours`` names one. ``--engine duckdb`` also scores every item on DuckDB
+through its sandbox and neighbours built as `build_neighbours` builds them
+(bench/suite_engine.py) and prints its flips beside SQLite's. Run from the
+project root: ``.venv/bin/python bench/suite.py [--engine duckdb]``.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--neighbours", type=Path, help="Keep neighbours here.")
     parser.add_argument("--examples", type=int, default=5)
+    parser.add_argument("--engine", choices=["duckdb"], help="Also on this engine.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.neighbours or Path(tmp)
@@ -114,6 +117,38 @@ def main() -> None:
         f"gold vs gold: single-db {ex([s for s, *_ in golds]):.3f}  "
         f"suite {ex([s for s, _ in gold_suite]):.3f}"
     )
+    if args.engine == "duckdb":
+        lite = {(db, gold, pred) for (_, db, gold, pred), _ in flipped}
+        engine_side(lite, args.examples)
+
+
+def engine_side(lite_flips: set[tuple[str, str, str]], examples: int) -> None:
+    """Score on DuckDB and print its flips beside SQLite's."""
+    from bench.suite_engine import duckdb_suite
+
+    started = time.perf_counter()
+    tally = duckdb_suite(LIMITS)
+    elapsed = time.perf_counter() - started
+    duck = {(db, gold, pred) for _, db, gold, pred, _ in tally.flipped}
+    print(f"DuckDB: {tally.runnable} runnable items after transpiling, 5 neighbours")
+    print(f"time (load, neighbours, both passes): {elapsed:.1f} s")
+    print(
+        f"EX single-db {tally.correct / tally.runnable:.3f}  suite "
+        f"{(tally.correct - len(tally.flipped)) / tally.runnable:.3f}"
+    )
+    print(
+        f"flipped: {len(tally.flipped)} of {tally.checked} single-db correct "
+        f"verdicts; {tally.uninformed} had no informative neighbour (verdict kept)"
+    )
+    print(
+        f"flipped on both engines {len(duck & lite_flips)}, DuckDB only "
+        f"{len(duck - lite_flips)}, SQLite only {len(lite_flips - duck)}"
+    )
+    for index, db, gold_sql, pred_sql, verdict in tally.flipped[:examples]:
+        print(f"  [{db} #{index}] neighbour {verdict.failed_on}: {verdict.reason}")
+        print(f"    gold: {gold_sql}")
+        print(f"    pred: {pred_sql}")
+    print(f"gold vs gold on DuckDB: suite {tally.gold_kept}/{tally.gold_checked}")
 
 
 if __name__ == "__main__":

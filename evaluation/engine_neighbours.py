@@ -176,7 +176,12 @@ def open_neighbour_sandboxes(target: TargetDatabase) -> list[Sandbox]:
     limits = sandbox_limits()
     return [
         neighbour_sandbox(
-            engine=target.engine, reader_dsn=reader, location=loc, limits=limits
+            engine=target.engine,
+            reader_dsn=reader,
+            location=loc,
+            timeout_s=limits.timeout_s,
+            max_rows=limits.max_rows,
+            max_bytes=limits.max_bytes,
         )
         for loc in locations
     ]

@@ -1,5 +1,7 @@
 """Test-suite neighbours of an engine target, loaded next to it as its owner.
 
+Django-free (bench/suite_engine.py builds DuckDB neighbours with it).
+
 PostgreSQL and MariaDB get one database per neighbour, named
 ``<target database>__nb<n>`` (`neighbour_database`), on the same server; the
 target's SELECT-only reader is given SELECT there and nothing more, so the
@@ -15,7 +17,6 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from targets.execution import Limits
 from targets.load_plan import plan_load
 from targets.load_writers import write_duckdb, write_mariadb, write_pg
 from targets.provisioning import ProvisioningError, provision_select_only_role
@@ -185,11 +186,16 @@ def grant_neighbours(
 
 
 def neighbour_sandbox(
-    *, engine: str, reader_dsn: str, location: str, limits: Limits
+    *,
+    engine: str,
+    reader_dsn: str,
+    location: str,
+    timeout_s: float,
+    max_rows: int,
+    max_bytes: int,
 ) -> Sandbox:
     """A new (uncached) sandbox on one neighbour: the DuckDB file ``location``,
     or the database ``location`` read with the target's reader login."""
-    timeout_s, max_rows, max_bytes = limits.timeout_s, limits.max_rows, limits.max_bytes
     if engine == "duckdb":
         return DuckDBSandbox(
             Path(location), timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
