@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,6 +18,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from pytest_django.fixtures import Settings as SettingsWrapper
+from rest_framework.test import APIClient
 
 from evaluation.engine_neighbours import (
     build_engine_neighbours,
@@ -218,6 +219,33 @@ def test_a_suite_run_without_neighbours_is_refused_naming_mode_and_the_command(
         finished_run(lucky, model_v1, snapshot, mode="suite")
     assert caught.value.field == "mode"  # type: ignore[attr-defined]
     assert not EvaluationRun.objects.filter(mode="suite").exists()
+
+
+def test_the_api_refuses_a_suite_run_without_neighbours_with_400_naming_mode(
+    data_dir: Path,
+    engine: str,
+    ml_lead: User,
+    client_as: Callable[[User], APIClient],
+    lucky: PromptVersion,
+    model_v1: ModelVersion,
+    snapshot: GoldenSetSnapshot,
+) -> None:
+    payload = {
+        "prompt_version": lucky.pk,
+        "model_version": model_v1.pk,
+        "snapshot": snapshot.pk,
+        "mode": "suite",
+    }
+    refused = client_as(ml_lead).post(
+        "/api/v1/evaluation/runs/", payload, format="json"
+    )
+    assert refused.status_code == 400
+    assert "build_neighbours concert_singer" in refused.json()["mode"][0]
+    _build(engine)
+    accepted = client_as(ml_lead).post(
+        "/api/v1/evaluation/runs/", payload, format="json"
+    )
+    assert accepted.status_code == 202
 
 
 def test_suite_mode_on_the_engine_flips_a_coincidence_and_keeps_gold_at_one(

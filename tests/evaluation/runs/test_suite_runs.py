@@ -79,7 +79,7 @@ def test_suite_mode_flips_a_coincidental_match_that_spider_mode_accepts(
     ) == {"spider"}
 
 
-def test_an_engine_target_without_built_neighbours_fails_its_chunk_items(
+def test_an_engine_target_without_built_neighbours_cannot_open_its_suite(
     data_dir: Path,
 ) -> None:
     target = TargetDatabase(
