@@ -159,8 +159,11 @@ def neighbour_locations(
     return locations
 
 
-def open_neighbour_sandboxes(target: TargetDatabase) -> list[Sandbox]:
-    """One new sandbox per neighbour of an engine target, as its reader.
+def open_neighbour_sandboxes(
+    target: TargetDatabase,
+) -> tuple[list[Sandbox], list[str]]:
+    """One new sandbox per neighbour of an engine target, as its reader, and
+    each neighbour's name (its database, or its DuckDB file's name).
 
     PostgreSQL and MariaDB neighbours are read with the target's own DSN (the
     variable its location names) pointed at the neighbour database; the
@@ -174,7 +177,7 @@ def open_neighbour_sandboxes(target: TargetDatabase) -> list[Sandbox]:
         else (postgres_dsn(target.location))
     )
     limits = sandbox_limits()
-    return [
+    sandboxes = [
         neighbour_sandbox(
             engine=target.engine,
             reader_dsn=reader,
@@ -185,6 +188,7 @@ def open_neighbour_sandboxes(target: TargetDatabase) -> list[Sandbox]:
         )
         for loc in locations
     ]
+    return sandboxes, [Path(loc).name for loc in locations]
 
 
 def build_engine_neighbours(

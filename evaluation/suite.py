@@ -4,7 +4,10 @@ Single-database EX overestimates accuracy, because a wrong query can return the
 golden rows by coincidence (Zhong, Yu and Klein, 2020). In ``suite`` mode a
 prediction that matches on the original database (Spider rules) is also run,
 with the golden query, on each neighbour database (`evaluation.neighbours`); one
-mismatch flips the verdict to wrong. Django-free.
+mismatch flips the verdict to wrong. PostgreSQL, MariaDB and DuckDB targets'
+neighbours are built by their owner (`evaluation.engine_neighbours`) and checked
+through the engine's sandbox, gated and probed in the engine's dialect.
+Django-free.
 
 A neighbour only counts when it can tell right from wrong for the item, so that
 the golden query scored against itself stays 1.0. It is *uninformative*, and
@@ -100,16 +103,19 @@ class SuiteVerdict:
     skipped: int
     failed_on: int | None = None
     reason: str = ""
+    # Where that neighbour lives, when the suite was given names (engine targets).
+    where: str = ""
 
 
 def apply_verdict(score: ItemScore, verdict: SuiteVerdict) -> ItemScore:
     """The single-database score, with EX withdrawn when the suite disagrees."""
     if verdict.matched or not score.execution_match:
         return score
+    where = f" ({verdict.where})" if verdict.where else ""
     return replace(
         score,
         execution_match=False,
-        error=f"neighbour {verdict.failed_on}: {verdict.reason}",
+        error=f"neighbour {verdict.failed_on}{where}: {verdict.reason}",
         error_kind=FLIPPED_KIND,
     )
 
@@ -177,10 +183,18 @@ class NeighbourSuite:
     thread-safe: SQLite connections are bound to the creating thread.
     """
 
-    def __init__(self, sandboxes: Sequence[Sandbox], *, dialect: str) -> None:
-        """Take over one sandbox per neighbour, in neighbour order."""
+    def __init__(
+        self,
+        sandboxes: Sequence[Sandbox],
+        *,
+        dialect: str,
+        names: Sequence[str] = (),
+    ) -> None:
+        """Take over one sandbox per neighbour, in neighbour order; ``names``
+        (optional, same order) say where each lives in verdicts."""
         self.dialect = dialect
         self._sandboxes = list(sandboxes)
+        self._names = list(names)
 
     @classmethod
     def of_files(
@@ -229,7 +243,8 @@ class NeighbourSuite:
             if outcome is None:
                 skipped += 1
             elif outcome:
-                return SuiteVerdict(False, informative, skipped, number, outcome)
+                where = self._names[number - 1] if self._names else ""
+                return SuiteVerdict(False, informative, skipped, number, outcome, where)
             else:
                 informative += 1
         return SuiteVerdict(True, informative, skipped)

@@ -152,8 +152,9 @@ def _neighbour_suite(
                 max_bytes=limits.max_bytes,
             )
         else:
+            sandboxes, names = open_neighbour_sandboxes(target)
             suites[target.pk] = NeighbourSuite(
-                open_neighbour_sandboxes(target), dialect=target.dialect
+                sandboxes, dialect=target.dialect, names=names
             )
     return suites[target.pk]
 

@@ -275,7 +275,9 @@ def test_suite_mode_on_the_engine_flips_a_coincidence_and_keeps_gold_at_one(
         COINCIDENTAL,
         "suite_mismatch",
     )
-    assert flipped.error.startswith("neighbour ")
+    # The neighbour is named by its number and where it lives.
+    number, where = flipped.error.split(":")[0].removeprefix("neighbour ").split(" ")
+    assert where == f"({Path(neighbour_locations(target_db)[int(number) - 1]).name})"
     manifest = json.loads(
         (data_dir / "neighbours" / "concert_singer" / "manifest.json").read_text()
     )
@@ -287,7 +289,7 @@ def test_the_reader_cannot_write_to_a_neighbour(
     data_dir: Path, engine: str, target_db: TargetDatabase
 ) -> None:
     _build(engine)
-    sandboxes = open_neighbour_sandboxes(target_db)
+    sandboxes, _ = open_neighbour_sandboxes(target_db)
     try:
         first = sandboxes[0]
         before = first.run("SELECT count(*) FROM singer").rows
@@ -328,7 +330,7 @@ def test_rebuilding_is_idempotent_until_the_target_changes(
 
 
 def _count_on_neighbours(target: TargetDatabase) -> list[object]:
-    sandboxes = open_neighbour_sandboxes(target)
+    sandboxes, _ = open_neighbour_sandboxes(target)
     try:
         return [s.run("SELECT count(*) FROM singer").rows[0][0] for s in sandboxes]
     finally:
