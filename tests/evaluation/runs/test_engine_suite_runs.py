@@ -405,3 +405,24 @@ def test_build_neighbours_refuses_bad_input_naming_it(
         with pytest.raises(CommandError, match=message):
             call_command("build_neighbours", *args)
     assert not (data_dir / "neighbours").exists()
+
+
+def test_neighbours_built_for_another_schema_or_count_are_stale(
+    data_dir: Path,
+    engine: str,
+    lucky: PromptVersion,
+    model_v1: ModelVersion,
+    snapshot: GoldenSetSnapshot,
+    target_db: TargetDatabase,
+) -> None:
+    from evaluation.engine_neighbours import NeighboursUnavailable
+
+    _build(engine)
+    assert len(neighbour_locations(target_db)) == 5
+    with pytest.raises(NeighboursUnavailable, match="stale"):
+        neighbour_locations(target_db, count=3)
+    target_db.schema = {**target_db.schema, "added": ["x"]}
+    target_db.save(update_fields=["schema"])
+    with pytest.raises(RunError, match="stale") as caught:
+        finished_run(lucky, model_v1, snapshot, mode="suite")
+    assert caught.value.field == "mode"  # type: ignore[attr-defined]
