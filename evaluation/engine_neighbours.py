@@ -177,17 +177,24 @@ def open_neighbour_sandboxes(
         else (postgres_dsn(target.location))
     )
     limits = sandbox_limits()
-    sandboxes = [
-        neighbour_sandbox(
-            engine=target.engine,
-            reader_dsn=reader,
-            location=loc,
-            timeout_s=limits.timeout_s,
-            max_rows=limits.max_rows,
-            max_bytes=limits.max_bytes,
-        )
-        for loc in locations
-    ]
+    sandboxes: list[Sandbox] = []
+    try:
+        for loc in locations:
+            sandboxes.append(
+                neighbour_sandbox(
+                    engine=target.engine,
+                    reader_dsn=reader,
+                    location=loc,
+                    timeout_s=limits.timeout_s,
+                    max_rows=limits.max_rows,
+                    max_bytes=limits.max_bytes,
+                )
+            )
+    except BaseException:
+        # A neighbour that cannot be opened must not leave the others open.
+        for sandbox in sandboxes:
+            sandbox.close()
+        raise
     return sandboxes, [Path(loc).name for loc in locations]
 
 

@@ -100,14 +100,14 @@ def _grant_mariadb(owner_dsn: str, database: str, role: str) -> None:
     import pymysql
 
     from targets.load_writers import mariadb_params
-    from targets.provisioning_mariadb import ACCOUNT_HOST, _database_pattern
+    from targets.provisioning_mariadb import ACCOUNT_HOST, database_grant_pattern
 
     params = mariadb_params(owner_dsn)
     params.pop("database")
     conn = pymysql.connect(**params, autocommit=True)
     try:
         with conn.cursor() as cur:
-            pattern = _database_pattern(database).replace("%", "%%")
+            pattern = database_grant_pattern(database).replace("%", "%%")
             cur.execute(f"GRANT SELECT ON {pattern}.* TO %s@%s", (role, ACCOUNT_HOST))
     except pymysql.Error as exc:
         raise ProvisioningError(f"Granting {database} failed: {exc}") from None

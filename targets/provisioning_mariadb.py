@@ -18,14 +18,14 @@ from targets.provisioning import ProvisionedRole, ProvisioningError
 from targets.sandbox import MariaDBSandbox, SandboxError
 from targets.sandbox.mariadb import MySQLAddress, connect, parse_mysql_dsn
 
-__all__ = ["provision_mariadb_select_only"]
+__all__ = ["database_grant_pattern", "provision_mariadb_select_only"]
 
 # MySQL caps user names at 32 characters; MariaDB at 80.
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
 ACCOUNT_HOST = "%"
 
 
-def _database_pattern(database: str) -> str:
+def database_grant_pattern(database: str) -> str:
     """``database`` as a database-level grant names it: quoted, LIKE-escaped.
 
     ``_`` and ``%`` are wildcards in database-level grants: an unescaped
@@ -81,7 +81,7 @@ def provision_mariadb_select_only(
             admin.run("REVOKE %s FROM %s@%s", granted, role)
         admin.run("REVOKE ALL PRIVILEGES, GRANT OPTION FROM %s@%s", role)
         # Formatted with arguments: a literal % must be doubled.
-        database = _database_pattern(address.database).replace("%", "%%")
+        database = database_grant_pattern(address.database).replace("%", "%%")
         admin.run(f"GRANT SELECT ON {database}.* TO %s@%s", role)
     except pymysql.Error as exc:
         raise ProvisioningError(f"Provisioning failed: {exc}") from None

@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -426,3 +427,30 @@ def test_neighbours_built_for_another_schema_or_count_are_stale(
     with pytest.raises(RunError, match="stale") as caught:
         finished_run(lucky, model_v1, snapshot, mode="suite")
     assert caught.value.field == "mode"  # type: ignore[attr-defined]
+
+
+def test_a_neighbour_that_cannot_be_opened_closes_the_ones_already_open(
+    data_dir: Path, target_db: TargetDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB only: the third neighbour's file is overwritten after the build."""
+    if target_db.engine != "duckdb":
+        pytest.skip("the file engine shows it without a server")
+    _build("duckdb")
+    import evaluation.engine_neighbours as engine_neighbours
+
+    opened: list[Any] = []
+    real = engine_neighbours.neighbour_sandbox
+
+    def recording(**kwargs: Any) -> Any:
+        sandbox = real(**kwargs)
+        opened.append(sandbox)
+        return sandbox
+
+    monkeypatch.setattr(engine_neighbours, "neighbour_sandbox", recording)
+    Path(neighbour_locations(target_db)[2]).write_bytes(b"not a database" * 512)
+    with pytest.raises(SandboxError):
+        open_neighbour_sandboxes(target_db)
+    assert len(opened) == 2
+    for sandbox in opened:
+        with pytest.raises(SandboxError):
+            sandbox.run("SELECT count(*) FROM singer")
