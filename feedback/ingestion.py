@@ -9,11 +9,13 @@ here, before the first write.
 
 from __future__ import annotations
 
+import gc
 import hmac
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -99,6 +101,27 @@ def _flags(*found: Iterable[str]) -> list[str]:
     return sorted(set().union(*found))
 
 
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector, if it runs, for one batch.
+
+    A batch keeps a few dozen containers per event alive until it ends, so every
+    collection during it promotes them, and the promotions set off full
+    collections of the whole heap (a Django process holds some 300,000 objects):
+    a fifth of a batch's time. Reference counting still frees the batch when it
+    ends; cycles made meanwhile wait for the next collection after it. Another
+    thread may resume collection early, which costs only speed.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def ingest_events(
     *,
     events: Sequence[Any],
@@ -114,6 +137,16 @@ def ingest_events(
     allows improvement become pending review items; their SQL is checked by the
     `feedback.check_review_items` task after commit.
     """
+    with _cycle_collector_paused():
+        return _ingest(events, acting_user, channel, kind)
+
+
+def _ingest(
+    events: Sequence[Any],
+    acting_user: User | AnonymousUser | None,
+    channel: str,
+    kind: str | None,
+) -> list[ItemResult]:
     now = timezone.now()
     key = _key()
     validator = Validator(now=now)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
+from unittest import mock
 
+import pytest
+
+from feedback import ingestion
 from feedback.ingestion import fingerprint
 from feedback.redaction import redact
 
@@ -54,3 +61,38 @@ def test_fingerprint_is_the_keyed_hash_of_sorted_json() -> None:
         {k: v for k, v in clean.items() if v is not None and v != ""},
         key=b"k",
     )
+
+
+@pytest.mark.django_db
+def test_a_batch_runs_without_cycle_collection_and_resumes_it_after(
+    interaction_event: Callable[..., dict], ingest: Callable
+) -> None:
+    seen: list[bool] = []
+    real = ingestion.store_items
+
+    def spy(**kwargs: Any) -> None:
+        seen.append(gc.isenabled())
+        real(**kwargs)
+
+    assert gc.isenabled()
+    with mock.patch.object(ingestion, "store_items", spy):
+        results = ingest(interaction_event(), interaction_event())
+    assert [r.status for r in results] == ["created", "created"]
+    assert seen == [False]
+    assert gc.isenabled()
+    with (
+        mock.patch.object(ingestion, "store_items", side_effect=RuntimeError),
+        pytest.raises(RuntimeError),
+    ):
+        ingest(interaction_event())
+    assert gc.isenabled()
+
+
+def test_a_collector_paused_by_the_caller_stays_paused() -> None:
+    gc.disable()
+    try:
+        with ingestion._cycle_collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
