@@ -38,6 +38,7 @@ from feedback.ingestion_items import (
 from feedback.ingestion_store import store_items
 from feedback.models import Feedback, Interaction
 from feedback.redaction import pseudonymize, question_hash, redact
+from feedback.rows import stored_fingerprints
 from registry.selectors import known_versions
 from targets.sqlgate import (
     SQLRejected,
@@ -51,6 +52,7 @@ __all__ = [
     "INVALID",
     "MAX_BATCH",
     "ItemResult",
+    "cycle_collector_paused",
     "fingerprint",
     "ingest_events",
 ]
@@ -102,8 +104,8 @@ def _flags(*found: Iterable[str]) -> list[str]:
 
 
 @contextmanager
-def _cycle_collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector, if it runs, for one batch.
+def cycle_collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector, if it runs, for one batch (nests).
 
     A batch keeps a few dozen containers per event alive until it ends, so every
     collection during it promotes them, and the promotions set off full
@@ -137,7 +139,7 @@ def ingest_events(
     allows improvement become pending review items; their SQL is checked by the
     `feedback.check_review_items` task after commit.
     """
-    with _cycle_collector_paused():
+    with cycle_collector_paused():
         return _ingest(events, acting_user, channel, kind)
 
 
@@ -197,10 +199,7 @@ def _settle_existing(pending: dict[str, dict[uuid.UUID, Pending]]) -> None:
         items = pending[event_kind]
         if not items:
             continue
-        stored = model.objects.filter(pk__in=list(items)).values_list(
-            "pk", "fingerprint"
-        )
-        for pk, stored_print in stored:
+        for pk, stored_print in stored_fingerprints(model, items.keys()):
             mark_stored(items.pop(pk), stored_print)
 
 

@@ -91,7 +91,7 @@ def test_a_batch_runs_without_cycle_collection_and_resumes_it_after(
 def test_a_collector_paused_by_the_caller_stays_paused() -> None:
     gc.disable()
     try:
-        with ingestion._cycle_collector_paused():
+        with ingestion.cycle_collector_paused():
             assert not gc.isenabled()
         assert not gc.isenabled()
     finally:
