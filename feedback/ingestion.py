@@ -14,7 +14,7 @@ import hmac
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -99,7 +99,10 @@ def _user_id(acting_user: Any) -> int | None:
     return acting_user.pk if getattr(acting_user, "is_authenticated", False) else None
 
 
-def _flags(*found: Iterable[str]) -> list[str]:
+def _flags(*found: Collection[str]) -> list[str]:
+    if not any(found):
+        # Most texts hold no PII: no set to build and sort.
+        return []
     return sorted(set().union(*found))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gc
 import hashlib
 import hmac
@@ -16,7 +17,7 @@ import pytest
 
 from feedback import ingestion
 from feedback.ingestion import fingerprint
-from feedback.redaction import redact
+from feedback.redaction import pseudonymize, redact
 
 
 def test_text_with_few_digits_still_loses_its_ip_and_iban() -> None:
@@ -96,3 +97,10 @@ def test_a_collector_paused_by_the_caller_stays_paused() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_pseudonyms_are_the_prefix_of_the_whole_digest_in_base32() -> None:
+    for value in ("user-17", "", "ユーザー", "x" * 500):
+        digest = hmac.digest(b"k", b"pseudonym\x00" + value.encode(), "sha256")
+        whole = base64.b32encode(digest).decode().lower()
+        assert pseudonymize(value, key=b"k") == "p_" + whole[:16]
