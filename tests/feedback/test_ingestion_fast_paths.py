@@ -14,10 +14,13 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from django.contrib.auth.models import User
 
-from feedback import ingestion
+from feedback import ingestion, views
 from feedback.ingestion import fingerprint
+from feedback.models import Interaction
 from feedback.redaction import pseudonymize, redact
+from feedback.rows import stored_fingerprints
 
 
 def test_text_with_few_digits_still_loses_its_ip_and_iban() -> None:
@@ -104,3 +107,40 @@ def test_pseudonyms_are_the_prefix_of_the_whole_digest_in_base32() -> None:
         digest = hmac.digest(b"k", b"pseudonym\x00" + value.encode(), "sha256")
         whole = base64.b32encode(digest).decode().lower()
         assert pseudonymize(value, key=b"k") == "p_" + whole[:16]
+
+
+@pytest.mark.django_db
+def test_the_batch_view_parses_and_answers_with_the_collector_paused(
+    interaction_event: Callable[..., dict], analyst: User, client_as: Callable
+) -> None:
+    seen: list[bool] = []
+    real = views.ingest_events
+
+    def spy(**kwargs: Any) -> list[ingestion.ItemResult]:
+        seen.append(gc.isenabled())
+        return real(**kwargs)
+
+    body = json.dumps({"events": [interaction_event(), interaction_event()]})
+    with mock.patch.object(views, "ingest_events", spy):
+        response = client_as(analyst).post(
+            "/api/v1/feedback/batch/", body, content_type="application/json"
+        )
+    assert response.status_code == 200, response.content
+    assert response.json()["created"] == 2
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+@pytest.mark.django_db
+def test_stored_fingerprints_are_what_the_orm_reads(
+    interaction_event: Callable[..., dict], ingest: Callable
+) -> None:
+    events = [interaction_event() for _ in range(3)]
+    ingest(*events)
+    ids = [uuid.UUID(e["event_id"]) for e in events[:2]] + [uuid.uuid4()]
+    expected = Interaction.objects.filter(pk__in=ids).values_list("pk", "fingerprint")
+    found = stored_fingerprints(Interaction, ids)
+    assert sorted(found) == sorted(expected)
+    assert len(found) == 2
+    assert all(isinstance(pk, uuid.UUID) for pk, _ in found)
+    assert stored_fingerprints(Interaction, []) == []
