@@ -180,11 +180,15 @@ Rule = Callable[[Any], Any]
 
 def _check(raw: dict[str, Any], rules: dict[str, Rule], errors: Errors) -> dict:
     clean: dict[str, Any] = {}
+    get = raw.get
     for name, rule in rules.items():
         try:
-            clean[name] = rule(raw.get(name))
+            clean[name] = rule(get(name))
         except Invalid as exc:
             errors[name] = [exc.message]
+    if raw.keys() <= rules.keys():
+        # The common case, decided without building the set of unknown names.
+        return clean
     for name in raw.keys() - rules.keys():
         # The name is echoed back: a lone surrogate in it could not be encoded.
         errors[name.encode(errors="backslashreplace").decode()] = ["Unknown field."]

@@ -329,7 +329,10 @@ def _mac(key: bytes, domain: bytes, value: str) -> bytes:
 
 def pseudonymize(value: str, *, key: bytes) -> str:
     """Return a stable keyed pseudonym (``p_`` + 16 base32 chars) for ``value``."""
-    digest = base64.b32encode(_mac(key, b"pseudonym", value)).decode().lower()
+    # Base32 turns each 5 bytes into 8 characters on its own: encoding only the
+    # bytes the kept characters come from gives the same prefix, for less work.
+    used = _mac(key, b"pseudonym", value)[: -(-PSEUDONYM_LENGTH * 5 // 8)]
+    digest = base64.b32encode(used).decode().lower()
     return PSEUDONYM_PREFIX + digest[:PSEUDONYM_LENGTH]
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,6 +76,27 @@ def _plan(model: type[models.Model]) -> Plan:
         converters = [(field.attname, _converter(field)) for field in fields]
         _PLANS[key] = (insert, copy, converters)
     return _PLANS[key]
+
+
+def stored_fingerprints(
+    model: type[models.Model], ids: Collection[uuid.UUID]
+) -> list[tuple[uuid.UUID, str]]:
+    """(event id, fingerprint) of the rows of `model` among `ids`, in no order.
+
+    On PostgreSQL the ids go as one array parameter: a 1,000-id `pk__in` costs
+    the ORM and the server a placeholder each, three times the work.
+    """
+    if connection.vendor != "postgresql":
+        found = model._default_manager.filter(pk__in=list(ids))
+        return list(found.values_list("pk", "fingerprint"))
+    quote = connection.ops.quote_name
+    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)  # type: ignore[arg-type]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {pk}, {quote('fingerprint')} FROM {table} WHERE {pk} = ANY(%s)",  # noqa: S608
+            [list(ids)],
+        )
+        return cursor.fetchall()
 
 
 def insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]]) -> None:

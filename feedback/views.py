@@ -39,6 +39,7 @@ from feedback.ingestion import (
     INVALID,
     MAX_BATCH,
     ItemResult,
+    cycle_collector_paused,
     ingest_events,
 )
 from feedback.models import Feedback, Interaction
@@ -223,6 +224,11 @@ class EventBatchView(APIView):
         "fail.",
     )
     def post(self, request: Request) -> Response:
+        # Parsing and the results hold as many live objects as ingestion does.
+        with cycle_collector_paused():
+            return self._post(request)
+
+    def _post(self, request: Request) -> Response:
         events = request.data.get("events") if isinstance(request.data, dict) else None
         if not isinstance(events, list) or not events:
             raise FeedbackError(
