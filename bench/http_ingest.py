@@ -12,7 +12,9 @@ template with a production pair and a service account's API key. Then:
 2. Over HTTP: gunicorn (`config/gunicorn.py`, `--workers` processes) and wrk with
    `--clients` connections on 2 threads; each connection alternates one interaction
    and a thumb on it, every event with a fresh id, so nothing is a replay. Prints
-   requests/s, p50/p99 latency and the non-2xx count, then checks the stored rows.
+   requests/s, p50/p99 latency and the non-2xx count, then checks the stored rows:
+   it exits non-zero when any request (warm-up included) is answered non-2xx or
+   when the answered requests did not each store one new row.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Requests alternate an interaction and a thumb on an interaction sent LAG requests
 # earlier by the same thread (long answered: a thread has one request in flight per
 # connection); ids are unique per thread and request, so nothing is a replay.
+# Trace ids start with the run's name (wrk's argument), so the rows of the measured
+# run can be counted apart from the warm-up's.
 WRK_SCRIPT = """
 local LAG = 256
 local counter = 0
@@ -43,7 +47,12 @@ thread_id = 0
 local sent, head, tail = {}, 1, 0
 local thumb_turn = false
 local prompt, model = %(prompt)d, %(model)d
+local run = "run"
 local ids = {}
+-- wrk calls request() once on its first thread before the run, to count the
+-- requests in what it returns (wrk.c: script_verify_request), and never sends
+-- that one: it must not take an id, or the thumb on it is a 400 LAG requests later.
+local verified = false
 
 function setup(thread)
   thread:set("thread_id", #ids + 1)
@@ -53,6 +62,8 @@ end
 -- A fresh sequence per run and thread: the warm-up run's ids are never replayed.
 function init(args)
   math.randomseed(os.time() * 1000 + thread_id * 7919 + math.floor(os.clock() * 1e6))
+  run = args[1] or run
+  verified = thread_id ~= 1
 end
 
 local function event_id()
@@ -64,13 +75,17 @@ end
 request = function()
   local headers = {["Content-Type"] = "application/json",
                    ["Authorization"] = "Bearer %(key)s"}
+  if not verified then
+    verified = true
+    return wrk.format("GET", "/", headers)
+  end
   thumb_turn = not thumb_turn
   if not thumb_turn or tail - head + 1 <= LAG then
     local last = event_id()
     tail = tail + 1
     sent[tail] = last
     local n = counter %% 90
-    local body = string.format('{"event_id":"%%s","trace_id":"t-%%d",'
+    local body = string.format('{"event_id":"%%s","trace_id":"%%s-t-%%d",'
       .. '"session_id":"s-%%d","user_id":"user-%%d",'
       .. '"tenant_id":"acme","task_type":"adhoc",'
       .. '"prompt_version":%%d,"model_version":%%d,'
@@ -79,7 +94,7 @@ request = function()
       .. '"retrieval_ids":["doc-%%d"],"output_tokens":20,"client_latency_ms":900,'
       .. '"server_latency_ms":640,"outcome":"success","consent_scope":"improvement",'
       .. '"occurred_at":"%(at)s"}',
-      last, counter, counter %% 500, n, prompt, model, n, n, n)
+      last, run, counter, counter %% 500, n, prompt, model, n, n, n)
     return wrk.format("POST", "/api/v1/feedback/interactions/", headers, body)
   end
   local body = string.format('{"event_id":"%%s","interaction_id":"%%s",'
@@ -216,6 +231,40 @@ def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
     sys.exit("gunicorn did not listen within 30 s")
 
 
+def _wrk_result(command: list[str]) -> dict[str, Any]:
+    """Run wrk; its summary, after failing loudly on any refused request."""
+    run = subprocess.run(command, check=True, capture_output=True, text=True)
+    if run.stderr:
+        print(run.stderr[:2000], file=sys.stderr)
+    line = next(ln for ln in run.stdout.splitlines() if ln.startswith("WRK "))
+    result: dict[str, Any] = json.loads(line[4:])
+    if result["non2xx"] or result["socket_errors"]:
+        sys.exit(
+            f"{command[-1]} run: {result['non2xx']} non-2xx answers, "
+            f"{result['socket_errors']} socket errors (BENCH_SHOW_ERRORS=1 prints "
+            "their bodies): every request of the bench must be valid"
+        )
+    return result
+
+
+def _check_stored(answered: int, clients: int) -> None:
+    """Every answered request of the measured run stored one new row.
+
+    Fewer rows than answers means some were replays; more than the answers plus
+    the requests in flight when wrk stopped means rows from elsewhere.
+    """
+    from feedback.models import Feedback, Interaction
+
+    interactions = Interaction.objects.filter(trace_id__startswith="main-")
+    rows = (
+        interactions.count()
+        + Feedback.objects.filter(interaction__in=interactions).count()
+    )
+    print(f"  rows stored     {rows:8d}")
+    if not answered <= rows <= answered + clients:
+        sys.exit(f"{answered} requests answered 2xx but {rows} rows stored")
+
+
 def _over_http(
     args: argparse.Namespace, env: dict[str, str], key: str, prompt: int, model: int
 ) -> None:
@@ -235,23 +284,18 @@ def _over_http(
         _wait_for(port, server)
         url = f"http://127.0.0.1:{port}"
         # Warm every worker's imports and key cache before measuring.
-        warm = ["wrk", "-t1", f"-c{args.workers * 2}", "-d2s", "-s", script.name, url]
-        subprocess.run(warm, check=True, capture_output=True)
-        run = subprocess.run(
+        warm = ["wrk", "-t1", f"-c{args.workers * 2}", "-d2s", "-s", script.name]
+        _wrk_result([*warm, url, "warmup"])
+        result = _wrk_result(
             [
                 "wrk", "-t2", f"-c{args.clients}", f"-d{args.seconds}s",
-                "--timeout", "10s", "-s", script.name, url,
-            ],
-            check=True, capture_output=True, text=True,
+                "--timeout", "10s", "-s", script.name, url, "main",
+            ]
         )  # fmt: skip
     finally:
         server.terminate()
         server.wait(timeout=30)
         os.unlink(script.name)
-    if run.stderr:
-        print(run.stderr[:2000], file=sys.stderr)
-    line = next(ln for ln in run.stdout.splitlines() if ln.startswith("WRK "))
-    result = json.loads(line[4:])
     print(
         f"over HTTP (gunicorn, {args.workers} workers, {args.clients} clients, "
         f"{args.seconds} s, SQLite)"
@@ -262,6 +306,7 @@ def _over_http(
     print(f"  latency max     {result['max_ms']:8.1f} ms")
     print(f"  non-2xx         {result['non2xx']:8d}")
     print(f"  socket errors   {result['socket_errors']:8d}")
+    _check_stored(result["requests"], args.clients)
 
 
 def main() -> None:
