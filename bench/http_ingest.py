@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -265,6 +266,63 @@ def _check_stored(answered: int, clients: int) -> None:
         sys.exit(f"{answered} requests answered 2xx but {rows} rows stored")
 
 
+PROFILING_HOOKS = """
+import cProfile
+import os
+
+exec(open(%(config)r).read())
+_profile = cProfile.Profile()
+
+
+def post_fork(server, worker):
+    _profile.enable()
+
+
+def worker_exit(server, worker):
+    _profile.disable()
+    _profile.dump_stats(os.path.join(%(folder)r, f"worker-{os.getpid()}.prof"))
+"""
+
+
+def _profiling_config(config: str, folder: str) -> str:
+    """config/gunicorn.py plus hooks that profile each worker (cProfile) into
+    ``folder``: BENCH_PROFILE_DIR=folder. Profiling slows the server down: the
+    figures of such a run are not comparable with others'."""
+    path = Path(folder, "gunicorn_profiled.py")
+    path.write_text(PROFILING_HOOKS % {"config": str(ROOT / config), "folder": folder})
+    return str(path)
+
+
+def _server_cpu(master: int) -> float:
+    """CPU seconds of gunicorn: master, live workers and the workers it reaped.
+
+    Figures of other processes on the machine do not count here, so this shows
+    the server's cost per request even when the machine is busy.
+    """
+
+    def times(pid: str) -> tuple[int, list[int]]:
+        # Fields after the command name: ppid is the 2nd, utime..cstime the 12th-15th.
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return int(fields[1]), [int(value) for value in fields[11:15]]
+
+    ticks = sum(times(str(master))[1])
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            parent, used = times(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited meanwhile
+        if parent == master:
+            ticks += used[0] + used[1]
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (wrk once it exited)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _over_http(
     args: argparse.Namespace, env: dict[str, str], key: str, prompt: int, model: int
 ) -> None:
@@ -272,9 +330,12 @@ def _over_http(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         values = {"key": key, "prompt": prompt, "model": model, "at": _now()}
         script.write(WRK_SCRIPT % values)
+    config = "config/gunicorn.py"
+    if profiles := os.environ.get("BENCH_PROFILE_DIR"):
+        config = _profiling_config(config, profiles)
     server = subprocess.Popen(
         [
-            str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.py",
+            str(ROOT / ".venv/bin/gunicorn"), "-c", config,
             "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
             "--log-level", "warning",
         ],
@@ -286,12 +347,15 @@ def _over_http(
         # Warm every worker's imports and key cache before measuring.
         warm = ["wrk", "-t1", f"-c{args.workers * 2}", "-d2s", "-s", script.name]
         _wrk_result([*warm, url, "warmup"])
+        server_before, wrk_before = _server_cpu(server.pid), _children_cpu()
         result = _wrk_result(
             [
                 "wrk", "-t2", f"-c{args.clients}", f"-d{args.seconds}s",
                 "--timeout", "10s", "-s", script.name, url, "main",
             ]
         )  # fmt: skip
+        server_cpu = _server_cpu(server.pid) - server_before
+        wrk_cpu = _children_cpu() - wrk_before
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -306,6 +370,11 @@ def _over_http(
     print(f"  latency max     {result['max_ms']:8.1f} ms")
     print(f"  non-2xx         {result['non2xx']:8d}")
     print(f"  socket errors   {result['socket_errors']:8d}")
+    per_request = 1e3 / result["requests"]
+    print(
+        f"  CPU per request {server_cpu * per_request:8.2f} ms gunicorn (master and "
+        f"workers), {wrk_cpu * per_request:.2f} ms wrk"
+    )
     _check_stored(result["requests"], args.clients)
 
 
