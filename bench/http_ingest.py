@@ -12,7 +12,9 @@ template with a production pair and a service account's API key. Then:
 2. Over HTTP: gunicorn (`config/gunicorn.py`, `--workers` processes) and wrk with
    `--clients` connections on 2 threads; each connection alternates one interaction
    and a thumb on it, every event with a fresh id, so nothing is a replay. Prints
-   requests/s, p50/p99 latency and the non-2xx count, then checks the stored rows.
+   requests/s, p50/p99 latency and the non-2xx count, then checks the stored rows:
+   it exits non-zero when any request (warm-up included) is answered non-2xx or
+   when the answered requests did not each store one new row.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -36,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Requests alternate an interaction and a thumb on an interaction sent LAG requests
 # earlier by the same thread (long answered: a thread has one request in flight per
 # connection); ids are unique per thread and request, so nothing is a replay.
+# Trace ids start with the run's name (wrk's argument), so the rows of the measured
+# run can be counted apart from the warm-up's.
 WRK_SCRIPT = """
 local LAG = 256
 local counter = 0
@@ -43,7 +48,12 @@ thread_id = 0
 local sent, head, tail = {}, 1, 0
 local thumb_turn = false
 local prompt, model = %(prompt)d, %(model)d
+local run = "run"
 local ids = {}
+-- wrk calls request() once on its first thread before the run, to count the
+-- requests in what it returns (wrk.c: script_verify_request), and never sends
+-- that one: it must not take an id, or the thumb on it is a 400 LAG requests later.
+local verified = false
 
 function setup(thread)
   thread:set("thread_id", #ids + 1)
@@ -53,6 +63,8 @@ end
 -- A fresh sequence per run and thread: the warm-up run's ids are never replayed.
 function init(args)
   math.randomseed(os.time() * 1000 + thread_id * 7919 + math.floor(os.clock() * 1e6))
+  run = args[1] or run
+  verified = thread_id ~= 1
 end
 
 local function event_id()
@@ -64,13 +76,17 @@ end
 request = function()
   local headers = {["Content-Type"] = "application/json",
                    ["Authorization"] = "Bearer %(key)s"}
+  if not verified then
+    verified = true
+    return wrk.format("GET", "/", headers)
+  end
   thumb_turn = not thumb_turn
   if not thumb_turn or tail - head + 1 <= LAG then
     local last = event_id()
     tail = tail + 1
     sent[tail] = last
     local n = counter %% 90
-    local body = string.format('{"event_id":"%%s","trace_id":"t-%%d",'
+    local body = string.format('{"event_id":"%%s","trace_id":"%%s-t-%%d",'
       .. '"session_id":"s-%%d","user_id":"user-%%d",'
       .. '"tenant_id":"acme","task_type":"adhoc",'
       .. '"prompt_version":%%d,"model_version":%%d,'
@@ -79,7 +95,7 @@ request = function()
       .. '"retrieval_ids":["doc-%%d"],"output_tokens":20,"client_latency_ms":900,'
       .. '"server_latency_ms":640,"outcome":"success","consent_scope":"improvement",'
       .. '"occurred_at":"%(at)s"}',
-      last, counter, counter %% 500, n, prompt, model, n, n, n)
+      last, run, counter, counter %% 500, n, prompt, model, n, n, n)
     return wrk.format("POST", "/api/v1/feedback/interactions/", headers, body)
   end
   local body = string.format('{"event_id":"%%s","interaction_id":"%%s",'
@@ -216,6 +232,97 @@ def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
     sys.exit("gunicorn did not listen within 30 s")
 
 
+def _wrk_result(command: list[str]) -> dict[str, Any]:
+    """Run wrk; its summary, after failing loudly on any refused request."""
+    run = subprocess.run(command, check=True, capture_output=True, text=True)
+    if run.stderr:
+        print(run.stderr[:2000], file=sys.stderr)
+    line = next(ln for ln in run.stdout.splitlines() if ln.startswith("WRK "))
+    result: dict[str, Any] = json.loads(line[4:])
+    if result["non2xx"] or result["socket_errors"]:
+        sys.exit(
+            f"{command[-1]} run: {result['non2xx']} non-2xx answers, "
+            f"{result['socket_errors']} socket errors (BENCH_SHOW_ERRORS=1 prints "
+            "their bodies): every request of the bench must be valid"
+        )
+    return result
+
+
+def _check_stored(answered: int, clients: int) -> None:
+    """Every answered request of the measured run stored one new row.
+
+    Fewer rows than answers means some were replays; more than the answers plus
+    the requests in flight when wrk stopped means rows from elsewhere.
+    """
+    from feedback.models import Feedback, Interaction
+
+    interactions = Interaction.objects.filter(trace_id__startswith="main-")
+    rows = (
+        interactions.count()
+        + Feedback.objects.filter(interaction__in=interactions).count()
+    )
+    print(f"  rows stored     {rows:8d}")
+    if not answered <= rows <= answered + clients:
+        sys.exit(f"{answered} requests answered 2xx but {rows} rows stored")
+
+
+PROFILING_HOOKS = """
+import cProfile
+import os
+
+exec(open(%(config)r).read())
+_profile = cProfile.Profile()
+
+
+def post_fork(server, worker):
+    _profile.enable()
+
+
+def worker_exit(server, worker):
+    _profile.disable()
+    _profile.dump_stats(os.path.join(%(folder)r, f"worker-{os.getpid()}.prof"))
+"""
+
+
+def _profiling_config(config: str, folder: str) -> str:
+    """config/gunicorn.py plus hooks that profile each worker (cProfile) into
+    ``folder``: BENCH_PROFILE_DIR=folder. Profiling slows the server down: the
+    figures of such a run are not comparable with others'."""
+    path = Path(folder, "gunicorn_profiled.py")
+    path.write_text(PROFILING_HOOKS % {"config": str(ROOT / config), "folder": folder})
+    return str(path)
+
+
+def _server_cpu(master: int) -> float:
+    """CPU seconds of gunicorn: master, live workers and the workers it reaped.
+
+    Figures of other processes on the machine do not count here, so this shows
+    the server's cost per request even when the machine is busy.
+    """
+
+    def times(pid: str) -> tuple[int, list[int]]:
+        # Fields after the command name: ppid is the 2nd, utime..cstime the 12th-15th.
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return int(fields[1]), [int(value) for value in fields[11:15]]
+
+    ticks = sum(times(str(master))[1])
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            parent, used = times(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # exited meanwhile
+        if parent == master:
+            ticks += used[0] + used[1]
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (wrk once it exited)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _over_http(
     args: argparse.Namespace, env: dict[str, str], key: str, prompt: int, model: int
 ) -> None:
@@ -223,9 +330,12 @@ def _over_http(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         values = {"key": key, "prompt": prompt, "model": model, "at": _now()}
         script.write(WRK_SCRIPT % values)
+    config = "config/gunicorn.py"
+    if profiles := os.environ.get("BENCH_PROFILE_DIR"):
+        config = _profiling_config(config, profiles)
     server = subprocess.Popen(
         [
-            str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.py",
+            str(ROOT / ".venv/bin/gunicorn"), "-c", config,
             "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
             "--log-level", "warning",
         ],
@@ -235,23 +345,21 @@ def _over_http(
         _wait_for(port, server)
         url = f"http://127.0.0.1:{port}"
         # Warm every worker's imports and key cache before measuring.
-        warm = ["wrk", "-t1", f"-c{args.workers * 2}", "-d2s", "-s", script.name, url]
-        subprocess.run(warm, check=True, capture_output=True)
-        run = subprocess.run(
+        warm = ["wrk", "-t1", f"-c{args.workers * 2}", "-d2s", "-s", script.name]
+        _wrk_result([*warm, url, "warmup"])
+        server_before, wrk_before = _server_cpu(server.pid), _children_cpu()
+        result = _wrk_result(
             [
                 "wrk", "-t2", f"-c{args.clients}", f"-d{args.seconds}s",
-                "--timeout", "10s", "-s", script.name, url,
-            ],
-            check=True, capture_output=True, text=True,
+                "--timeout", "10s", "-s", script.name, url, "main",
+            ]
         )  # fmt: skip
+        server_cpu = _server_cpu(server.pid) - server_before
+        wrk_cpu = _children_cpu() - wrk_before
     finally:
         server.terminate()
         server.wait(timeout=30)
         os.unlink(script.name)
-    if run.stderr:
-        print(run.stderr[:2000], file=sys.stderr)
-    line = next(ln for ln in run.stdout.splitlines() if ln.startswith("WRK "))
-    result = json.loads(line[4:])
     print(
         f"over HTTP (gunicorn, {args.workers} workers, {args.clients} clients, "
         f"{args.seconds} s, SQLite)"
@@ -262,6 +370,12 @@ def _over_http(
     print(f"  latency max     {result['max_ms']:8.1f} ms")
     print(f"  non-2xx         {result['non2xx']:8d}")
     print(f"  socket errors   {result['socket_errors']:8d}")
+    per_request = 1e3 / result["requests"]
+    print(
+        f"  CPU per request {server_cpu * per_request:8.2f} ms gunicorn (master and "
+        f"workers), {wrk_cpu * per_request:.2f} ms wrk"
+    )
+    _check_stored(result["requests"], args.clients)
 
 
 def main() -> None:

@@ -110,6 +110,10 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite keeps its connection for 10 minutes by default: opening one runs the
+    # pragmas below, and closing the last one checkpoints and deletes the WAL
+    # file for the next request to create again (most of a single POST's time).
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 600)
     DATABASES["default"]["OPTIONS"] = {
         # Without recursive_triggers, INSERT OR REPLACE slips past append-only
         # triggers; IMMEDIATE avoids lock upgrades failing under concurrent writers.
