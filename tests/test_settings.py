@@ -107,3 +107,34 @@ def test_env_example_lists_every_variable_settings_read() -> None:
     listed = set(re.findall(r"^#?\s*([A-Z_]+)=", example, flags=re.MULTILINE))
     assert read, "the pattern found no variables"
     assert read <= listed, sorted(read - listed)
+
+
+KEEPS_CONNECTION = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "from django.db import close_old_connections, connection; "
+    "connection.ensure_connection(); raw = connection.connection; "
+    "close_old_connections(); "  # what Django runs when a request ends
+    "print(s.DATABASES['default']['CONN_MAX_AGE'], connection.connection is raw)"
+)
+
+
+def test_sqlite_keeps_its_connection_between_requests(tmp_path: Path) -> None:
+    # Opening a SQLite connection per request (pragmas, then a WAL checkpoint
+    # and delete on close) was most of a single POST's time.
+    env = {"DEBUG": "true", "LOOPGATE_DATA_DIR": str(tmp_path)}
+    result = run_django(KEEPS_CONNECTION, env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["600", "True"]
+    result = run_django(KEEPS_CONNECTION, {**env, "DATABASE_CONN_MAX_AGE": "0"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "False"]
+
+
+def test_postgresql_connection_age_defaults_to_zero() -> None:
+    result = run_django(
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.DATABASES['default']['CONN_MAX_AGE'])",
+        PRODUCTION_ENV,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"]
