@@ -29,12 +29,21 @@ logger = logging.getLogger(__name__)
 UNSTORABLE = "The database refused this event; nothing of it was stored."
 
 
+# bench.ingest turns this off on alternate batches to compare with COPY of rows
+# built beforehand, under the same load.
+STREAMED = True
+
+
 def streams(count: int) -> bool:
     """Whether `count` events of one kind are built straight into a COPY.
 
     `count` is before building, an upper bound: a COPY may end up with one row.
     """
-    return connection.vendor == "postgresql" and count >= feedback_rows.COPY_MIN_ROWS
+    return (
+        STREAMED
+        and connection.vendor == "postgresql"
+        and count >= feedback_rows.COPY_MIN_ROWS
+    )
 
 
 def store_items(
