@@ -14,7 +14,7 @@ import hmac
 import json
 import logging
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -35,7 +35,7 @@ from feedback.ingestion_items import (
     mark_stored,
     reject,
 )
-from feedback.ingestion_store import store_items
+from feedback.ingestion_store import store_items, streams
 from feedback.models import Feedback, Interaction
 from feedback.redaction import pseudonymize, question_hash, redact
 from feedback.rows import stored_fingerprints
@@ -186,11 +186,15 @@ def _ingest(
             continue
         pending[event_kind][event_id] = Pending(result, clean, print_)
     _settle_existing(pending)
-    _build_interactions(pending["interaction"], now, acting_user, channel, key)
-    _build_feedback(pending, now, acting_user, channel, key)
+    # Rows are built as they are stored: on PostgreSQL each goes into the COPY
+    # as soon as it is built, so the server parses while the next is built.
     store_items(
-        interactions=[i for i in pending["interaction"].values() if i.row is not None],
-        feedback=[i for i in pending["feedback"].values() if i.row is not None],
+        interactions=_build_interactions(
+            pending["interaction"], now, acting_user, channel, key
+        ),
+        feedback=lambda: _build_feedback(pending, now, acting_user, channel, key),
+        stream_interactions=streams(len(pending["interaction"])),
+        stream_feedback=streams(len(pending["feedback"])),
     )
     created = sum(r.status == CREATED for r in results)
     logger.info("ingested %d events: %d created", len(results), created)
@@ -208,8 +212,9 @@ def _settle_existing(pending: dict[str, dict[uuid.UUID, Pending]]) -> None:
 
 def _each(
     items: dict[uuid.UUID, Pending], build: Callable[[uuid.UUID, Pending], None]
-) -> None:
-    """Build each item's row; an item that fails or is rejected leaves ``items``."""
+) -> Iterator[Pending]:
+    """Build each item's row and yield the item; one that fails or is rejected
+    leaves ``items`` and is not yielded."""
     for event_id, item in list(items.items()):
         try:
             build(event_id, item)
@@ -219,6 +224,8 @@ def _each(
             reject(item, "non_field_errors", UNPROCESSABLE)
         if item.result.errors:
             del items[event_id]
+        else:
+            yield item
 
 
 def _build_interactions(
@@ -227,9 +234,10 @@ def _build_interactions(
     acting_user: Any,
     channel: str,
     key: bytes,
-) -> None:
+) -> Iterable[Pending]:
+    """Query what building needs now; the rows are built as the result is read."""
     if not items:
-        return
+        return ()
     known = known_versions(
         prompt_versions={i.clean["prompt_version"] for i in items.values()},
         model_versions={i.clean["model_version"] for i in items.values()},
@@ -281,7 +289,7 @@ def _build_interactions(
         )
         item.result.template_name = prompts[c["prompt_version"]][1]
 
-    _each(items, build)
+    return _each(items, build)
 
 
 def _targets(pending: dict[str, dict[uuid.UUID, Pending]]) -> dict[uuid.UUID, Target]:
@@ -332,10 +340,12 @@ def _build_feedback(
     acting_user: Any,
     channel: str,
     key: bytes,
-) -> None:
+) -> Iterable[Pending]:
+    """Query what building needs now (interaction rows of this batch are built);
+    the rows are built as the result is read."""
     items = pending["feedback"]
     if not items:
-        return
+        return ()
     targets = _targets(pending)
     user_id = _user_id(acting_user)
 
@@ -379,4 +389,4 @@ def _build_feedback(
         item.target = target
         item.result.topic = c.get("topic") or None
 
-    _each(items, build)
+    return _each(items, build)

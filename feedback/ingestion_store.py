@@ -10,13 +10,14 @@ stored is not inserted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from simple_history.utils import bulk_create_with_history
 
+from feedback import rows as feedback_rows
 from feedback.categories import TAXONOMY_VERSION
 from feedback.draws import drawn_for_double_review
 from feedback.ingestion_items import CREATED, Pending, mark_stored, reject
@@ -28,40 +29,94 @@ logger = logging.getLogger(__name__)
 UNSTORABLE = "The database refused this event; nothing of it was stored."
 
 
-def store_items(*, interactions: list[Pending], feedback: list[Pending]) -> None:
-    """Insert built rows; mark each item created, duplicate, conflict or invalid.
+# bench.ingest turns this off on alternate batches to compare with COPY of rows
+# built beforehand, under the same load.
+STREAMED = True
 
-    Review items are created for stored corrections, and their check task is
-    enqueued after commit.
+
+def streams(count: int) -> bool:
+    """Whether `count` events of one kind are built straight into a COPY.
+
+    `count` is before building, an upper bound: a COPY may end up with one row.
     """
-    if not interactions and not feedback:
+    return (
+        STREAMED
+        and connection.vendor == "postgresql"
+        and count >= feedback_rows.COPY_MIN_ROWS
+    )
+
+
+def store_items(
+    *,
+    interactions: Iterable[Pending],
+    feedback: Callable[[], Iterable[Pending]],
+    stream_interactions: bool = False,
+    stream_feedback: bool = False,
+) -> None:
+    """Insert rows as `interactions` and then `feedback()` build them; mark each
+    item created, duplicate, conflict or invalid.
+
+    `feedback` is called once the interactions are stored (their rows are then
+    built). Streamed kinds (PostgreSQL, see `streams`) go into a COPY row by row
+    as they are built, in one transaction; a refused COPY is rolled back whole
+    and its rows go again one by one. Review items are created for stored
+    corrections, and their check task is enqueued after commit.
+    """
+    if stream_interactions or stream_feedback:
+        with transaction.atomic():
+            _store(
+                interactions if stream_interactions else list(interactions),
+                feedback,
+                stream_feedback=stream_feedback,
+            )
+        return
+    built_interactions, built_feedback = list(interactions), list(feedback())
+    if not built_interactions and not built_feedback:
         return
     # One INSERT needs no enclosing transaction (and its savepoint round trips):
     # the single-event endpoints are the common case.
-    with nullcontext() if _one_insert(interactions, feedback) else transaction.atomic():
-        stored = {item.row["event_id"] for item in _insert(interactions, Interaction)}  # type: ignore[index]
-        lost = {i.row["event_id"] for i in interactions} - stored  # type: ignore[index]
-        insertable = []
-        for item in feedback:
+    with (
+        nullcontext()
+        if _one_insert(built_interactions, built_feedback)
+        else transaction.atomic()
+    ):
+        _store(built_interactions, lambda: built_feedback, stream_feedback=False)
+
+
+def _store(
+    interactions: Iterable[Pending],
+    feedback: Callable[[], Iterable[Pending]],
+    *,
+    stream_feedback: bool,
+) -> None:
+    built, stored = _insert(interactions, Interaction)
+    for item in stored:
+        _created(item)
+    lost = {i.row["event_id"] for i in built} - {i.row["event_id"] for i in stored}  # type: ignore[index]
+
+    # Called before the COPY starts: it queries what building the rows needs.
+    candidates = feedback()
+
+    def insertable() -> Iterator[Pending]:
+        for item in candidates:
             if item.clean["interaction_id"] in lost:
                 reject(item, "interaction_id", "Its interaction could not be stored.")
             else:
-                insertable.append(item)
-        for item in interactions:
-            if item.row["event_id"] in stored:  # type: ignore[index]
-                _created(item)
-        inserted_feedback = _insert(insertable, Feedback)
-        for item in inserted_feedback:
-            _created(item)
-        _store_topics(inserted_feedback)
-        reviews = _review_items(inserted_feedback)
-        if reviews:
-            reviews = bulk_create_with_history(reviews, ReviewItem)
-            ids = [review.pk for review in reviews]
-            # Imported here: tasks import the review services, which import models.
-            from feedback.tasks import check_review_items
+                yield item
 
-            check_review_items.delay_on_commit(ids)  # type: ignore[attr-defined]  # Celery makes Django-app tasks DjangoTask
+    group = insertable()
+    _, inserted_feedback = _insert(group if stream_feedback else list(group), Feedback)
+    for item in inserted_feedback:
+        _created(item)
+    _store_topics(inserted_feedback)
+    reviews = _review_items(inserted_feedback)
+    if reviews:
+        reviews = bulk_create_with_history(reviews, ReviewItem)
+        ids = [review.pk for review in reviews]
+        # Imported here: tasks import the review services, which import models.
+        from feedback.tasks import check_review_items
+
+        check_review_items.delay_on_commit(ids)  # type: ignore[attr-defined]  # Celery makes Django-app tasks DjangoTask
 
 
 def _one_insert(interactions: list[Pending], feedback: list[Pending]) -> bool:
@@ -132,17 +187,44 @@ def _statement_scope(rows: int) -> AbstractContextManager[Any]:
     return transaction.atomic()
 
 
-def _insert(group: list[Pending], model: type[Interaction | Feedback]) -> list[Pending]:
-    """Insert rows; return the items whose row this call stored."""
-    if not group:
-        return []
+def _insert(
+    group: Iterable[Pending], model: type[Interaction | Feedback]
+) -> tuple[list[Pending], list[Pending]]:
+    """Insert the rows of `group`, all at once (a list) or by COPY as it yields
+    them; return the items built and those whose row this call stored."""
+    if isinstance(group, list):
+        built = group
+        if not built:
+            return [], []
+        try:
+            with _statement_scope(len(built)):
+                insert_rows(model, [item.row for item in built])
+            return built, built
+        except (DatabaseError, ValueError, OverflowError):
+            # An id stored meanwhile, or one row the database refuses: row by row.
+            return built, _insert_one_by_one(built, model)
+    pending, built = iter(group), []
+
+    def source() -> Iterator[dict[str, Any]]:
+        for item in pending:
+            built.append(item)
+            yield item.row  # type: ignore[misc]
+
     try:
-        with _statement_scope(len(group)):
-            insert_rows(model, [item.row for item in group])  # type: ignore[misc]
-        return group
+        with transaction.atomic():
+            feedback_rows.copy_rows(model, source())
+        return built, built
     except (DatabaseError, ValueError, OverflowError):
-        # An id stored meanwhile, or one row the database refuses: row by row.
-        pass
+        # The COPY is rolled back whole: build the rows not sent yet, then go
+        # row by row as above.
+        built.extend(pending)
+    return built, _insert_one_by_one(built, model)
+
+
+def _insert_one_by_one(
+    group: list[Pending], model: type[Interaction | Feedback]
+) -> list[Pending]:
+    """Insert rows each in a savepoint; return the items whose row was stored."""
     stored = []
     for item in group:
         assert item.row is not None  # noqa: S101 (built above)

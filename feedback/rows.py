@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import operator
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -118,8 +118,10 @@ def execute_rows(model: type[models.Model], rows: Sequence[dict[str, Any]]) -> N
         cursor.executemany(sql, params)
 
 
-def copy_rows(model: type[models.Model], rows: Sequence[dict[str, Any]]) -> None:
-    """COPY `rows` into the table of `model` (PostgreSQL only).
+def copy_rows(model: type[models.Model], rows: Iterable[dict[str, Any]]) -> None:
+    """COPY `rows` into the table of `model` (PostgreSQL only), sent in chunks
+    of some 32 KB as `rows` yields them: the server parses one while a generator
+    builds the next.
 
     Errors surface as Django's database exceptions, as from `execute_rows`:
     Django wraps `execute` but not psycopg's `copy`.

@@ -4,7 +4,7 @@ when batches race."""
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from unittest import mock
 
@@ -28,7 +28,9 @@ def copies() -> Iterator[list[int]]:
     sizes: list[int] = []
     real = rows.copy_rows
 
-    def spy(model: Any, batch: Sequence[dict[str, Any]]) -> None:
+    def spy(model: Any, batch: Iterable[dict[str, Any]]) -> None:
+        # Batches may be generators (rows built as they are sent).
+        batch = list(batch)
         sizes.append(len(batch))
         real(model, batch)
 
@@ -196,11 +198,14 @@ def test_a_row_the_database_refuses_costs_only_itself(
     events.append(feedback_event(events[2]["event_id"]))
     real = rows.copy_rows
 
-    def out_of_range(model: Any, batch: Sequence[dict[str, Any]]) -> None:
-        for row in batch:
-            if row.get("question") == "Question 2?":
-                row["output_tokens"] = 2**40  # past a PostgreSQL integer
-        real(model, batch)
+    def out_of_range(model: Any, batch: Iterable[dict[str, Any]]) -> None:
+        def spoiled() -> Iterator[dict[str, Any]]:
+            for row in batch:
+                if row.get("question") == "Question 2?":
+                    row["output_tokens"] = 2**40  # past a PostgreSQL integer
+                yield row
+
+        real(model, spoiled())
 
     with mock.patch.object(rows, "copy_rows", out_of_range):
         results = ingest(*events)
@@ -245,7 +250,7 @@ def test_concurrent_overlapping_batches_store_each_id_once(
 
     copied: list[str] = []
 
-    def copy_together(model: Any, batch: Sequence[dict[str, Any]]) -> None:
+    def copy_together(model: Any, batch: Iterable[dict[str, Any]]) -> None:
         barrier.wait()
         try:
             real(model, batch)
