@@ -201,6 +201,7 @@ REQUEST_EXAMPLES: dict[str, tuple[str, Any]] = {
         "content_hash": _HASH,
     }),
     "governance_circuit_breakers_reset_create": ("Reset a tripped breaker", _reason),
+    "governance_rollouts_abort_create": ("Stop a rollout now", _reason),
     "governance_rollbacks_create": ("Roll production back to the previous pair", {
         "template": "concerts", "label_name": "production", **_reason,
     }),

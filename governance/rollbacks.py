@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import record_event
-from governance import approvals, baseline, decisions, promotions
+from governance import approvals, baseline, decisions, promotions, rollout_abort
 from governance.exceptions import GovernanceError, NotPermittedError
 from governance.models import DecisionLogEntry, PromotionRequest
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
@@ -102,6 +102,8 @@ def rollback_label(
 
     Needs `governance.rollback_label` and the ml_lead or ai_safety role. Logs a
     `rollback` decision already deployed, and `governance.label.rolled_back`.
+    A rollback of production ends the template's open rollout (aborted, naming
+    this rollback), whose baseline would otherwise be stale.
     """
     roles = approvals.roles_of(acting_user) & FAST_PATH_ROLES
     if not roles or not acting_user.has_perm("governance.rollback_label"):
@@ -131,6 +133,14 @@ def rollback_label(
         approvers=[{"username": acting_user.get_username(), "role": sorted(roles)[0]}],
         deployed_at=timezone.now(),
     )
+    aborted = None
+    if label_name == Label.Name.PRODUCTION:
+        aborted = rollout_abort.end_for_rollback(
+            template=template,
+            production=label,
+            acting_user=acting_user,
+            reason=f"decision #{entry.sequence}: {reason.strip()}",
+        )
     record_event(
         event_type="governance.label.rolled_back",
         actor=acting_user,
@@ -141,6 +151,7 @@ def rollback_label(
             "to": [target.prompt_version.pk, target.model_version.pk],
             "decision": entry.sequence,
             "fast_path": True,
+            "aborted_rollout": aborted.pk if aborted else None,
         },
     )
     return label

@@ -18,8 +18,9 @@ from simple_history.admin import SimpleHistoryAdmin
 from accounts.permissions import authenticated_user
 from audit.admin import ReadOnlyAdmin
 from config.exceptions import DomainError
-from governance import rollout_steps
+from governance import rollout_abort, rollout_steps
 from governance.models import Rollout, RolloutAlert, RolloutPolicy, RolloutStage
+from registry.models import ModelVersion, PromptVersion
 
 
 def _fmt(value: Any) -> str:
@@ -65,6 +66,49 @@ def gate_rows(evidence: dict[str, Any]) -> str:
         "<th>production interval</th><th>n</th><th>test</th><th>p-value</th>"
         "<th>verdict</th></tr>{}</table>",
         rows,
+    )
+
+
+def pair_html(prompt: PromptVersion, model: ModelVersion) -> str:
+    """'prompt <template> v<N> · model <name>', each part linking to its admin page."""
+    return format_html(
+        'prompt <a href="{}">{} v{}</a> · model <a href="{}">{}</a>',
+        reverse("admin:registry_promptversion_change", args=[prompt.pk]),
+        prompt.template.name,
+        prompt.number,
+        reverse("admin:registry_modelversion_change", args=[model.pk]),
+        model.name,
+    )
+
+
+def stage_table(policy: dict[str, Any], current: int | None) -> str:
+    """The policy's stages, then its thresholds, as a table (the current stage
+    marked), instead of the JSON the rollout stores."""
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                index + 1,
+                stage["name"],
+                f"{float(stage['share']):.0%}",
+                "current" if index == current else "",
+            )
+            for index, stage in enumerate(policy.get("stages", []))
+        ),
+    )
+    return format_html(
+        '<table class="rollout-policy"><tr><th>#</th><th>stage</th>'
+        "<th>share of sessions</th><th></th></tr>{}</table>"
+        "<p>At least {} sessions per pair and stage; alpha {}; latency p95 may "
+        "exceed production's by {}; a stage older than {} h is rolled back; "
+        "tier-3 sign-off before the last stage: {}.</p>",
+        rows,
+        policy.get("min_sessions"),
+        policy.get("alpha"),
+        f"{float(policy.get('latency_tolerance', 0)):.0%}",
+        policy.get("max_stage_hours"),
+        "yes" if policy.get("tier3_signoff_for_broad") else "no",
     )
 
 
@@ -118,6 +162,7 @@ class RolloutAdmin(SimpleHistoryAdmin):
     list_select_related = ["template", "request"]
     search_fields = ["template__name"]
     inlines = [StageInline]
+    change_form_template = "admin/governance/rollout_change_form.html"
     fields = [
         "template",
         "request_link",
@@ -133,7 +178,7 @@ class RolloutAdmin(SimpleHistoryAdmin):
         "signed_off_by",
         "signed_off_at",
         "signoff_link",
-        "policy",
+        "policy_table",
     ]
     readonly_fields = fields
 
@@ -154,13 +199,32 @@ class RolloutAdmin(SimpleHistoryAdmin):
         url = reverse("admin:governance_promotionrequest_review", args=[obj.request_id])
         return format_html('<a href="{}">#{}</a>', url, obj.request_id)
 
-    @admin.display(description="Candidate (prompt, model)")
-    def candidate(self, obj: Rollout) -> str:
-        return f"{obj.prompt_version_id}, {obj.model_version_id}"
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related(
+                "prompt_version__template",
+                "model_version",
+                "baseline_prompt_version__template",
+                "baseline_model_version",
+            )
+        )
 
-    @admin.display(description="Production (prompt, model)")
+    def has_abort_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("governance.approve_promotionrequest")
+
+    @admin.display(description="Candidate")
+    def candidate(self, obj: Rollout) -> str:
+        return pair_html(obj.prompt_version, obj.model_version)
+
+    @admin.display(description="Production when it started")
     def production_pair(self, obj: Rollout) -> str:
-        return f"{obj.baseline_prompt_version_id}, {obj.baseline_model_version_id}"
+        return pair_html(obj.baseline_prompt_version, obj.baseline_model_version)
+
+    @admin.display(description="Policy")
+    def policy_table(self, obj: Rollout) -> str:
+        return stage_table(obj.policy, obj.stage_index if obj.is_open else None)
 
     @admin.display(description="Stage")
     def stage_name(self, obj: Rollout) -> str:
@@ -197,8 +261,49 @@ class RolloutAdmin(SimpleHistoryAdmin):
                 self.admin_site.admin_view(self.signoff_view),
                 name="governance_rollout_signoff",
             ),
+            path(
+                "<int:pk>/abort/",
+                self.admin_site.admin_view(self.abort_view),
+                name="governance_rollout_abort",
+            ),
             *super().get_urls(),
         ]
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        context["show_abort"] = self.has_abort_permission(request)
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def abort_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """A reason and a button; the service checks the tier's roles and state."""
+        if not self.has_abort_permission(request):
+            raise PermissionDenied
+        obj = get_object_or_404(Rollout.objects.select_related("template"), pk=pk)
+        change = reverse("admin:governance_rollout_change", args=[obj.pk])
+        if request.method == "POST":
+            try:
+                rollout_abort.abort_rollout(
+                    rollout=obj,
+                    acting_user=authenticated_user(request),
+                    reason=request.POST.get("reason", ""),
+                )
+            except DomainError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return HttpResponseRedirect(request.path)
+            self.message_user(
+                request, f"Aborted rollout #{obj.pk}: traffic is back on production."
+            )
+            return HttpResponseRedirect(change)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Abort rollout #{obj.pk} of {obj.template.name}",
+            "opts": self.model._meta,
+            "obj": obj,
+            "change_url": change,
+            "max_reason": rollout_abort.MAX_REASON,
+        }
+        return TemplateResponse(request, "admin/governance/rollout_abort.html", context)
 
     def signoff_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """A comment and a button; the service enforces roles and four-eyes."""

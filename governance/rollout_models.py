@@ -121,6 +121,7 @@ class Rollout(models.Model):
         AWAITING_SIGNOFF = "awaiting_signoff", "Awaiting sign-off for the last stage"
         COMPLETED = "completed", "Completed: production moved"
         ROLLED_BACK = "rolled_back", "Rolled back"
+        ABORTED = "aborted", "Aborted by a person"
 
     request = models.OneToOneField(
         "governance.PromotionRequest", on_delete=models.PROTECT, related_name="rollout"
@@ -197,6 +198,7 @@ class RolloutStage(AppendOnlyModel):
         INCONCLUSIVE = "inconclusive", "Inconclusive past its maximum age"
         AWAITING_SIGNOFF = "awaiting_signoff", "Passed; awaiting sign-off"
         SIGNED_OFF = "signed_off", "Signed off"
+        ABORTED = "aborted", "Aborted: rolled back by a person"
 
     rollout = models.ForeignKey(
         Rollout, on_delete=models.PROTECT, related_name="stages"

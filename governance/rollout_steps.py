@@ -30,7 +30,7 @@ from governance.models import (
 )
 from governance.rollouts import share_of
 from governance.tiers import rule_for
-from registry.models import Label
+from registry.models import Label, ModelVersion, PromptVersion
 from registry.services import move_label
 
 logger = logging.getLogger(__name__)
@@ -193,24 +193,57 @@ def roll_back(*, rollout: Rollout, evidence: dict[str, Any], verdict: str) -> Ro
 
     Callers hold the rollout's row lock, inside a transaction.
     """
-    request = rollout.request
     failed = ", ".join(evidence.get("failed", [])) or "too few sessions in time"
     reason = (
-        f"rollout #{rollout.pk} of request #{request.pk} rolled back at stage "
-        f"{rollout.stage['name']}: {failed}"
+        f"rollout #{rollout.pk} of request #{rollout.request_id} rolled back at "
+        f"stage {rollout.stage['name']}: {failed}"
+    )
+    return stop_rollout(
+        rollout=rollout,
+        evidence=evidence,
+        verdict=verdict,
+        status=Rollout.Status.ROLLED_BACK,
+        reason=reason,
+    )
+
+
+def stop_rollout(
+    *,
+    rollout: Rollout,
+    evidence: dict[str, Any],
+    verdict: str,
+    status: str,
+    reason: str,
+    actor: User | None = None,
+    approvers: list[dict[str, str]] | None = None,
+    restore_to: tuple[PromptVersion, ModelVersion] | None = None,
+) -> Rollout:
+    """End a rollout without promoting: the rollout label goes to share 0 on
+    `restore_to` (default the baseline production served at the start), the
+    request closes as reverted, a `rollback` decision by `actor` (None: the
+    system) and a `rolled_back` outcome go into the decision log, and the
+    rollback alert is queued for after commit.
+
+    Shared by the automatic rollback and `rollout_abort`; callers hold the
+    rollout's row lock, inside a transaction.
+    """
+    request = rollout.request
+    prompt_version, model_version = restore_to or (
+        rollout.baseline_prompt_version,
+        rollout.baseline_model_version,
     )
     move_label(
         template=rollout.template,
         name=Label.Name.ROLLOUT,
-        prompt_version=rollout.baseline_prompt_version,
-        model_version=rollout.baseline_model_version,
+        prompt_version=prompt_version,
+        model_version=model_version,
         reason=reason,
-        acting_user=None,
+        acting_user=actor,
         traffic_share=share_of({"share": 0}),
     )
-    _record(rollout, verdict, evidence)
+    _record(rollout, verdict, evidence, actor=actor)
     now = timezone.now()
-    rollout.status = Rollout.Status.ROLLED_BACK
+    rollout.status = status
     rollout.finished_at = now
     rollout.save(update_fields=["status", "finished_at"])
     approvals.close_request(request, PromotionRequest.Status.REVERTED)
@@ -218,29 +251,30 @@ def roll_back(*, rollout: Rollout, evidence: dict[str, Any], verdict: str) -> Ro
         template=rollout.template,
         decision=DecisionLogEntry.Decision.ROLLBACK,
         rationale=reason,
-        acting_user=None,
-        prompt_version=rollout.baseline_prompt_version,
-        model_version=rollout.baseline_model_version,
+        acting_user=actor,
+        prompt_version=prompt_version,
+        model_version=model_version,
         evaluation_summary={"rollout": rollout.pk, "online": evidence},
+        approvers=approvers,
         deployed_at=now,
     )
     decisions.record_outcome(
         decision=request.decision,
         outcome=DecisionLogEntry.Outcome.ROLLED_BACK,
         rationale=reason,
-        acting_user=None,
+        acting_user=actor,
         evaluation_summary={"rollout": rollout.pk, "rollback_decision": entry.sequence},
     )
+    event = f"governance.rollout.{status}"
     record_event(
-        event_type="governance.rollout.rolled_back",
-        actor=None,
+        event_type=event,
+        actor=actor,
         subject=rollout,
         reason=reason,
         data={"verdict": verdict, "failed": evidence.get("failed", [])},
     )
-    alert = RolloutAlert.objects.create(
-        rollout=rollout, payload=_payload(rollout, evidence, entry, reason)
-    )
+    payload = {"event": event, **_payload(rollout, evidence, entry, reason)}
+    alert = RolloutAlert.objects.create(rollout=rollout, payload=payload)
     from governance.tasks import send_rollout_alert  # tasks import this module
 
     send_rollout_alert.delay_on_commit(alert.pk)  # type: ignore[attr-defined]  # Celery makes Django-app tasks DjangoTask
@@ -251,7 +285,6 @@ def _payload(
     rollout: Rollout, evidence: dict[str, Any], entry: DecisionLogEntry, reason: str
 ) -> dict[str, Any]:
     return {
-        "event": "governance.rollout.rolled_back",
         "rollout_id": rollout.pk,
         "template": rollout.template.name,
         "request": rollout.request_id,
@@ -268,6 +301,12 @@ def _payload(
     }
 
 
+def _what(payload: dict[str, Any]) -> str:
+    if payload.get("event") == "governance.rollout.aborted":
+        return "rollout aborted (rolled back)"
+    return "rollout rolled back"
+
+
 def deliver_rollout_alert(*, alert: RolloutAlert) -> bool:
     """Mail and post a rollback alert through the one alert delivery; True
     when nothing is left to send (called by `governance.send_rollout_alert`)."""
@@ -275,7 +314,7 @@ def deliver_rollout_alert(*, alert: RolloutAlert) -> bool:
 
     def mail() -> None:
         send_mail(
-            subject=f"[Loopgate] {payload['template']}: rollout rolled back",
+            subject=f"[Loopgate] {payload['template']}: {_what(payload)}",
             message=f"{payload['reason']}\n\n{json.dumps(payload, indent=2)}",
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=settings.REGRESSION_ALERT_EMAILS,

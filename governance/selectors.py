@@ -10,6 +10,8 @@ from governance.models import (
     DecisionLogEntry,
     PromotionRequest,
     ReleaseNote,
+    Rollout,
+    RolloutStage,
     TriggerEvent,
 )
 
@@ -19,6 +21,7 @@ __all__ = [
     "list_decision_log",
     "list_promotion_requests",
     "list_release_notes",
+    "list_rollouts",
     "list_trigger_events",
     "pending_promotion_requests",
     "recent_decisions",
@@ -80,4 +83,19 @@ def list_circuit_breakers() -> QuerySet[CircuitBreaker]:
     """Every template's breaker state."""
     return CircuitBreaker.objects.select_related(
         "template", "reset_by", "halt_decision"
+    )
+
+
+def list_rollouts() -> QuerySet[Rollout]:
+    """Rollouts, newest first, with their pairs and stage records joined."""
+    return Rollout.objects.select_related(
+        "template",
+        "request",
+        "prompt_version",
+        "model_version",
+        "baseline_prompt_version",
+        "baseline_model_version",
+        "signed_off_by",
+    ).prefetch_related(
+        Prefetch("stages", queryset=RolloutStage.objects.select_related("actor"))
     )

@@ -11,8 +11,11 @@ from governance.models import (
     PromotionRequest,
     ReleaseNote,
     RiskAssessment,
+    Rollout,
+    RolloutStage,
     TriggerEvent,
 )
+from governance.rollout_abort import MAX_REASON
 from registry.models import ModelVersion, PromptTemplate, PromptVersion
 
 EXPORT_FIELDS = [
@@ -333,3 +336,49 @@ class RolledBackLabelSerializer(serializers.Serializer):
     label = serializers.CharField()  # type: ignore[assignment]  # an API field named like a DRF Field attribute
     prompt_version = serializers.IntegerField()
     model_version = serializers.IntegerField()
+
+
+class RolloutStageSerializer(serializers.ModelSerializer):
+    actor: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = RolloutStage
+        fields = ["stage", "share", "verdict", "evidence", "actor", "created_at"]
+
+
+class RolloutSerializer(serializers.ModelSerializer):
+    template: serializers.SlugRelatedField[PromptTemplate] = (
+        serializers.SlugRelatedField(slug_field="name", read_only=True)
+    )
+    stage = serializers.SerializerMethodField()
+    stages = RolloutStageSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Rollout
+        fields = [
+            "id",
+            "template",
+            "request",
+            "status",
+            "prompt_version",
+            "model_version",
+            "baseline_prompt_version",
+            "baseline_model_version",
+            "stage",
+            "stage_index",
+            "policy",
+            "started_at",
+            "stage_started_at",
+            "last_checked_at",
+            "finished_at",
+            "stages",
+        ]
+
+    def get_stage(self, obj: Rollout) -> str:
+        return str(obj.stage["name"])
+
+
+class RolloutAbortInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=MAX_REASON)

@@ -1,6 +1,12 @@
 from django.urls import path
 
-from governance import card_views, holdout_views, promotion_views, views
+from governance import (
+    card_views,
+    holdout_views,
+    promotion_views,
+    rollout_views,
+    views,
+)
 
 app_name = "governance"
 
@@ -96,6 +102,17 @@ urlpatterns = [
         "holdout/<slug:template>/baseline-requests/",
         holdout_views.BaselineChangeRequestView.as_view(),
         name="holdout-baseline-request",
+    ),
+    path("rollouts/", rollout_views.RolloutListView.as_view(), name="rollout-list"),
+    path(
+        "rollouts/<int:pk>/",
+        rollout_views.RolloutDetailView.as_view(),
+        name="rollout-detail",
+    ),
+    path(
+        "rollouts/<int:pk>/abort/",
+        rollout_views.RolloutAbortView.as_view(),
+        name="rollout-abort",
     ),
     path("triggers/", views.TriggerListView.as_view(), name="trigger-list"),
     path("triggers/check/", views.TriggerCheckView.as_view(), name="trigger-check"),
