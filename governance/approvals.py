@@ -388,7 +388,7 @@ def deploy(
             acting_user=acting_user,
         )
     else:
-        move_label(
+        moved = move_label(
             template=request.template,
             name=request.label_name,
             prompt_version=request.prompt_version,
@@ -396,6 +396,20 @@ def deploy(
             reason=reason,
             acting_user=acting_user,
         )
+        if (
+            request.kind == PromotionRequest.Kind.ROLLBACK
+            and moved.name == Label.Name.PRODUCTION
+        ):
+            # Imported here: rollout_abort stands on approvals (via rollout_steps).
+            from governance import rollout_abort
+
+            rollout_abort.end_for_rollback(
+                template=request.template,
+                production=moved,
+                acting_user=acting_user,
+                reason=request.rationale,
+                how=f"by approved rollback request #{request.pk}",
+            )
     close_request(request, PromotionRequest.Status.PROMOTED)
     card = model_cards.write_card(request, final=True)
     comparison = gates.compare_runs(request.candidate_run, request.champion_run)

@@ -92,14 +92,21 @@ def abort_rollout(*, rollout: Rollout, acting_user: User, reason: str) -> Rollou
 
 
 def end_for_rollback(
-    *, template: PromptTemplate, production: Label, acting_user: User, reason: str
+    *,
+    template: PromptTemplate,
+    production: Label,
+    acting_user: User | None,
+    reason: str,
+    how: str = "on the incident fast path",
 ) -> Rollout | None:
-    """A fast-path rollback of production just moved `production`: abort the
-    template's open rollout, whose baseline is now stale, naming the rollback.
+    """A rollback of production just moved `production`: abort the template's
+    open rollout, whose baseline is now stale, naming the rollback.
 
-    Called by `rollbacks.rollback_label` in its transaction (the actor already
-    passed its checks). The rollout label goes to share 0 on the pair production
-    now serves. Returns the aborted rollout, or None when none was open.
+    Called in the rollback's transaction by `rollbacks.rollback_label` (the fast
+    path) and by `approvals.deploy` for an approved rollback request (`how` says
+    which; the actor already passed its checks, or is None when no person acted).
+    The rollout label goes to share 0 on the pair production now serves.
+    Returns the aborted rollout, or None when none was open.
     """
     locked = (
         Rollout.objects.select_for_update(of=("self",))
@@ -109,7 +116,7 @@ def end_for_rollback(
     )
     if locked is None:
         return None
-    name = acting_user.get_username()
+    name = acting_user.get_username() if acting_user is not None else "the system"
     return stop_rollout(
         rollout=locked,
         evidence={"aborted_by": name, "reason": reason, "failed": []},
@@ -117,8 +124,8 @@ def end_for_rollback(
         status=Rollout.Status.ABORTED,
         reason=(
             f"rollout #{locked.pk} of request #{locked.request_id} aborted at stage "
-            f"{locked.stage['name']}: production was rolled back on the incident "
-            f"fast path by {name} ({reason})"
+            f"{locked.stage['name']}: production was rolled back {how} by {name} "
+            f"({reason})"
         ),
         actor=acting_user,
         restore_to=(production.prompt_version, production.model_version),

@@ -21,7 +21,7 @@ from governance.models import (
     RolloutPolicy,
     RolloutStage,
 )
-from governance.rollbacks import rollback_label
+from governance.rollbacks import request_rollback, rollback_label
 from governance.rollout_abort import MAX_REASON, abort_rollout
 from governance.rollout_steps import check_rollout
 from registry.models import Label
@@ -215,3 +215,38 @@ def test_an_incident_rollback_without_a_rollout_aborts_nothing(
     )
     event = AuditEvent.objects.get(event_type="governance.label.rolled_back")
     assert event.data["aborted_rollout"] is None
+
+
+def test_an_approved_rollback_request_of_production_aborts_the_open_rollout(
+    rollout: Rollout, ml_lead: User, safety: User, model_v1: Any
+) -> None:
+    template = rollout.template
+    old_production = label(template, Label.Name.PRODUCTION)
+    older = new_prompt(template, prompt_author(), "v0")
+    for prompt_version, why in (
+        (older, "an earlier release"),
+        (old_production.prompt_version, "back to the rollout's baseline"),
+    ):
+        move_label(
+            template=template,
+            name=Label.Name.PRODUCTION,
+            prompt_version=prompt_version,
+            model_version=model_v1,
+            reason=why,
+            acting_user=ml_lead,
+        )
+    # Tier 1: the governed request lands at once, through approvals.deploy.
+    request = request_rollback(template=template, reason="drift", requested_by=safety)
+    assert (request.tier, request.status) == (1, PromotionRequest.Status.PROMOTED)
+    rollout.refresh_from_db()
+    assert rollout.status == Rollout.Status.ABORTED
+    production = label(template, Label.Name.PRODUCTION)
+    assert production.prompt_version_id == older.pk
+    rolling = label(template, Label.Name.ROLLOUT)
+    assert str(rolling.traffic_share) == "0.0000"
+    assert rolling.prompt_version_id == older.pk
+    stage = rollout.stages.last()
+    assert stage is not None and stage.verdict == RolloutStage.Verdict.ABORTED
+    ended = DecisionLogEntry.objects.filter(decision="rollback").order_by("sequence")
+    assert f"approved rollback request #{request.pk}" in ended.last().rationale  # type: ignore[union-attr]
+    assert verify_chain().ok
