@@ -6,7 +6,6 @@ follows gunicorn's advice of two per core plus one unless WEB_CONCURRENCY says
 otherwise; every value here can be overridden on the command line.
 """
 
-import gc
 import os
 
 wsgi_app = "config.wsgi:application"
@@ -31,14 +30,6 @@ def when_ready(server: object) -> None:
     from django.urls import get_resolver
 
     get_resolver().url_patterns  # noqa: B018 (imports every urls and views module)
-    # Runs before the first fork. The loaded app is some 270,000 tracked objects
-    # that live as long as the process: frozen, a worker's full collections skip
-    # them (137 ms CPU each unfrozen, under 1 ms frozen, measured in a process
-    # with the app loaded) and leave their memory pages shared with the master.
-    # How often a worker collects fully depends on its requests; batches pause
-    # the collector anyway.
-    gc.collect()
-    gc.freeze()
 
 
 accesslog = os.environ.get("ACCESS_LOG", "-") or None

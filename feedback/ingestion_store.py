@@ -212,7 +212,7 @@ def _insert(
 
     try:
         with transaction.atomic():
-            feedback_rows.copy_rows(model, source())
+            insert_rows(model, source())
         return built, built
     except (DatabaseError, ValueError, OverflowError):
         # The COPY is rolled back whole: build the rows not sent yet, then go

@@ -99,11 +99,17 @@ def stored_fingerprints(
         return cursor.fetchall()
 
 
-def insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]]) -> None:
+def insert_rows(model: type[models.Model], rows: Iterable[dict[str, Any]]) -> None:
     """Store `rows` (dicts by attname, every column present), all or none.
 
-    PostgreSQL: COPY from two rows on; otherwise one executemany.
+    PostgreSQL: COPY from two rows on, or for an iterator, whose rows are sent as
+    it yields them; otherwise one executemany.
     """
+    if not isinstance(rows, Sequence):
+        if connection.vendor == "postgresql":
+            copy_rows(model, rows)
+            return
+        rows = list(rows)
     if connection.vendor == "postgresql" and len(rows) >= COPY_MIN_ROWS:
         copy_rows(model, rows)
     else:

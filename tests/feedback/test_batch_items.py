@@ -2,7 +2,7 @@
 import_feedback, whatever the cause of the failure."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -82,7 +82,8 @@ def test_an_unexpected_failure_while_building_is_that_events_result(
     events = [interaction_event(question=f"Question {i}?") for i in range(4)]
     real = ingestion_store.insert_rows
 
-    def refuse_one(model: Any, rows: list[dict[str, Any]]) -> None:
+    def refuse_one(model: Any, rows: Iterable[dict[str, Any]]) -> None:
+        rows = list(rows)  # on PostgreSQL, rows built as they are sent
         if any(row.get("question") == "Question 2?" for row in rows):
             raise DataError("value out of range")
         real(model, rows)
@@ -106,7 +107,8 @@ def test_feedback_on_an_interaction_the_database_refused_is_not_stored(
     ]
     real = ingestion_store.insert_rows
 
-    def refuse(model: Any, rows: list[dict[str, Any]]) -> None:
+    def refuse(model: Any, rows: Iterable[dict[str, Any]]) -> None:
+        rows = list(rows)  # on PostgreSQL, rows built as they are sent
         if any(row.get("question") == "Refused?" for row in rows):
             raise DataError("refused")
         real(model, rows)
