@@ -12,10 +12,11 @@ likewise verifies its account's grants.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from targets.sandbox.base import (
     DEFAULT_MAX_RESULT_BYTES,
@@ -32,10 +33,28 @@ from targets.sandbox.base import (
     SandboxError,
     SandboxMisconfigured,
 )
-from targets.sandbox.duckdb import DuckDBSandbox
-from targets.sandbox.mariadb import MariaDBSandbox
-from targets.sandbox.postgres import PostgresSandbox
 from targets.sandbox.sqlite import SqliteSandbox
+
+if TYPE_CHECKING:
+    from targets.sandbox.duckdb import DuckDBSandbox
+    from targets.sandbox.mariadb import MariaDBSandbox
+    from targets.sandbox.postgres import PostgresSandbox
+
+# The other engines' drivers load on first use: scoring SQLite files (the
+# score_predictions command) need not pay DuckDB's import (~50 ms) or the others'.
+_LAZY = {
+    "DuckDBSandbox": "targets.sandbox.duckdb",
+    "MariaDBSandbox": "targets.sandbox.mariadb",
+    "PostgresSandbox": "targets.sandbox.postgres",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "DEFAULT_MAX_RESULT_BYTES",
@@ -91,14 +110,20 @@ def sandbox_for(
             location, timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
         )
     elif kind in {"postgres", "postgresql"}:
+        from targets.sandbox.postgres import PostgresSandbox
+
         sandbox = PostgresSandbox(
             str(location), timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
         )
     elif kind == "mariadb":
+        from targets.sandbox.mariadb import MariaDBSandbox
+
         sandbox = MariaDBSandbox(
             str(location), timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
         )
     elif kind == "duckdb":
+        from targets.sandbox.duckdb import DuckDBSandbox
+
         sandbox = DuckDBSandbox(
             location, timeout_s=timeout_s, max_rows=max_rows, max_bytes=max_bytes
         )

@@ -121,14 +121,16 @@ runpy.run_path("manage.py", run_name="__main__")
 from django.apps import apps
 print(json.dumps({"apps_ready": apps.ready, "modules": sorted(sys.modules)}))
 """
-# Loaded by django.setup() (admin, DRF, the model backends) or by the system
-# checks (URLs); scoring needs none of them.
+# Loaded by django.setup() (admin, DRF, the model backends), by the system
+# checks (URLs) or by other engines' sandboxes; scoring needs none of them.
 HEAVY = [
     "django.contrib.admin",
     "rest_framework",
     "drf_spectacular",
     "openai",
     "psycopg",
+    "duckdb",
+    "pymysql",
     "evaluation.models",
     "targets.models",
     "config.urls",
