@@ -131,12 +131,35 @@ class RolloutPolicyAdmin(SimpleHistoryAdmin):
         return False
 
 
+def stage_evidence(evidence: dict[str, Any]) -> str:
+    """A stage record's evidence as a reader wants it: the gates' table after a
+    check, the other facts (who aborted, why) as text, "-" when there are none."""
+    if evidence.get("gates"):
+        return gate_rows(evidence)
+    facts = [
+        (key, _fmt(value))
+        for key, value in evidence.items()
+        if value not in ("", [], None)
+    ]
+    if not facts:
+        return "-"
+    return format_html_join("; ", "{}: {}", facts)
+
+
 class StageInline(admin.TabularInline):
     model = RolloutStage
-    fields = ("created_at", "stage", "share", "verdict", "actor", "evidence")
+    fields = ("created_at", "stage", "share_of_sessions", "verdict", "actor", "facts")
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    @admin.display(description="share")
+    def share_of_sessions(self, obj: RolloutStage) -> str:
+        return f"{float(obj.share):.0%}"
+
+    @admin.display(description="evidence")
+    def facts(self, obj: RolloutStage) -> str:
+        return stage_evidence(obj.evidence or {})
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

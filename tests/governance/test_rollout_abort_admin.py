@@ -84,6 +84,12 @@ def test_aborting_from_the_admin_asks_a_reason_then_stops_the_rollout(
     assert entry.decided_by == ml_lead and "pager fired" in entry.rationale
     again = client.post(url, {"reason": "again"}, follow=True)
     assert "only an open rollout can be aborted" in visible(again.content)
+    page = client.get(f"/admin/governance/rollout/{rollout.pk}/change/")
+    stages = visible(page.content).split("Rollout stages", 1)[1]
+    # The stage rows read as percentages and facts, not decimals and JSON.
+    assert "5%" in stages and "0.0500" not in stages
+    assert f"aborted_by: {ml_lead.username}; reason: pager fired" in stages
+    assert "{" not in stages
 
 
 def test_the_abort_form_refuses_without_the_right_or_a_csrf_token(
