@@ -134,6 +134,9 @@ HEAVY = [
     "evaluation.models",
     "targets.models",
     "config.urls",
+    # config/__init__.py no longer imports the Celery app; Django loads it.
+    "celery",
+    "kombu",
 ]
 
 
