@@ -15,10 +15,9 @@ from evaluation.prediction_files import (
     Limits,
     PredictionFileError,
     default_jobs,
-    format_report,
     score_prediction_file,
-    write_csv,
 )
+from evaluation.prediction_reports import format_report, write_csv
 from evaluation.scoring import MODES
 from evaluation.suite import SUITE_MODE
 from evaluation.suite_files import flipped_count, score_suite_file
