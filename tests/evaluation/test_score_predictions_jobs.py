@@ -138,6 +138,9 @@ HEAVY = [
     # config/__init__.py no longer imports the Celery app; Django loads it.
     "celery",
     "kombu",
+    # Only --mode suite needs the neighbour databases.
+    "evaluation.suite",
+    "evaluation.neighbours",
 ]
 
 
