@@ -264,9 +264,10 @@ class _Scorer:
         self.setup = setup
         self.sandboxes: dict[str, SqliteSandbox] = {}
         self.schemas: dict[str, PreparedSchema | None] = {}
-        # Spider asks most golden queries twice (two phrasings of one question):
-        # their result, canonical form and hardness cannot differ between asks.
-        self.golds: dict[tuple[str, str], _Gold] = {}
+        # Spider asks most golden queries twice, on consecutive lines (two
+        # phrasings of one question): result, canonical form and hardness cannot
+        # differ between asks. Only the last is kept: a result may be megabytes.
+        self.last_gold: tuple[str, str, _Gold] | None = None
 
     def _open(self, db: str) -> tuple[SqliteSandbox, PreparedSchema | None]:
         if db not in self.sandboxes:
@@ -284,15 +285,16 @@ class _Scorer:
         return self.sandboxes[db], self.schemas[db]
 
     def score(self, chunk: _Chunk) -> list[ScoredItem]:
-        """Score one database's pairs; a golden query repeated in them runs once."""
+        """Score one database's pairs; a golden query asked twice in a row runs once."""
         db, pairs = chunk
         sandbox, schema = self._open(db)
         items = []
         for index, gold_sql, pred_sql in pairs:
-            gold = self.golds.get((db, gold_sql))
-            if gold is None:
+            if self.last_gold is not None and self.last_gold[:2] == (db, gold_sql):
+                gold = self.last_gold[2]
+            else:
                 gold = _prepare(gold_sql, sandbox, self.setup.mode, schema)
-                self.golds[db, gold_sql] = gold
+                self.last_gold = (db, gold_sql, gold)
             if gold.result is None:
                 items.append(
                     ScoredItem(index, db, gold.level, None, gold.reason, gold.error)
