@@ -6,7 +6,6 @@
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_share, env_str
@@ -38,6 +37,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "testserver
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
+    # First: creates the Celery app before any app binds a shared task.
+    "config.apps.ConfigConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -291,23 +292,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
         "CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 300
     )
 }
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    # 02:15 UTC daily: yesterday's wide feedback export (CSV, JSON Lines, manifest).
-    "feedback-export-daily": {
-        "task": "feedback.export_daily",
-        "schedule": crontab(hour=2, minute=15),
-    },
-    # 01:30 UTC daily: yesterday's stratified audit sample into the review queue.
-    "feedback-audit-sample-daily": {
-        "task": "feedback.sample_audit_items",
-        "schedule": crontab(hour=1, minute=30),
-    },
-    # 03:00 UTC daily: erase event free text older than the retention period.
-    "feedback-retention-daily": {
-        "task": "feedback.enforce_retention",
-        "schedule": crontab(hour=3, minute=0),
-    },
-}
+# The beat schedule is in config/celery.py: crontab needs Celery, settings do not.
 # Erasure needs the table owner's rights: its tasks go to the privacy queue.
 CELERY_TASK_ROUTES = {
     "feedback.run_privacy_request": {"queue": PRIVACY_TASK_QUEUE},

@@ -10,7 +10,6 @@ once, however many chunks of it it scores.
 
 from __future__ import annotations
 
-import csv
 import multiprocessing
 import os
 import sys
@@ -20,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -29,8 +28,8 @@ from sqlglot.errors import SqlglotError
 from evaluation.exact_match import PreparedSchema, prepare_schema
 from evaluation.scoring import (
     MODES,
-    SQLGLOT_VERSION,
     GoldQueryError,
+    GoldResult,
     ItemScore,
     Mode,
     aggregate,
@@ -39,7 +38,6 @@ from evaluation.scoring import (
     score_item,
 )
 from evaluation.spider import (
-    HARDNESS_LEVELS,
     TableSchema,
     database_path,
     hardness,
@@ -58,31 +56,18 @@ from targets.sandbox import (
 )
 
 __all__ = [
-    "CSV_FIELDS",
     "Limits",
     "OfflineReport",
     "PredictionFileError",
     "ScoredItem",
     "default_jobs",
-    "format_report",
     "score_prediction_file",
-    "write_csv",
 ]
 
 MISSING_DATABASE = "database file missing"
 # The error kind runs give the same case (evaluation.runs.summaries.GOLD_ERROR).
 GOLD_FAILED = "gold_error"
 GOLD_TOO_LARGE = "golden result too large"
-CSV_FIELDS = (
-    "index",
-    "db",
-    "hardness",
-    "exact_match",
-    "executed",
-    "execution_match",
-    "row_count_ok",
-    "error",
-)
 # Chunks per process: enough for the last ones to even out uneven databases.
 _CHUNKS_PER_JOB = 8
 _MIN_CHUNK = 8
@@ -279,6 +264,10 @@ class _Scorer:
         self.setup = setup
         self.sandboxes: dict[str, SqliteSandbox] = {}
         self.schemas: dict[str, PreparedSchema | None] = {}
+        # Spider asks most golden queries twice, on consecutive lines (two
+        # phrasings of one question): result, canonical form and hardness cannot
+        # differ between asks. Only the last is kept: a result may be megabytes.
+        self.last_gold: tuple[str, str, _Gold] | None = None
 
     def _open(self, db: str) -> tuple[SqliteSandbox, PreparedSchema | None]:
         if db not in self.sandboxes:
@@ -296,13 +285,26 @@ class _Scorer:
         return self.sandboxes[db], self.schemas[db]
 
     def score(self, chunk: _Chunk) -> list[ScoredItem]:
-        """Score one database's pairs."""
+        """Score one database's pairs; a golden query asked twice in a row runs once."""
         db, pairs = chunk
         sandbox, schema = self._open(db)
-        return [
-            _score_one(index, gold_sql, db, pred_sql, sandbox, self.setup.mode, schema)
-            for index, gold_sql, pred_sql in pairs
-        ]
+        items = []
+        for index, gold_sql, pred_sql in pairs:
+            if self.last_gold is not None and self.last_gold[:2] == (db, gold_sql):
+                gold = self.last_gold[2]
+            else:
+                gold = _prepare(gold_sql, sandbox, self.setup.mode, schema)
+                self.last_gold = (db, gold_sql, gold)
+            if gold.result is None:
+                items.append(
+                    ScoredItem(index, db, gold.level, None, gold.reason, gold.error)
+                )
+                continue
+            score = score_item(
+                pred_sql, gold.result, sandbox, mode=self.setup.mode, schema=schema
+            )
+            items.append(ScoredItem(index, db, gold.level, score))
+        return items
 
     def close(self) -> None:
         """Close every sandbox this scorer opened."""
@@ -342,15 +344,19 @@ def _parse_alone(sql: str) -> exp.Expr | None:
     return statements[0] if len(statements) == 1 else None
 
 
-def _score_one(
-    index: int,
-    gold_sql: str,
-    db: str,
-    pred_sql: str,
-    sandbox: SqliteSandbox,
-    mode: Mode,
-    schema: PreparedSchema | None,
-) -> ScoredItem:
+@dataclass(frozen=True, slots=True)
+class _Gold:
+    """A golden query's hardness and result, or why it did not run."""
+
+    level: str
+    result: GoldResult | None
+    reason: str = ""
+    error: str = ""
+
+
+def _prepare(
+    gold_sql: str, sandbox: SqliteSandbox, mode: Mode, schema: PreparedSchema | None
+) -> _Gold:
     tree = _parse_alone(gold_sql)
     if tree is None:
         level = _hardness(gold_sql)
@@ -363,88 +369,7 @@ def _score_one(
         gold = prepare_gold(gold_sql, sandbox, mode=mode, schema=schema, tree=tree)
     except GoldQueryError as exc:
         too_large = isinstance(exc.__cause__, ResultTooLarge)
-        reason = GOLD_TOO_LARGE if too_large else GOLD_FAILED
-        return ScoredItem(index, db, level, None, reason, str(exc))
-    score = score_item(pred_sql, gold, sandbox, mode=mode, schema=schema)
-    return ScoredItem(index, db, level, score)
-
-
-def _levels(report: OfflineReport) -> list[str]:
-    seen = {item.hardness for item in report.items}
-    return [level for level in (*HARDNESS_LEVELS, "unknown") if level in seen]
-
-
-def _rate(figures: Mapping[str, Any] | None, key: str) -> str:
-    value = figures.get(key) if figures else None
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _processes(jobs: int) -> str:
-    return "process" if jobs == 1 else "processes"
-
-
-def format_report(report: OfflineReport) -> str:
-    """A text table: counts and EX/EM/executed/row-count rates per hardness."""
-    total, scored = len(report.items), len(report.scored)
-    lines = [
-        f"Scored {scored} of {total} items (mode {report.mode}, "
-        f"sqlglot {SQLGLOT_VERSION}, {report.jobs} {_processes(report.jobs)}).",
-    ]
-    left_out = report.not_runnable()
-    if left_out:
-        lines.append(f"Not runnable, left out of every rate: {total - scored} items")
-        for (db, reason), count in sorted(left_out.items()):
-            lines.append(f"  {db}: {count} ({reason})")
-        for item in report.items:
-            if item.error:
-                lines.append(f"  item {item.index + 1} ({item.db}): {item.error}")
-    levels = _levels(report)
-    by_level = report.summary.get("segments", {}).get("hardness", {})
-    columns = [*levels, "all"]
-    figures = {**by_level, "all": report.summary.get("overall")}
-    runnable = Counter(item.hardness for item in report.scored)
-    skipped = Counter(item.hardness for item in report.items if item.score is None)
-    rows: list[tuple[str, list[str]]] = [
-        ("count", [str(runnable[lv]) for lv in levels] + [str(scored)]),
-        ("not runnable", [str(skipped[lv]) for lv in levels] + [str(total - scored)]),
-        ("execution accuracy", [_rate(figures.get(c), "ex") for c in columns]),
-        ("exact match (EM)", [_rate(figures.get(c), "em") for c in columns]),
-        ("executed", [_rate(figures.get(c), "executed") for c in columns]),
-        ("row count ok", [_rate(figures.get(c), "row_count_ok") for c in columns]),
-    ]
-    lines.append("")
-    lines.append(f"{'':20}" + "".join(f"{c:>10}" for c in columns))
-    for label, values in rows:
-        lines.append(f"{label:20}" + "".join(f"{v:>10}" for v in values))
-    return "\n".join(lines)
-
-
-def _flag(value: bool) -> str:
-    return "1" if value else "0"
-
-
-def write_csv(report: OfflineReport, handle: TextIO) -> None:
-    """Write one row per item; not-runnable items have empty verdicts."""
-    writer = csv.writer(handle)
-    writer.writerow(CSV_FIELDS)
-    for item in report.items:
-        score = item.score
-        if score is None:
-            verdicts = ["", "", "", ""]
-            error = ": ".join(
-                filter(None, ("not runnable", item.not_runnable, item.error))
-            )
-            writer.writerow([item.index, item.db, item.hardness, *verdicts, error])
-            continue
-        writer.writerow(
-            [
-                item.index,
-                item.db,
-                item.hardness,
-                _flag(score.exact_match),
-                _flag(score.executed),
-                _flag(score.execution_match),
-                _flag(score.row_count_ok),
-                score.error,
-            ]
+        return _Gold(
+            level, None, GOLD_TOO_LARGE if too_large else GOLD_FAILED, str(exc)
         )
+    return _Gold(level, gold)

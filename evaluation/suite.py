@@ -39,6 +39,7 @@ from sqlglot import exp
 from evaluation.neighbours import NeighbourSet, ensure_neighbours
 from evaluation.scoring import (
     MODES,
+    SUITE_MODE,
     ItemScore,
     Mode,
     results_equal,
@@ -60,7 +61,6 @@ __all__ = [
     "rescore_items",
 ]
 
-SUITE_MODE = "suite"
 # error_kind of a prediction that matched on its database but not a neighbour.
 FLIPPED_KIND = "suite_mismatch"
 # Comparison rules used on every database of the suite.

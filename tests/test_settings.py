@@ -138,3 +138,40 @@ def test_postgresql_connection_age_defaults_to_zero() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0"]
+
+
+# A fresh process: shared tasks bound before django.setup() must reach our app.
+CELERY_BINDING = """
+import sys
+from django.conf import settings
+settings.INSTALLED_APPS  # reading settings alone does not load Celery
+print("celery" in sys.modules)
+import django
+django.setup()
+import config
+from celery import current_app
+from celery.app.utils import find_app
+from feedback.tasks import export_daily
+app = config.celery_app
+print(current_app.main, app is current_app._get_current_object())
+print(export_daily.app is app, "feedback.export_daily" in app.tasks)
+print(find_app("config") is app, app.conf.task_ignore_result)
+print(sorted(entry["task"] for entry in app.conf.beat_schedule.values()))
+"""
+
+
+def test_django_start_loads_the_celery_app_that_shared_tasks_bind_to(
+    tmp_path: Path,
+) -> None:
+    result = run_django(
+        CELERY_BINDING, {"DEBUG": "true", "LOOPGATE_DATA_DIR": str(tmp_path)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "False",
+        "loopgate True",
+        "True True",
+        "True True",
+        "['feedback.enforce_retention', 'feedback.export_daily', "
+        "'feedback.sample_audit_items']",
+    ]

@@ -22,6 +22,7 @@ from evaluation.scoring import (
     spider_prepare,
 )
 from evaluation.spider import load_tables, read_gold, read_predictions
+from targets.sandbox import SqliteSandbox
 from targets.sqlgate import SQLRejected, check_sql, checked_statement
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,6 +135,12 @@ HEAVY = [
     "evaluation.models",
     "targets.models",
     "config.urls",
+    # config/__init__.py no longer imports the Celery app; Django loads it.
+    "celery",
+    "kombu",
+    # Only --mode suite needs the neighbour databases.
+    "evaluation.suite",
+    "evaluation.neighbours",
 ]
 
 
@@ -271,3 +278,38 @@ def test_a_tree_is_shared_only_without_a_semicolon_before_the_end(
     sql: str, shareable: bool
 ) -> None:
     assert only_trailing_semicolons(sql) is shareable
+
+
+def test_a_golden_query_asked_twice_in_a_row_runs_once_with_the_same_verdicts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gold, pred = tmp_path / "gold.sql", tmp_path / "pred.sql"
+    gold.write_text(
+        "SELECT count(*) FROM singer\tconcert_singer\n"
+        "SELECT count(*) FROM singer\tconcert_singer\n"
+        "SELECT name FROM stadium\tconcert_singer\n"
+    )
+    pred.write_text("SELECT count(*) FROM singer\nSELECT 1\nSELECT name FROM stadium\n")
+    runs: list[str] = []
+    real_run = SqliteSandbox.run
+
+    def counted(self: SqliteSandbox, sql: str, **kwargs: Any) -> Any:
+        runs.append(sql)
+        return real_run(self, sql, **kwargs)
+
+    monkeypatch.setattr(SqliteSandbox, "run", counted)
+    report = score_prediction_file(
+        gold_path=gold, pred_path=pred, db_dir=DB_DIR, tables_path=TABLES
+    )
+    # Two golden queries and three predictions: the repeated golden ran once.
+    assert len(runs) == 5
+    verdicts = [
+        (item.hardness, item.score.execution_match, item.score.exact_match)
+        for item in report.items
+        if item.score is not None
+    ]
+    assert verdicts == [
+        ("easy", True, True),
+        ("easy", False, False),
+        ("easy", True, True),
+    ]

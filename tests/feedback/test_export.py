@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from config.celery import app as celery_app
 from feedback.export import COLUMNS, SCHEMA_VERSION, export_window, previous_day
 from feedback.models import Feedback, Interaction
 from feedback.tasks import export_daily
@@ -131,7 +131,7 @@ def test_previous_day_is_the_utc_day_before() -> None:
 
 
 def test_beat_runs_the_export_daily() -> None:
-    entry = settings.CELERY_BEAT_SCHEDULE["feedback-export-daily"]
+    entry = celery_app.conf.beat_schedule["feedback-export-daily"]
     assert entry["task"] == export_daily.name
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from audit.appendonly import APPEND_ONLY_TABLES
 from audit.models import AuditEvent
+from config.celery import app as celery_app
 from evaluation.models import GoldenExample
 from feedback import audits, export, privacy, selectors, services, tasks
 from feedback.consent import subject_pseudonym
@@ -328,7 +329,7 @@ def test_tasks_are_idempotent_and_routed_to_the_privacy_queue(
     assert (
         routes["feedback.run_privacy_request"]["queue"] == settings.PRIVACY_TASK_QUEUE
     )
-    beat = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    beat = {entry["task"] for entry in celery_app.conf.beat_schedule.values()}
     assert {"feedback.enforce_retention", "feedback.sample_audit_items"} <= beat
     tasks.sample_audit_items()  # yesterday: nothing yet, and no error
     assert not ReviewItem.objects.filter(kind="audit").exists()

@@ -15,13 +15,10 @@ from evaluation.prediction_files import (
     Limits,
     PredictionFileError,
     default_jobs,
-    format_report,
     score_prediction_file,
-    write_csv,
 )
-from evaluation.scoring import MODES
-from evaluation.suite import SUITE_MODE
-from evaluation.suite_files import flipped_count, score_suite_file
+from evaluation.prediction_reports import format_report, write_csv
+from evaluation.scoring import MODES, SUITE_MODE
 
 
 def _jobs(value: str) -> int:
@@ -92,6 +89,9 @@ class Command(BaseCommand):
         )
         try:
             if options["mode"] == SUITE_MODE:
+                # Only suite mode needs the neighbour databases' machinery.
+                from evaluation.suite_files import score_suite_file
+
                 report = score_suite_file(
                     gold_path=required["gold"],
                     pred_path=required["pred"],
@@ -115,6 +115,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         self.stdout.write(format_report(report))
         if options["mode"] == SUITE_MODE:
+            from evaluation.suite_files import flipped_count
+
             self.stdout.write(
                 f"Suite: {flipped_count(report)} single-database matches failed "
                 "on a neighbour database and count as wrong."
