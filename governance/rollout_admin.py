@@ -133,12 +133,13 @@ class RolloutPolicyAdmin(SimpleHistoryAdmin):
 
 def stage_evidence(evidence: dict[str, Any]) -> str:
     """A stage record's evidence as a reader wants it: the gates' table after a
-    check, the other facts (who aborted, why) as text, "-" when there are none."""
+    check, the other facts (who aborted, why) as text in key order (PostgreSQL's
+    jsonb keeps its own), "-" when there are none."""
     if evidence.get("gates"):
         return gate_rows(evidence)
     facts = [
         (key, _fmt(value))
-        for key, value in evidence.items()
+        for key, value in sorted(evidence.items())
         if value not in ("", [], None)
     ]
     if not facts:
