@@ -13,7 +13,6 @@ import gc
 import hmac
 import json
 import logging
-import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -81,12 +80,10 @@ def fingerprint(kind: str, clean: dict[str, Any], *, key: bytes) -> str:
     Keyed, so the stored value cannot be brute-forced back to the raw text.
     """
     hashed = clean
-    if any(clean.get(name, 0) in (None, "") for name in LATER_FIELDS):
-        hashed = {
-            name: value
-            for name, value in clean.items()
-            if name not in LATER_FIELDS or value not in (None, "")
-        }
+    if absent := [name for name in LATER_FIELDS if clean.get(name, 0) in (None, "")]:
+        hashed = clean.copy()
+        for name in absent:
+            del hashed[name]
     canonical = _FINGERPRINT_JSON.encode([kind, hashed])
     return hmac.digest(key, canonical.encode(), "sha256").hex()
 
@@ -156,7 +153,7 @@ def _ingest(
     key = _key()
     validator = Validator(now=now)
     results: list[ItemResult] = []
-    pending: dict[str, dict[uuid.UUID, Pending]] = {"interaction": {}, "feedback": {}}
+    pending: dict[str, dict[str, Pending]] = {"interaction": {}, "feedback": {}}
     for index, raw in enumerate(events):
         try:
             event_kind, clean, errors = validator.validate(raw, kind=kind)
@@ -201,7 +198,7 @@ def _ingest(
     return results
 
 
-def _settle_existing(pending: dict[str, dict[uuid.UUID, Pending]]) -> None:
+def _settle_existing(pending: dict[str, dict[str, Pending]]) -> None:
     for event_kind, model in (("interaction", Interaction), ("feedback", Feedback)):
         items = pending[event_kind]
         if not items:
@@ -211,7 +208,7 @@ def _settle_existing(pending: dict[str, dict[uuid.UUID, Pending]]) -> None:
 
 
 def _each(
-    items: dict[uuid.UUID, Pending], build: Callable[[uuid.UUID, Pending], None]
+    items: dict[str, Pending], build: Callable[[str, Pending], None]
 ) -> Iterator[Pending]:
     """Build each item's row and yield the item; one that fails or is rejected
     leaves ``items`` and is not yielded."""
@@ -229,7 +226,7 @@ def _each(
 
 
 def _build_interactions(
-    items: dict[uuid.UUID, Pending],
+    items: dict[str, Pending],
     now: datetime,
     acting_user: Any,
     channel: str,
@@ -245,7 +242,7 @@ def _build_interactions(
     prompts, models = known.prompts, known.models
     user_id = _user_id(acting_user)
 
-    def build(event_id: uuid.UUID, item: Pending) -> None:
+    def build(event_id: str, item: Pending) -> None:
         c = item.clean
         if c["prompt_version"] not in prompts:
             reject(item, "prompt_version", "Unknown prompt version id.")
@@ -292,12 +289,12 @@ def _build_interactions(
     return _each(items, build)
 
 
-def _targets(pending: dict[str, dict[uuid.UUID, Pending]]) -> dict[uuid.UUID, Target]:
+def _targets(pending: dict[str, dict[str, Pending]]) -> dict[str, Target]:
     wanted = {i.clean["interaction_id"] for i in pending["feedback"].values()}
     if not wanted:
         return {}
     new = pending["interaction"]
-    targets: dict[uuid.UUID, Target] = {}
+    targets: dict[str, Target] = {}
     stored = Interaction.objects.filter(pk__in=wanted - new.keys()).values_list(
         "pk",
         "consent_scope",
@@ -309,7 +306,7 @@ def _targets(pending: dict[str, dict[uuid.UUID, Pending]]) -> dict[uuid.UUID, Ta
     )
     for pk, *rest in stored:
         # The values_list columns are Target's fields, in order.
-        targets[pk] = Target(*rest)  # type: ignore[arg-type]
+        targets[str(pk)] = Target(*rest)  # type: ignore[arg-type]
     # Interactions of this batch have their rows built before feedback.
     in_batch: list[dict[str, Any]] = [new[pk].row for pk in wanted & new.keys()]  # type: ignore[misc]
     if in_batch:
@@ -335,7 +332,7 @@ def _targets(pending: dict[str, dict[uuid.UUID, Pending]]) -> dict[uuid.UUID, Ta
 
 
 def _build_feedback(
-    pending: dict[str, dict[uuid.UUID, Pending]],
+    pending: dict[str, dict[str, Pending]],
     now: datetime,
     acting_user: Any,
     channel: str,
@@ -349,7 +346,7 @@ def _build_feedback(
     targets = _targets(pending)
     user_id = _user_id(acting_user)
 
-    def build(event_id: uuid.UUID, item: Pending) -> None:
+    def build(event_id: str, item: Pending) -> None:
         c = item.clean
         target = targets.get(c["interaction_id"])
         if target is None:

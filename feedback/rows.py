@@ -43,7 +43,7 @@ def _converter(field: models.Field) -> Converter:
     if connection.vendor != "sqlite":
         return _same
     if isinstance(target, models.UUIDField):
-        return lambda value: None if value is None else value.hex
+        return _sqlite_uuid
     if isinstance(target, models.DateTimeField):
         return _sqlite_datetime
     return _same
@@ -52,6 +52,13 @@ def _converter(field: models.Field) -> Converter:
 def _json(value: Any) -> str:
     # Most JSON columns here are empty lists; skip the encoder for them.
     return "[]" if value == [] else json.dumps(value, ensure_ascii=False)
+
+
+def _sqlite_uuid(value: uuid.UUID | str | None) -> str | None:
+    # What Django's SQLite backend stores: 32 hex digits.
+    if value is None:
+        return None
+    return (value if isinstance(value, uuid.UUID) else uuid.UUID(value)).hex
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:
@@ -79,24 +86,29 @@ def _plan(model: type[models.Model]) -> Plan:
 
 
 def stored_fingerprints(
-    model: type[models.Model], ids: Collection[uuid.UUID]
-) -> list[tuple[uuid.UUID, str]]:
-    """(event id, fingerprint) of the rows of `model` among `ids`, in no order.
+    model: type[models.Model], ids: Collection[str]
+) -> list[tuple[str, str]]:
+    """(event id, fingerprint) of the rows of `model` among `ids` (canonical
+    UUID texts), in no order; ids come back as such texts.
 
     On PostgreSQL the ids go as one array parameter: a 1,000-id `pk__in` costs
     the ORM and the server a placeholder each, three times the work.
     """
     if connection.vendor != "postgresql":
         found = model._default_manager.filter(pk__in=list(ids))
-        return list(found.values_list("pk", "fingerprint"))
-    quote = connection.ops.quote_name
-    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)  # type: ignore[arg-type]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {pk}, {quote('fingerprint')} FROM {table} WHERE {pk} = ANY(%s)",  # noqa: S608
-            [list(ids)],
-        )
-        return cursor.fetchall()
+        rows = found.values_list("pk", "fingerprint")
+    else:
+        quote = connection.ops.quote_name
+        table = quote(model._meta.db_table)
+        pk = quote(model._meta.pk.column)  # type: ignore[arg-type]
+        where = f"{pk} = ANY(%s::uuid[])"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {pk}, {quote('fingerprint')} FROM {table} WHERE {where}",  # noqa: S608
+                [list(ids)],
+            )
+            rows = cursor.fetchall()
+    return [(str(pk), print_) for pk, print_ in rows]
 
 
 def insert_rows(model: type[models.Model], rows: Iterable[dict[str, Any]]) -> None:
