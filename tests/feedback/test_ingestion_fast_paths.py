@@ -150,3 +150,28 @@ def test_stored_fingerprints_are_what_the_orm_reads(
     # Ids come back as the canonical text ingestion keys its items by.
     assert {pk for pk, _ in found} == set(ids[:2])
     assert stored_fingerprints(Interaction, []) == []
+
+
+def test_an_id_in_any_spelling_uuid_accepts_is_the_same_event(
+    interaction_event: Callable[..., dict], ingest: Callable
+) -> None:
+    # Ids are kept as canonical text: every spelling must reach the same text,
+    # or a replay would be stored twice or reported as a conflict.
+    event = interaction_event()
+    canonical = event["event_id"]
+    spellings = [
+        canonical.upper(),
+        uuid.UUID(canonical).hex,
+        "{" + canonical + "}",
+        "urn:uuid:" + canonical,
+    ]
+    [first] = ingest(event)
+    assert first.status == "created"
+    for spelling in spellings:
+        [again] = ingest({**event, "event_id": spelling})
+        assert (again.status, again.event_id) == ("duplicate", canonical), spelling
+    assert Interaction.objects.filter(pk=canonical).count() == 1
+    [other] = ingest({**event, "event_id": canonical.upper(), "question": "Other?"})
+    assert other.status == "conflict"
+    [bad] = ingest({**event, "event_id": canonical[:-1] + "g"})
+    assert bad.errors == {"event_id": ["Must be a valid UUID."]}
