@@ -13,7 +13,8 @@ is created, migrated and destroyed; a service account's API key authenticates
 as in production. The event stream is `bench.ingest`'s (1 interaction : 3
 feedback). Every body is encoded before the clock starts, so the clients' own
 work is sending bytes. Prints events/s, the server's CPU per event (gunicorn
-master and workers, from /proc) and checks that every event was stored exactly
+master and workers, from /proc; PostgreSQL's server processes too when it runs
+on this machine) and checks that every event was stored exactly
 once; any non-200 answer or missing row fails the bench.
 """
 
@@ -30,6 +31,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bench.http_ingest import (
@@ -91,6 +93,19 @@ def _post_all(port: int, key: str, bodies: list[bytes], clients: int) -> float:
     return elapsed
 
 
+def _postmaster(connection: Any) -> int | None:
+    """The local PostgreSQL server's main process, or None when the server runs
+    elsewhere (its backends are then not in this machine's /proc)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone()
+    try:
+        with open(f"/proc/{backend}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _bodies(events: list[dict], size: int) -> list[bytes]:
     return [
         json.dumps({"events": events[i : i + size]}).encode()
@@ -136,6 +151,7 @@ def main() -> None:
                 _stream(args.batch * args.workers * 2, prompt, model, rng), args.batch
             )
             bodies = _bodies(_stream(count, prompt, model, rng), args.batch)
+            postmaster = _postmaster(connection)
             connection.close()  # the server's workers use the database from here
             server = subprocess.Popen(
                 [
@@ -148,8 +164,10 @@ def main() -> None:
             _wait_for(port, server)
             _post_all(port, key, warm, args.workers)
             cpu_before = _server_cpu(server.pid)
+            pg_before = _server_cpu(postmaster) if postmaster else 0.0
             seconds = _post_all(port, key, bodies, args.clients)
             server_cpu = _server_cpu(server.pid) - cpu_before
+            pg_cpu = _server_cpu(postmaster) - pg_before if postmaster else None
             load = os.getloadavg()[0]
 
             from feedback.models import Feedback, Interaction
@@ -169,6 +187,8 @@ def main() -> None:
     print(f"  events           {count:>10,} in batches of {args.batch:,}")
     print(f"  events/s         {count / seconds:>10,.0f}   (goal >= 25,000)")
     print(f"  gunicorn CPU     {server_cpu / count * 1e6:>10,.1f} us/event")
+    if pg_cpu is not None:
+        print(f"  PostgreSQL CPU   {pg_cpu / count * 1e6:>10,.1f} us/event")
     print(f"  rows stored      {stored:>10,} of {expected:,} sent")
     if stored != expected:
         sys.exit("every event must be stored exactly once")
