@@ -93,6 +93,8 @@ def stored_fingerprints(
 
     On PostgreSQL the ids go as one array parameter: a 1,000-id `pk__in` costs
     the ORM and the server a placeholder each, three times the work.
+    Every id must be a UUID text (ingestion validates them), so none can break
+    out of the array literal; PostgreSQL checks each as it casts.
     """
     if connection.vendor != "postgresql":
         found = model._default_manager.filter(pk__in=list(ids))
@@ -103,9 +105,11 @@ def stored_fingerprints(
         pk = quote(model._meta.pk.column)  # type: ignore[arg-type]
         where = f"{pk} = ANY(%s::uuid[])"
         with connection.cursor() as cursor:
+            # One array literal: Django's client-side binding quotes a Python
+            # list element by element. Ids are validated UUID texts.
             cursor.execute(
                 f"SELECT {pk}, {quote('fingerprint')} FROM {table} WHERE {where}",  # noqa: S608
-                [list(ids)],
+                ["{" + ",".join(ids) + "}"],
             )
             rows = cursor.fetchall()
     return [(str(pk), print_) for pk, print_ in rows]
