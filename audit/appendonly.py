@@ -6,7 +6,8 @@ append-only event records. Saving a stored row, deleting one, or a queryset
 `update`/`delete` raises `AppendOnlyError` early with a clear message.
 
 The tables in `APPEND_ONLY_TABLES` are also guarded by database triggers installed
-by migrations (governance 0004, feedback 0002), which hold against raw SQL: SQLite
+by migrations (governance 0004, feedback 0002, and `audit.triggers` from registry
+0005 and evaluation 0011), which hold against raw SQL: SQLite
 UPDATE/DELETE, and INSERT OR REPLACE through ``recursive_triggers``; PostgreSQL
 UPDATE/DELETE and TRUNCATE. Privileges remain the real boundary on PostgreSQL: the
 runtime role gets SELECT and INSERT only on these tables (README).
@@ -31,6 +32,10 @@ APPEND_ONLY_TABLES = (
     "governance_triggerevent",
     "feedback_interaction",
     "feedback_feedback",
+    "registry_promptversion",
+    "registry_modelversion",
+    "evaluation_goldensetsnapshot",
+    "evaluation_snapshotitem",
 )
 
 

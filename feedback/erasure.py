@@ -35,6 +35,8 @@ from registry.models import PromptVersion
 
 ERASED = placeholder("ERASED")
 EVENT_TABLES = ("feedback_interaction", "feedback_feedback")
+# Few-shot examples copy reviewed questions into prompt versions.
+PROMPT_VERSION_TABLE = "registry_promptversion"
 Report = dict[str, Any]
 
 
@@ -242,7 +244,11 @@ def erase(scope: ErasureScope) -> Report:
     Call inside a transaction as the table owner (see the module docstring).
     """
     report: Report = {}
-    tables = (*EVENT_TABLES, *_EXTRA_TABLES) if scope.copies else EVENT_TABLES
+    tables = (
+        (*EVENT_TABLES, PROMPT_VERSION_TABLE, *_EXTRA_TABLES)
+        if scope.copies
+        else EVENT_TABLES
+    )
     with suspended_guards(tables=tables):
         report.update(_erase_events(scope))
         if scope.copies:
