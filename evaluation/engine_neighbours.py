@@ -37,6 +37,7 @@ from targets.load_plan import SourceError
 from targets.load_writers import LoadError
 from targets.models import TargetDatabase
 from targets.neighbour_copies import (
+    drop_neighbour_copies,
     grant_neighbours,
     load_neighbour_copies,
     neighbour_sandbox,
@@ -81,6 +82,8 @@ class BuiltNeighbours:
     source_hash: str
     rebuilt: bool
     manifest: Path
+    # Neighbours of an earlier build that this one no longer lists, dropped.
+    removed: tuple[str, ...] = ()
 
 
 def _folder(target: TargetDatabase) -> Path:
@@ -273,4 +276,16 @@ def _build(
     staged = folder / f".{_MANIFEST}.{os.getpid()}"
     staged.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     os.replace(staged, folder / _MANIFEST)
-    return BuiltNeighbours(locations, digest, True, folder / _MANIFEST)
+    # A lower --count leaves neighbours the new manifest does not list: drop
+    # them, once nothing points at them any more.
+    stale = [
+        str(location)
+        for location in (current or {}).get("locations", [])
+        if location not in locations
+    ]
+    drop_neighbour_copies(
+        engine=target.engine, locations=stale, owner_dsn=owner_dsn, folder=folder
+    )
+    return BuiltNeighbours(
+        locations, digest, True, folder / _MANIFEST, removed=tuple(stale)
+    )

@@ -11,6 +11,7 @@ gets one file per neighbour, opened read-only by its sandbox like the target.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -24,6 +25,7 @@ from targets.sandbox import DuckDBSandbox, MariaDBSandbox, PostgresSandbox, Sand
 from targets.sandbox.mariadb_grants import neighbour_database
 
 __all__ = [
+    "drop_neighbour_copies",
     "dsn_database",
     "grant_neighbours",
     "load_neighbour_copies",
@@ -150,6 +152,65 @@ def load_neighbour_copies(
         engine=engine, names=names, owner_dsn=owner_dsn, reader_dsn=reader_dsn
     )
     return names
+
+
+def drop_neighbour_copies(
+    *, engine: str, locations: Sequence[str], owner_dsn: str, folder: Path
+) -> None:
+    """Remove neighbours a rebuild no longer lists (a lower ``--count``).
+
+    Only the target's own family is touched: ``<target database>__nb<n>`` on
+    PostgreSQL and MariaDB, ``folder/<n>.duckdb`` for DuckDB; any other name
+    (a manifest edited by hand) raises ProvisioningError before anything is
+    dropped. Run as the owner, like the build.
+    """
+    base = "" if engine == "duckdb" else dsn_database(engine, owner_dsn)
+    for location in locations:
+        if not _in_family(engine, location, base, folder):
+            raise ProvisioningError(f"{location!r} is not a neighbour of this target.")
+    for location in locations:
+        if engine == "duckdb":
+            Path(location).unlink(missing_ok=True)
+        else:
+            _drop_database(engine, owner_dsn, location)
+
+
+def _in_family(engine: str, location: str, base: str, folder: Path) -> bool:
+    """Whether `location` is exactly where neighbour n of this target lives."""
+    found = re.search(r"([1-9][0-9]*)(\.duckdb)?$", location)
+    if found is None:
+        return False
+    number = int(found.group(1))
+    if engine == "duckdb":
+        return location == str(folder / f"{number}.duckdb")
+    return bool(base) and location == neighbour_database(base, number)
+
+
+def _drop_database(engine: str, owner_dsn: str, name: str) -> None:
+    import psycopg
+    import pymysql
+
+    try:
+        if engine == "mariadb":
+            from targets.load_writers import mariadb_params
+
+            params = mariadb_params(owner_dsn)
+            params.pop("database")
+            mconn = pymysql.connect(**params, autocommit=True)
+            try:
+                with mconn.cursor() as cur:
+                    cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            finally:
+                mconn.close()
+            return
+        from psycopg import sql
+
+        with psycopg.connect(owner_dsn, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name))
+            )
+    except (psycopg.Error, pymysql.Error) as exc:
+        raise ProvisioningError(f"Dropping database {name} failed: {exc}") from None
 
 
 def _names(engine: str, owner_dsn: str, count: int) -> list[str]:

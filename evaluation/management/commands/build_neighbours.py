@@ -52,3 +52,8 @@ class Command(BaseCommand):
             f"({target.engine}): {', '.join(built.locations)}; manifest "
             f"{built.manifest}"
         )
+        if built.removed:
+            self.stdout.write(
+                f"Removed {len(built.removed)} no longer listed: "
+                f"{', '.join(built.removed)}"
+            )

@@ -22,6 +22,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from rest_framework.test import APIClient
 
 from evaluation.engine_neighbours import (
+    NeighbourBuildError,
     build_engine_neighbours,
     neighbour_locations,
     open_neighbour_sandboxes,
@@ -454,3 +455,74 @@ def test_a_neighbour_that_cannot_be_opened_closes_the_ones_already_open(
     for sandbox in opened:
         with pytest.raises(SandboxError):
             sandbox.run("SELECT count(*) FROM singer")
+
+
+def _neighbours_present(
+    engine: str, owner_dsn: str, locations: list[str]
+) -> list[bool]:
+    if engine == "duckdb":
+        return [Path(location).exists() for location in locations]
+    if engine == "postgresql":
+        import psycopg
+
+        with psycopg.connect(owner_dsn) as conn:
+            found = {
+                name
+                for (name,) in conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname = ANY(%s)",
+                    (locations,),
+                )
+            }
+    else:
+        import pymysql
+
+        from targets.load_writers import mariadb_params
+
+        mconn = pymysql.connect(**mariadb_params(owner_dsn))
+        with mconn.cursor() as cur:
+            cur.execute("SHOW DATABASES")
+            found = {name for (name,) in cur.fetchall()}
+        mconn.close()
+    return [location in found for location in locations]
+
+
+def test_a_lower_count_drops_the_neighbours_no_longer_listed(
+    data_dir: Path, engine: str, owner: tuple[str, str], target_db: TargetDatabase
+) -> None:
+    close_all()
+    owner_dsn = "" if engine == "duckdb" else owner[0]
+    first = build_engine_neighbours(target=target_db, owner_dsn=owner_dsn, count=4)
+    assert _neighbours_present(engine, owner[0], list(first.locations)) == [True] * 4
+    second = build_engine_neighbours(target=target_db, owner_dsn=owner_dsn, count=2)
+    assert second.locations == first.locations[:2]
+    assert second.removed == first.locations[2:]
+    assert _neighbours_present(engine, owner[0], list(first.locations)) == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert neighbour_locations(target_db, count=2) == second.locations
+
+
+def test_a_hand_edited_manifest_cannot_make_the_build_drop_another_database(
+    data_dir: Path, engine: str, owner: tuple[str, str], target_db: TargetDatabase
+) -> None:
+    close_all()
+    owner_dsn = "" if engine == "duckdb" else owner[0]
+    build_engine_neighbours(target=target_db, owner_dsn=owner_dsn, count=2)
+    manifest_path = data_dir / "neighbours" / "concert_singer" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    planted = (
+        str(data_dir / "elsewhere.duckdb")
+        if engine == "duckdb"
+        else manifest["locations"][0].split("__nb")[0]  # the target itself
+    )
+    manifest["locations"].append(planted)
+    manifest["count"] = 3
+    manifest_path.write_text(json.dumps(manifest))
+    if engine == "duckdb":
+        Path(planted).write_bytes(b"not a neighbour")
+    with pytest.raises(NeighbourBuildError, match="is not a neighbour"):
+        build_engine_neighbours(target=target_db, owner_dsn=owner_dsn, count=2)
+    assert _neighbours_present(engine, owner[0], [planted]) == [True]
