@@ -17,6 +17,7 @@ from evaluation.models import EvaluationResult, EvaluationRun, GoldResultCache
 from evaluation.runs.exceptions import ComparisonError
 from evaluation.runs.summaries import GOLD_ERROR, METRICS
 from evaluation.scoring import SQLGLOT_VERSION
+from evaluation.statistics import wilson_interval
 from evaluation.suite import comparison_mode
 
 __all__ = [
@@ -61,10 +62,19 @@ def mcnemar(*, fixed: int, broken: int) -> McNemar:
     return McNemar(fixed, broken, float(exact), float(mid))
 
 
+def rate_interval(summary: Mapping[str, Any], metric: str) -> list[float] | None:
+    """The Wilson 95% interval of a summary's rate (hits / n), or None for n 0."""
+    n = int(summary.get("n", 0))
+    interval = wilson_interval(round(summary.get(metric, 0.0) * n), n)
+    return [round(bound, 6) for bound in interval] if interval else None
+
+
 def metric_deltas(
     champion: Mapping[str, Any], challenger: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Per metric: both values and the challenger-minus-champion delta in points."""
+    """Per metric: both values, their Wilson 95% intervals (rates over each
+    side's n items; None for none) and the challenger-minus-champion delta in
+    points."""
     deltas: dict[str, Any] = {
         metric: {
             "champion": champion.get(metric, 0.0),
@@ -72,6 +82,10 @@ def metric_deltas(
             "delta_points": round(
                 (challenger.get(metric, 0.0) - champion.get(metric, 0.0)) * 100, 6
             ),
+            "wilson_95": {
+                "champion": rate_interval(champion, metric),
+                "challenger": rate_interval(challenger, metric),
+            },
         }
         for metric in METRICS
     }

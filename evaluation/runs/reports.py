@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from evaluation.runs.comparison import Comparison
@@ -19,6 +20,15 @@ _LABELS = {
 
 def _pct(value: float) -> str:
     return f"{value * 100:.1f}%"
+
+
+def _with_interval(row: Mapping[str, Any], side: str) -> str:
+    """A rate and its Wilson 95% interval, e.g. "82.7% (80.2-85.0)"."""
+    interval = row.get("wilson_95", {}).get(side)
+    if not interval:
+        return _pct(row[side])
+    low, high = interval
+    return f"{_pct(row[side])} ({low * 100:.1f}\u2013{high * 100:.1f})"
 
 
 def _signed(points: float) -> str:
@@ -50,14 +60,14 @@ def comparison_markdown(comparison: Comparison) -> str:
         "",
         "## Overall",
         "",
-        "| Metric | Champion | Challenger | Delta (points) |",
+        "| Metric | Champion (95% CI) | Challenger (95% CI) | Delta (points) |",
         "|---|---:|---:|---:|",
     ]
     for metric in METRICS:
         row = data["overall"][metric]
         lines.append(
-            f"| {_LABELS[metric]} | {_pct(row['champion'])} | "
-            f"{_pct(row['challenger'])} | {_signed(row['delta_points'])} |"
+            f"| {_LABELS[metric]} | {_with_interval(row, 'champion')} | "
+            f"{_with_interval(row, 'challenger')} | {_signed(row['delta_points'])} |"
         )
     test = data["mcnemar"]
     lines += [
@@ -68,14 +78,15 @@ def comparison_markdown(comparison: Comparison) -> str:
         "",
         "## Execution accuracy by segment",
         "",
-        "| Segment | n | Champion | Challenger | Delta (points) |",
+        "| Segment | n | Champion (95% CI) | Challenger (95% CI) | Delta (points) |",
         "|---|---:|---:|---:|---:|",
     ]
     for key, row in data["segments"].items():
         ex = row["execution_accuracy"]
         lines.append(
-            f"| {_cell(key)} | {row['n']['challenger']} | {_pct(ex['champion'])} | "
-            f"{_pct(ex['challenger'])} | {_signed(ex['delta_points'])} |"
+            f"| {_cell(key)} | {row['n']['challenger']} | "
+            f"{_with_interval(ex, 'champion')} | {_with_interval(ex, 'challenger')} | "
+            f"{_signed(ex['delta_points'])} |"
         )
     lines += [
         "",

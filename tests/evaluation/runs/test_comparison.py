@@ -163,8 +163,15 @@ def test_markdown_report_states_the_figures(
     champion, challenger = pair
     report = comparison_markdown(compare_runs(champion=champion, challenger=challenger))
     assert report.startswith("# Champion vs challenger\n")
-    assert "| Execution accuracy | 66.7% | 83.3% | +16.7 |" in report
-    assert "| difficulty:medium | 3 | 100.0% | 66.7% | -33.3 |" in report
+    # Rates with their Wilson 95% intervals: 4/6 and 5/6 overall, 3/3 and 2/3.
+    assert (
+        "| Execution accuracy | 66.7% (30.0\u201390.3) | 83.3% (43.6\u201397.0) "
+        "| +16.7 |"
+    ) in report
+    assert (
+        "| difficulty:medium | 3 | 100.0% (43.9\u2013100.0) | 66.7% (20.8\u201393.9) "
+        "| -33.3 |"
+    ) in report
     assert "2 fixed, 1 broken, p = 1.0000 (mid-p = 0.6250)" in report
     assert "## Fixed items (2)" in report and "## Broken items (1)" in report
     assert "`SELECT name FROM stadium`" in report

@@ -12,6 +12,7 @@ from evaluation.models import (
     GoldenSetSnapshot,
     RegressionAlert,
 )
+from evaluation.statistics import wilson_interval
 from registry.models import Label, ModelVersion, PromptTemplate, PromptVersion
 from targets.models import TargetDatabase
 from tests.evaluation.runs.run_fixtures import (
@@ -235,10 +236,22 @@ def test_comparison_endpoint_returns_numbers_and_markdown(
     assert body["segments"]["difficulty:medium"]["execution_accuracy"][
         "delta_points"
     ] == pytest.approx(-33.333333)
+    # Each rate comes with its Wilson 95% interval over that side's n items.
+    overall = body["overall"]["execution_accuracy"]
+    assert (overall["champion"], overall["challenger"]) == pytest.approx((4 / 6, 5 / 6))
+    wilson = overall["wilson_95"]  # rounded to 6 places
+    assert wilson["champion"] == pytest.approx(wilson_interval(4, 6), abs=1e-6)
+    assert wilson["challenger"] == pytest.approx(wilson_interval(5, 6), abs=1e-6)
+    medium = body["segments"]["difficulty:medium"]["execution_accuracy"]["wilson_95"]
+    assert medium["champion"] == pytest.approx(wilson_interval(3, 3), abs=1e-6)
+    assert medium["champion"][1] == 1.0  # 3 of 3: the bound is exactly 1
     report = client.get(f"{API}/comparisons/", {**query, "format": "md"})
     assert report.status_code == 200
     assert report["Content-Type"].startswith("text/markdown")
-    assert "| Execution accuracy | 66.7% | 83.3% | +16.7 |" in report.content.decode()
+    assert (
+        "| Execution accuracy | 66.7% (30.0\u201390.3) | 83.3% (43.6\u201397.0) "
+        "| +16.7 |"
+    ) in report.content.decode()
 
 
 def test_comparison_refusals_are_400_naming_the_field(
