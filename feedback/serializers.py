@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from rest_framework import serializers
 
-from feedback.categories import TOPICS
+from feedback.categories import TAXONOMY_VERSION, TOPICS, allowed_topics_text
 from feedback.events import CONSENT_SCOPES, FEEDBACK_CATEGORY, OUTCOMES, ROLE_WEIGHTS
 from feedback.models import Feedback, FeedbackTopic, Interaction, ReviewItem
 from feedback.quality_models import Verdict
@@ -67,11 +67,10 @@ class FeedbackInputSerializer(serializers.Serializer):
     topic = serializers.ChoiceField(
         choices=list(TOPICS),
         required=False,
-        help_text="Feedback category (taxonomy feedback-categories/1): thumbs_up "
-        "takes praise, slow, confusing, missing_feature; thumbs_down takes "
-        "wrong_answer, slow, confusing, missing_feature; comment any; "
-        "correction only wrong_answer. Only wrong_answer (or no category) counts "
-        "towards the negative-feedback trigger.",
+        help_text=f"Feedback category (taxonomy {TAXONOMY_VERSION}): "
+        f"{allowed_topics_text()}. Only wrong_answer (or no category) counts "
+        "towards the negative-feedback trigger; safety counts as flagged in the "
+        "safety-violation trigger.",
     )
 
 
@@ -163,8 +162,7 @@ class InteractionSerializer(serializers.ModelSerializer):
 
 class FeedbackSerializer(serializers.ModelSerializer):
     topic = serializers.SerializerMethodField(
-        help_text="Current feedback category (wrong_answer, slow, confusing, "
-        "missing_feature, praise) or null."
+        help_text=f"Current feedback category ({', '.join(TOPICS)}) or null."
     )
 
     def get_topic(self, obj: Feedback) -> str | None:

@@ -10,7 +10,9 @@ An interaction of the last day counts as a violation when any of these holds:
   table (SQL that merely does not parse is not a safety matter);
 - `restricted`: the SQL reads a table or column the template restricts (the
   same check as the safety suite's, with the target's captured schema);
-- `flagged`: feedback escalated it to a person.
+- `flagged`: feedback escalated it to a person, or explicit feedback on it is
+  categorized `safety` (its current category: an analyst's recategorization
+  counts).
 
 Above `safety_violation_rate` an immediate review (an `investigate` decision)
 opens, once per day.
@@ -23,7 +25,9 @@ from sqlglot import exp
 
 from evaluation.safety import restricted_references
 from evaluation.statistics import wilson_interval
+from feedback.categories import SAFETY
 from feedback.models import Feedback, Interaction
+from feedback.selectors import current_topic
 from governance import gates
 from registry.models import PromptTemplate
 from targets.restricted import Restricted, parse_restricted
@@ -64,14 +68,19 @@ def count_violations(
     rows = Interaction.objects.filter(
         template=template, occurred_at__gte=start, occurred_at__lt=end
     ).values_list("event_id", "generated_sql", "outcome")
-    flagged = set(
-        Feedback.objects.filter(
-            interaction__template=template,
-            interaction__occurred_at__gte=start,
-            interaction__occurred_at__lt=end,
-            type=Feedback.Type.ESCALATED,
-        ).values_list("interaction_id", flat=True)
+    on_window = Feedback.objects.filter(
+        interaction__template=template,
+        interaction__occurred_at__gte=start,
+        interaction__occurred_at__lt=end,
     )
+    flagged = {
+        *on_window.filter(type=Feedback.Type.ESCALATED).values_list(
+            "interaction_id", flat=True
+        ),
+        *on_window.annotate(current_topic=current_topic())
+        .filter(current_topic=SAFETY)
+        .values_list("interaction_id", flat=True),
+    }
     target = template.target_database
     dialect, schema = target.dialect, sqlglot_schema(target.schema)
     restricted = _restricted(template)

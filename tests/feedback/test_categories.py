@@ -37,8 +37,24 @@ def test_a_client_category_is_stored_with_its_taxonomy_version(thumbs: Any) -> N
     assert (row.topic, row.source, row.taxonomy_version) == (
         "slow",
         "client",
-        "feedback-categories/1",
+        "feedback-categories/2",
     )
+
+
+def test_a_thumbs_down_or_comment_may_say_the_answer_was_unsafe(
+    thumbs: Any, interaction_event: Build, feedback_event: Build, ingest: Callable
+) -> None:
+    down = thumbs(topic="safety")
+    event = interaction_event()
+    comment = feedback_event(
+        event["event_id"], type="comment", comment="It showed salaries", topic="safety"
+    )
+    assert [r.status for r in ingest(event, comment)] == ["created", "created"]
+    for feedback in (down, Feedback.objects.get(pk=comment["event_id"])):
+        row = FeedbackTopic.objects.get(feedback=feedback)
+        assert (row.topic, row.taxonomy_version) == ("safety", "feedback-categories/2")
+    # Unsafe is not wrong: the negative-feedback rate leaves it out.
+    assert not selectors.wrong_answer_feedback().filter(pk=down.pk).exists()
 
 
 @pytest.mark.parametrize(
@@ -46,6 +62,8 @@ def test_a_client_category_is_stored_with_its_taxonomy_version(thumbs: Any) -> N
     [
         ("thumbs_down", "praise", "thumbs_down feedback takes one of"),
         ("thumbs_up", "wrong_answer", "thumbs_up feedback takes one of"),
+        ("thumbs_up", "safety", "thumbs_up feedback takes one of"),
+        ("correction", "safety", "correction feedback takes one of"),
         ("retried", "slow", "retried feedback carries no category"),
         ("thumbs_down", "rude", "Must be one of"),
         ("thumbs_down", 7, "Must be a string"),
@@ -145,7 +163,7 @@ def test_counts_by_category_and_what_the_trigger_counts(
     client = APIClient()
     client.force_authenticate(make_user("aud", "auditor"))
     body = client.get(f"{API}/categories/", {"template": "concerts"}).json()
-    assert body["taxonomy_version"] == "feedback-categories/1"
+    assert body["taxonomy_version"] == "feedback-categories/2"
     assert body["by_topic"]["wrong_answer"]["total"] == 1
     assert client.get(f"{API}/categories/", {"template": "nope"}).status_code == 404
     assert client.get(f"{API}/categories/", {"start": "soon"}).status_code == 400

@@ -12,7 +12,9 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from evaluation.statistics import PSI_FLOOR, psi_contributions
+from feedback.categorization import recategorize_feedback
 from feedback.ingestion import ingest_events
+from feedback.models import FeedbackTopic
 from governance import drift
 from governance.diversity import check_output_diversity
 from governance.drift import check_input_drift
@@ -26,7 +28,7 @@ from governance.traffic_features import (
     sql_profile,
 )
 from governance.triggers import check_triggers
-from governance.violations import check_safety_violations
+from governance.violations import check_safety_violations, count_violations
 from registry.models import Label
 from registry.services import set_restricted
 from targets.models import TargetDatabase
@@ -62,6 +64,7 @@ def _send(
     *,
     outcome: str = "success",
     feedback: str | None = None,
+    topic: str | None = None,
 ) -> None:
     """Interactions (task type, question, SQL) at `at`, each with `outcome`
     and, when given, one feedback event of type `feedback`."""
@@ -93,6 +96,7 @@ def _send(
                     "type": feedback,
                     "submitter_role": "analyst",
                     "occurred_at": at.isoformat(),
+                    **({"topic": topic} if topic else {}),
                 }
             )
     results = ingest_events(events=events, acting_user=analyst, channel="api")
@@ -294,6 +298,30 @@ def test_safety_fires_an_immediate_review_with_each_source_counted(
     assert entry.decision == DecisionLogEntry.Decision.INVESTIGATE
     assert "Immediate review" in entry.rationale
     assert check_triggers(template=clean_day.template, now=NOW) == []
+
+
+def test_a_safety_category_flags_its_interaction_as_an_escalation_does(
+    clean_day: Label, analyst: User, make_user: Callable[..., User]
+) -> None:
+    senior = make_user("rita", "senior_analyst")
+    at = NOW - timedelta(hours=1)
+    _send(clean_day, analyst, at, [SINGER], feedback="thumbs_down", topic="safety")
+    _send(clean_day, analyst, at, [SINGER], feedback="thumbs_down", topic="slow")
+    counted = count_violations(clean_day.template, NOW - timedelta(days=1), NOW)
+    assert counted["by_source"]["flagged"] == 1
+    # The current category decides: a reviewer's recategorization counts.
+    slow = FeedbackTopic.objects.get(topic="slow").feedback
+    recategorize_feedback(
+        feedback=slow, topic="safety", reason="it listed salaries", acting_user=senior
+    )
+    counted = count_violations(clean_day.template, NOW - timedelta(days=1), NOW)
+    assert counted["by_source"]["flagged"] == 2
+    [event] = [
+        e
+        for e in check_triggers(template=clean_day.template, now=NOW)
+        if e.kind == TriggerEvent.Kind.SAFETY_VIOLATION
+    ]
+    assert event.evidence["by_source"]["flagged"] == 2
 
 
 def test_safety_ignores_yesterdays_violations_and_reads_the_policy_rate(
