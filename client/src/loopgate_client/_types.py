@@ -27,7 +27,9 @@ FeedbackType = Literal[
 SubmitterRole = Literal[
     "senior_analyst", "ml_lead", "analyst", "ai_safety", "product", "end_user"
 ]
-Topic = Literal["wrong_answer", "slow", "confusing", "missing_feature", "praise"]
+Topic = Literal[
+    "wrong_answer", "slow", "confusing", "missing_feature", "praise", "safety"
+]
 # What became of one event: the server's four answers, or `failed` when the
 # client gave up (retries exhausted, a refused request, closed while retrying).
 Status = Literal["created", "duplicate", "invalid", "conflict", "failed"]
