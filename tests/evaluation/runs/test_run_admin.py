@@ -72,6 +72,9 @@ def test_comparison_page_defaults_to_the_champion(
     assert f"run {champion.pk}</a>" in page
     assert "2 fixed, 1 broken" in page
     assert "difficulty:medium" in page and "-33.3" in page
+    # Rates with their Wilson 95% intervals: 4 of 6 and 5 of 6 overall.
+    assert '0.667 <small class="ci">[0.300&ndash;0.903]</small>' in page
+    assert '0.833 <small class="ci">[0.436&ndash;0.970]</small>' in page
     refused = logged_in(auditor).get(f"{ADMIN}{challenger.pk}/compare/?with=999")
     assert refused.status_code == 404
 
