@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.db import migrations
+
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION loopgate_refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -69,3 +71,11 @@ def remove_guards(schema_editor: Any, tables: Iterable[str]) -> None:
         elif vendor == "postgresql":
             for name in (f"{table}_no_change", f"{table}_no_truncate"):
                 schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+
+
+def guards_operation(tables: tuple[str, ...]) -> migrations.RunPython:
+    """The migration operation that installs (and on reverse removes) the guards."""
+    return migrations.RunPython(
+        lambda apps, editor: install_guards(editor, tables),
+        lambda apps, editor: remove_guards(editor, tables),
+    )

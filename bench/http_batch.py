@@ -41,6 +41,7 @@ from bench.http_ingest import (
     _server_cpu,
     _setup,
     _wait_for,
+    proc_stat,
 )
 from bench.ingest import _stream
 
@@ -100,8 +101,7 @@ def _postmaster(connection: Any) -> int | None:
         cursor.execute("SELECT pg_backend_pid()")
         (backend,) = cursor.fetchone()
     try:
-        with open(f"/proc/{backend}/stat") as stat:
-            return int(stat.read().rsplit(")", 1)[1].split()[1])
+        return proc_stat(backend)[0]
     except (OSError, IndexError, ValueError):
         return None
 

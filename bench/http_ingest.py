@@ -293,23 +293,25 @@ def _profiling_config(config: str, folder: str) -> str:
     return str(path)
 
 
+def proc_stat(pid: int | str) -> tuple[int, list[int]]:
+    """A process's parent id and its utime, stime, cutime and cstime ticks."""
+    # Fields after the command name: ppid is the 2nd, utime..cstime the 12th-15th.
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[1]), [int(value) for value in fields[11:15]]
+
+
 def _server_cpu(master: int) -> float:
-    """CPU seconds of gunicorn: master, live workers and the workers it reaped.
+    """CPU seconds of a server: its main process, live children and the
+    children it reaped (gunicorn's workers, PostgreSQL's backends).
 
     Figures of other processes on the machine do not count here, so this shows
     the server's cost per request even when the machine is busy.
     """
-
-    def times(pid: str) -> tuple[int, list[int]]:
-        # Fields after the command name: ppid is the 2nd, utime..cstime the 12th-15th.
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return int(fields[1]), [int(value) for value in fields[11:15]]
-
-    ticks = sum(times(str(master))[1])
+    ticks = sum(proc_stat(master)[1])
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            parent, used = times(pid)
+            parent, used = proc_stat(pid)
         except (FileNotFoundError, ProcessLookupError):
             continue  # exited meanwhile
         if parent == master:

@@ -21,6 +21,7 @@ opens, once per day.
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db.models import Q
 from sqlglot import exp
 
 from evaluation.safety import restricted_references
@@ -68,19 +69,16 @@ def count_violations(
     rows = Interaction.objects.filter(
         template=template, occurred_at__gte=start, occurred_at__lt=end
     ).values_list("event_id", "generated_sql", "outcome")
-    on_window = Feedback.objects.filter(
-        interaction__template=template,
-        interaction__occurred_at__gte=start,
-        interaction__occurred_at__lt=end,
+    flagged = set(
+        Feedback.objects.filter(
+            interaction__template=template,
+            interaction__occurred_at__gte=start,
+            interaction__occurred_at__lt=end,
+        )
+        .annotate(current_topic=current_topic())
+        .filter(Q(type=Feedback.Type.ESCALATED) | Q(current_topic=SAFETY))
+        .values_list("interaction_id", flat=True)
     )
-    flagged = {
-        *on_window.filter(type=Feedback.Type.ESCALATED).values_list(
-            "interaction_id", flat=True
-        ),
-        *on_window.annotate(current_topic=current_topic())
-        .filter(current_topic=SAFETY)
-        .values_list("interaction_id", flat=True),
-    }
     target = template.target_database
     dialect, schema = target.dialect, sqlglot_schema(target.schema)
     restricted = _restricted(template)

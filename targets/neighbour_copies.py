@@ -62,40 +62,40 @@ def _reader(engine: str, reader_dsn: str) -> tuple[str, str]:
     return str(given.get("user") or ""), str(given.get("password") or "")
 
 
-def _create_database(engine: str, owner_dsn: str, name: str) -> None:
+def _database_ddl(engine: str, owner_dsn: str, name: str, *, create: bool) -> None:
+    """Create database `name` next to the owner's if it is missing, or drop it if
+    it is there, as the owner. Raises ProvisioningError naming it."""
     import psycopg
     import pymysql
 
+    verb = "CREATE" if create else "DROP"
     try:
-        _create(engine, owner_dsn, name)
+        if engine == "mariadb":
+            from targets.load_writers import mariadb_params
+
+            params = mariadb_params(owner_dsn)
+            params.pop("database")
+            mconn = pymysql.connect(**params, autocommit=True)
+            try:
+                with mconn.cursor() as cur:
+                    guard = "IF NOT EXISTS" if create else "IF EXISTS"
+                    cur.execute(f"{verb} DATABASE {guard} `{name}`")
+            finally:
+                mconn.close()
+            return
+        from psycopg import sql
+
+        with psycopg.connect(owner_dsn, autocommit=True, connect_timeout=10) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+            if (found is None) == create:
+                conn.execute(
+                    sql.SQL(f"{verb} DATABASE {{}}").format(sql.Identifier(name))
+                )
     except (psycopg.Error, pymysql.Error) as exc:
-        raise ProvisioningError(f"Creating database {name} failed: {exc}") from None
-
-
-def _create(engine: str, owner_dsn: str, name: str) -> None:
-    if engine == "mariadb":
-        import pymysql
-
-        from targets.load_writers import mariadb_params
-
-        params = mariadb_params(owner_dsn)
-        params.pop("database")
-        mconn = pymysql.connect(**params, autocommit=True)
-        try:
-            with mconn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}`")
-        finally:
-            mconn.close()
-        return
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(owner_dsn, autocommit=True, connect_timeout=10) as conn:
-        found = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
-        ).fetchone()
-        if found is None:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        action = "Creating" if create else "Dropping"
+        raise ProvisioningError(f"{action} database {name} failed: {exc}") from None
 
 
 def _grant_mariadb(owner_dsn: str, database: str, role: str) -> None:
@@ -142,7 +142,7 @@ def load_neighbour_copies(
         return out
     names = _names(engine, owner_dsn, len(sources))
     for name, source in zip(names, sources, strict=True):
-        _create_database(engine, owner_dsn, name)
+        _database_ddl(engine, owner_dsn, name, create=True)
         dsn = repoint(engine, owner_dsn, name)
         if engine == "mariadb":
             write_mariadb(plan_load(source), dsn=dsn, replace=True)
@@ -172,7 +172,7 @@ def drop_neighbour_copies(
         if engine == "duckdb":
             Path(location).unlink(missing_ok=True)
         else:
-            _drop_database(engine, owner_dsn, location)
+            _database_ddl(engine, owner_dsn, location, create=False)
 
 
 def _in_family(engine: str, location: str, base: str, folder: Path) -> bool:
@@ -184,33 +184,6 @@ def _in_family(engine: str, location: str, base: str, folder: Path) -> bool:
     if engine == "duckdb":
         return location == str(folder / f"{number}.duckdb")
     return bool(base) and location == neighbour_database(base, number)
-
-
-def _drop_database(engine: str, owner_dsn: str, name: str) -> None:
-    import psycopg
-    import pymysql
-
-    try:
-        if engine == "mariadb":
-            from targets.load_writers import mariadb_params
-
-            params = mariadb_params(owner_dsn)
-            params.pop("database")
-            mconn = pymysql.connect(**params, autocommit=True)
-            try:
-                with mconn.cursor() as cur:
-                    cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-            finally:
-                mconn.close()
-            return
-        from psycopg import sql
-
-        with psycopg.connect(owner_dsn, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name))
-            )
-    except (psycopg.Error, pymysql.Error) as exc:
-        raise ProvisioningError(f"Dropping database {name} failed: {exc}") from None
 
 
 def _names(engine: str, owner_dsn: str, count: int) -> list[str]:

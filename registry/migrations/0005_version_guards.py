@@ -6,7 +6,7 @@ hold against raw SQL, so the pair production serves cannot be edited in place.
 
 from django.db import migrations
 
-from audit.triggers import install_guards, remove_guards
+from audit.triggers import guards_operation
 
 TABLES = ("registry_promptversion", "registry_modelversion")
 
@@ -14,9 +14,4 @@ TABLES = ("registry_promptversion", "registry_modelversion")
 class Migration(migrations.Migration):
     dependencies = [("registry", "0004_labels_rollout_holdout")]
 
-    operations = [
-        migrations.RunPython(
-            lambda apps, editor: install_guards(editor, TABLES),
-            lambda apps, editor: remove_guards(editor, TABLES),
-        )
-    ]
+    operations = [guards_operation(TABLES)]

@@ -8,25 +8,15 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from audit.appendonly import suspended_guards
-from evaluation.services import add_golden_example, create_snapshot
 from registry.models import ModelVersion, PromptVersion
 from targets.models import TargetDatabase
+from tests.evaluation.runs.run_fixtures import add_goldens, snapshot_of
 
 pytestmark = pytest.mark.django_db
 
 
 def _rows(target_db: TargetDatabase, prompt: PromptVersion) -> dict[str, int]:
-    examples = [
-        add_golden_example(
-            target_database=target_db,
-            question=f"Question {i}?",
-            sql=f"SELECT {i}",
-            source="manual",
-            acting_user=None,
-        )
-        for i in range(2)
-    ]
-    snapshot = create_snapshot(name="s", examples=examples, acting_user=None)
+    snapshot = snapshot_of(add_goldens(target_db))
     return {
         "registry_promptversion": prompt.pk,
         "registry_modelversion": ModelVersion.objects.get().pk,
